@@ -1,0 +1,424 @@
+"""Settings: a TOML file, overridden by ``LEADTUI_*`` environment names, overridden by flags.
+
+Every setting is declared once in ``FIELDS`` with its TOML key, its environment name, its
+type and its default. Secrets are wrapped in :class:`Secret`, whose ``repr`` and ``str`` never
+show the value, so a settings object can be logged or shown in an error safely.
+
+The file lives in the user config directory (``leadtui paths`` and ``leadtui doctor`` show
+where), or wherever ``--config`` / ``LEADTUI_CONFIG`` points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+import secrets as _secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "leadtui"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message says which and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A string that never shows itself in ``repr``, ``str``, logs or tracebacks."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def default_db_url() -> str:
+    return str(data_dir() / "leads.db")
+
+
+def log_path() -> Path:
+    return state_dir() / "leadtui.log"
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A named HTTP API key. ``digest`` is the SHA-256 of the key; the key itself is not kept."""
+
+    name: str
+    digest: str
+
+    def matches(self, presented: str) -> bool:
+        candidate = hash_api_key(presented)
+        return hmac.compare_digest(candidate, self.digest)
+
+
+def hash_api_key(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_api_key() -> str:
+    return "ltk_" + _secrets.token_urlsafe(24)
+
+
+def _parse_api_keys_env(text: str) -> tuple[ApiKey, ...]:
+    keys: list[ApiKey] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, key = item.partition(":")
+        if not sep or not name.strip() or not key.strip():
+            raise ConfigError(
+                "LEADTUI_API_KEYS must be comma-separated name:key pairs, e.g. 'website:abc123'"
+            )
+        keys.append(ApiKey(name.strip(), hash_api_key(key.strip())))
+    return tuple(keys)
+
+
+def _parse_api_keys_file(value: Any) -> tuple[ApiKey, ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigError('[http.api_keys] must be a table of name = "sha256:<hex>" entries')
+    keys = []
+    for name, digest in value.items():
+        if not isinstance(digest, str) or not digest.startswith("sha256:"):
+            raise ConfigError(
+                f"api key {name!r} in the config file must be a hash 'sha256:<hex>'; "
+                "create keys with 'leadtui keys add NAME'"
+            )
+        keys.append(ApiKey(str(name), digest))
+    return tuple(keys)
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def _to_str(v: Any) -> str:
+    if not isinstance(v, str | int | float):
+        raise ValueError("expected text")
+    return str(v).strip()
+
+
+def _to_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("expected a whole number")
+    return int(str(v).strip())
+
+
+def _to_float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError("expected a number")
+    return float(str(v).strip())
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _to_secret(v: Any) -> Secret:
+    return Secret(_to_str(v))
+
+
+def _to_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        items = v.split(",")
+    elif isinstance(v, list | tuple):
+        items = [str(x) for x in v]
+    else:
+        raise ValueError("expected a list or comma-separated text")
+    return tuple(x.strip().lower() for x in items if x.strip())
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def convert(v: Any) -> str:
+        text = _to_str(v).lower()
+        if text not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return text
+
+    return convert
+
+
+def _to_keymap(v: Any) -> dict[str, str]:
+    if not isinstance(v, Mapping):
+        raise ValueError("expected a table of action = key")
+    return {str(k): str(val) for k, val in v.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    attr: str  # attribute on Settings
+    key: str  # dotted TOML key: "imap.host"
+    env: str | None  # LEADTUI_* name, or None when only the file sets it
+    convert: Callable[[Any], Any]
+    help: str
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("db", "db", "LEADTUI_DB", _to_str, "database: a file path, sqlite:///path or postgresql://…"),
+    Field("imap_host", "imap.host", "LEADTUI_IMAP_HOST", _to_str, "IMAP server, e.g. imap.gmail.com"),
+    Field("imap_port", "imap.port", "LEADTUI_IMAP_PORT", _to_int, "IMAP port (993 for ssl, 143 otherwise)"),
+    Field("imap_user", "imap.user", "LEADTUI_IMAP_USER", _to_str, "mailbox login"),
+    Field("imap_password", "imap.password", "LEADTUI_IMAP_PASSWORD", _to_secret, "password or Gmail app password"),
+    Field("imap_security", "imap.security", "LEADTUI_IMAP_SECURITY", _choice("ssl", "starttls", "plain"), "ssl | starttls | plain"),
+    Field("imap_folder", "imap.folder", "LEADTUI_IMAP_FOLDER", _to_str, "folder to watch"),
+    Field("imap_ca_file", "imap.ca_file", "LEADTUI_IMAP_CA_FILE", _to_str, "CA bundle for a self-signed server"),
+    Field("imap_senders", "imap.senders", "LEADTUI_IMAP_SENDERS", _to_list, "sender domains that carry leads"),
+    Field("imap_backfill_days", "imap.backfill_days", "LEADTUI_IMAP_BACKFILL_DAYS", _to_int, "days of mail read on the first run"),
+    Field("imap_poll_seconds", "imap.poll_seconds", "LEADTUI_IMAP_POLL_SECONDS", _to_float, "poll interval when the server has no IDLE"),
+    Field("imap_oauth_client_id", "imap.oauth_client_id", "LEADTUI_IMAP_OAUTH_CLIENT_ID", _to_str, "XOAUTH2 client id"),
+    Field("imap_oauth_client_secret", "imap.oauth_client_secret", "LEADTUI_IMAP_OAUTH_CLIENT_SECRET", _to_secret, "XOAUTH2 client secret"),
+    Field("imap_oauth_refresh_token", "imap.oauth_refresh_token", "LEADTUI_IMAP_OAUTH_REFRESH_TOKEN", _to_secret, "XOAUTH2 refresh token"),
+    Field("imap_oauth_token_url", "imap.oauth_token_url", "LEADTUI_IMAP_OAUTH_TOKEN_URL", _to_str, "XOAUTH2 token endpoint"),
+    Field("http_listen", "http.listen", "LEADTUI_HTTP_LISTEN", _to_str, "host:port of the HTTP ingest, or off"),
+    Field("push_token", "http.push_token", "LEADTUI_PUSH_TOKEN", _to_secret, "the secret path token for IndiaMART push"),
+    Field("twilio_auth_token", "http.twilio_auth_token", "LEADTUI_TWILIO_AUTH_TOKEN", _to_secret, "Twilio auth token (WhatsApp)"),
+    Field("meta_app_secret", "http.meta_app_secret", "LEADTUI_META_APP_SECRET", _to_secret, "Meta app secret (WhatsApp Cloud API)"),
+    Field("meta_verify_token", "http.meta_verify_token", "LEADTUI_META_VERIFY_TOKEN", _to_secret, "Meta webhook verify token"),
+    Field("http_rate_per_minute", "http.rate_per_minute", "LEADTUI_HTTP_RATE_PER_MINUTE", _to_int, "requests a key may make per minute"),
+    Field("http_public_url", "http.public_url", "LEADTUI_HTTP_PUBLIC_URL", _to_str, "the public URL of the ingest (for Twilio signatures)"),
+    Field("indiamart_key", "indiamart.key", "LEADTUI_INDIAMART_KEY", _to_secret, "IndiaMART CRM API key"),
+    Field("indiamart_url", "indiamart.url", "LEADTUI_INDIAMART_URL", _to_str, "IndiaMART CRM API base URL"),
+    Field("pull_backfill_days", "indiamart.backfill_days", "LEADTUI_INDIAMART_BACKFILL_DAYS", _to_int, "days fetched on the first pull (max 365)"),
+    Field("pull_interval_seconds", "indiamart.interval_seconds", "LEADTUI_INDIAMART_INTERVAL", _to_float, "seconds between pulls (min 300 against IndiaMART)"),
+    Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
+    Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
+    Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
+    Field("keys", "ui.keys", None, _to_keymap, "key remapping: action = key"),
+    Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
+)  # fmt: skip
+
+_BY_ATTR = {f.attr: f for f in FIELDS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = ""
+    imap_host: str = ""
+    imap_port: int = 0  # 0: 993 for ssl, 143 otherwise
+    imap_user: str = ""
+    imap_password: Secret = Secret("")
+    imap_security: str = "ssl"
+    imap_folder: str = "INBOX"
+    imap_ca_file: str = ""
+    imap_senders: tuple[str, ...] = ("indiamart.com", "tradeindia.com")
+    imap_backfill_days: int = 7
+    imap_poll_seconds: float = 30.0
+    imap_oauth_client_id: str = ""
+    imap_oauth_client_secret: Secret = Secret("")
+    imap_oauth_refresh_token: Secret = Secret("")
+    imap_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    http_listen: str = "127.0.0.1:8765"
+    api_keys: tuple[ApiKey, ...] = ()
+    push_token: Secret = Secret("")
+    twilio_auth_token: Secret = Secret("")
+    meta_app_secret: Secret = Secret("")
+    meta_verify_token: Secret = Secret("")
+    http_rate_per_minute: int = 600
+    http_public_url: str = ""
+    indiamart_key: Secret = Secret("")
+    indiamart_url: str = "https://mapi.indiamart.com/wservce/crm/crmListing/v2/"
+    pull_backfill_days: int = 7
+    pull_interval_seconds: float = 300.0
+    bell: bool = True
+    desktop_notify: bool = False
+    highlight_seconds: float = 4.0
+    keys: dict[str, str] = dataclasses.field(default_factory=dict)
+    log_level: str = "info"
+    config_path: Path | None = None  # the file these settings came from, if any
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def db_url(self) -> str:
+        return self.db or default_db_url()
+
+    @property
+    def imap_configured(self) -> bool:
+        return bool(self.imap_host and self.imap_user)
+
+    @property
+    def imap_effective_port(self) -> int:
+        if self.imap_port:
+            return self.imap_port
+        return 993 if self.imap_security == "ssl" else 143
+
+    @property
+    def imap_uses_oauth(self) -> bool:
+        return bool(self.imap_oauth_refresh_token)
+
+    @property
+    def http_enabled(self) -> bool:
+        return self.http_listen.strip().lower() not in {"", "off", "no", "false", "0"}
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        host, sep, port = self.http_listen.strip().rpartition(":")
+        if not sep:
+            raise ConfigError(
+                f"LEADTUI_HTTP_LISTEN must be host:port or off, not {self.http_listen!r}"
+            )
+        try:
+            number = int(port)
+        except ValueError:
+            raise ConfigError(
+                f"LEADTUI_HTTP_LISTEN must be host:port or off, not {self.http_listen!r}"
+            ) from None
+        return host.strip("[]") or "127.0.0.1", number
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _convert(f: Field, value: Any, origin: str) -> Any:
+    try:
+        return f.convert(value)
+    except (ValueError, TypeError) as exc:
+        shown = "********" if f.convert is _to_secret else repr(value)[:60]
+        raise ConfigError(f"{origin}: {shown} is not valid ({exc}); {f.help}") from None
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; create it or drop --config"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def load(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from file < environment < ``overrides`` (flags, by attribute name)."""
+    env = os.environ if environ is None else environ
+    explicit = config_file or env.get("LEADTUI_CONFIG")
+    path = Path(explicit).expanduser() if explicit else default_config_path()
+    data: dict[str, Any] = {}
+    if explicit or path.exists():
+        data = read_file(path)
+
+    values: dict[str, Any] = {}
+    for f in FIELDS:
+        raw = _lookup(data, f.key)
+        if raw is not None:
+            values[f.attr] = _convert(f, raw, f"{path}: {f.key}")
+        if f.env and env.get(f.env, "") != "":
+            values[f.attr] = _convert(f, env[f.env], f.env)
+
+    api_keys: list[ApiKey] = []
+    file_keys = _lookup(data, "http.api_keys")
+    if file_keys is not None:
+        api_keys.extend(_parse_api_keys_file(file_keys))
+    if env.get("LEADTUI_API_KEYS"):
+        api_keys.extend(_parse_api_keys_env(env["LEADTUI_API_KEYS"]))
+    values["api_keys"] = tuple(api_keys)
+
+    for attr, value in (overrides or {}).items():
+        if value is None:
+            continue
+        declared = _BY_ATTR.get(attr)
+        flag = f"--{attr.replace('_', '-')}"
+        values[attr] = _convert(declared, value, flag) if declared else value
+
+    values["config_path"] = path if (explicit or path.exists()) else None
+    settings = Settings(**values)
+    if settings.http_enabled:
+        settings.http_host_port  # noqa: B018 - validates LEADTUI_HTTP_LISTEN early
+    return settings
+
+
+def environment_help() -> list[tuple[str, str]]:
+    """(environment name, what it sets) for every setting that has one; for help screens."""
+    rows = [(f.env, f.help) for f in FIELDS if f.env]
+    rows.append(("LEADTUI_API_KEYS", "HTTP API keys as name:key,name2:key2"))
+    rows.append(("LEADTUI_CONFIG", "the config file to read"))
+    return rows
+
+
+SAMPLE_CONFIG = """\
+# leadtui configuration. Environment variables (LEADTUI_*) override these values,
+# and command-line flags override both. Run `leadtui doctor` to check them.
+
+# db = "postgresql://leads@dbhost/leads"   # default: a SQLite file in the user data dir
+
+[imap]
+host = "imap.gmail.com"
+user = "sales@example.in"
+password = "app-password-here"           # a Gmail app password, or use oauth_* below
+# security = "ssl"                       # ssl | starttls | plain
+# folder = "INBOX"                       # the folder your IndiaMART mail lands in
+# senders = ["indiamart.com", "tradeindia.com"]
+
+[http]
+# listen = "127.0.0.1:8765"              # or "off"
+# push_token = "long-random-string"      # IndiaMART push URL: /api/indiamart/push/<token>
+
+[http.api_keys]
+# created by `leadtui keys add NAME`; only hashes are stored here
+
+[indiamart]
+# key = "your CRM key from Lead Manager"
+
+[ui]
+# bell = true
+# desktop_notify = false
+"""

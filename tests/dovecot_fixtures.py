@@ -1,0 +1,1 @@
+"""Dovecot fixtures for the IMAP integration tests (filled in with the IMAP watcher)."""
