@@ -657,7 +657,7 @@ class MailboxWatcher:
         """Connect and log in; with OAuth, a refused token is refreshed and retried once."""
         tokens = self._tokens
         for attempt in (1, 2):
-            client = self._attach(self._connect(self.account))
+            client = self._attach(self._connect_interruptibly())
             try:
                 _login(client, self.account, tokens)
                 return client
@@ -787,6 +787,44 @@ class MailboxWatcher:
         return True
 
     # ------------------------------------------------------------------ connection handling
+
+    def _connect_interruptibly(self) -> Any:
+        """Connect in a helper thread, so a stop does not wait for the connect timeout.
+
+        Until it returns, the client's socket is out of the stop guard's reach (a black-holed
+        host or a server that greets and then hangs would hold us for CONNECT_TIMEOUT). A
+        connection that completes after the stop is closed by the helper itself.
+        """
+        lock = threading.Lock()
+        done = threading.Event()
+        abandoned = False
+        result: list[Any] = []
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            client = None
+            try:
+                client = self._connect(self.account)
+                result.append(client)
+            except BaseException as exc:
+                failure.append(exc)
+            with lock:
+                done.set()
+                late = abandoned
+            if late and client is not None:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+
+        threading.Thread(target=work, name=f"{self.key} connect", daemon=True).start()
+        while not done.wait(0.1):
+            if self._stop.is_set():
+                with lock:
+                    if not done.is_set():
+                        abandoned = True
+                        raise _ConnectionDead("stopped while connecting")
+        if failure:
+            raise failure[0]
+        return result[0]
 
     def _attach(self, client: Any) -> Any:
         get_socket = getattr(client, "socket", None)

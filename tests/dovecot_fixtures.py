@@ -3,7 +3,7 @@
 ``dovecot_server`` (session scope) runs one Dovecot on 127.0.0.1 from a self-contained
 config in a short ``/tmp`` directory: a plain port (which also offers STARTTLS) and an
 implicit-TLS port whose certificate is signed by a test CA (``server.ca_file``).
-``mailbox`` gives every test a fresh user on it (a passwd line; no restart).
+``mailbox`` gives every test a fresh user on it (a passwd file; no restart).
 ``private_mailbox`` runs its own Dovecot for the test, for tests that stop the server.
 
 Works as root (mail processes run as ``nobody``) and as an ordinary user. Needs
@@ -24,9 +24,11 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,7 @@ class DovecotServer:
         self.ca_file = str(self.dir / "ca.pem")
         self.conf = self.dir / "dovecot.conf"
         self.log = self.dir / "dovecot.log"
-        self.passwd = self.dir / "passwd"
+        self.users = self.dir / "users"
         self._pid: int | None = None
         if os.getuid() == 0:
             internal, login, self._mail_user = "dovecot", "dovenull", "nobody"
@@ -107,8 +109,7 @@ class DovecotServer:
         for sub in ("run", "state", "mail"):
             (self.dir / sub).mkdir()
         os.chown(self.dir / "mail", self._uid, self._gid)
-        self.passwd.write_text("")
-        self.passwd.chmod(0o644)
+        self.users.mkdir()
         _make_certificates(self.dir)
         self.conf.write_text(self._config(internal, internal_group, login))
 
@@ -137,11 +138,11 @@ ssl_key = <{d}/key.pem
 ssl_min_protocol = TLSv1.2
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/passwd
+  args = scheme=PLAIN username_format=%u {d}/users/%u
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {d}/passwd
+  args = username_format=%u {d}/users/%u
 }}
 mail_location = maildir:~/Maildir
 mail_fsync = never
@@ -245,9 +246,12 @@ service stats {{
     # ------------------------------------------------------------------ users and mail
 
     def add_user(self, user: str, password: str) -> None:
+        """A passwd line in a file of its own: Dovecot reads a passwd-file it has not seen at
+        once, while a change to one it knows is noticed only in a later second."""
         home = self.dir / "mail" / user
-        with self.passwd.open("a") as fh:
-            fh.write(f"{user}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{home}\n")
+        path = self.users / user
+        path.write_text(f"{user}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{home}\n")
+        path.chmod(0o644)
 
     def maildir(self, user: str) -> Path:
         return self.dir / "mail" / user / "Maildir"
@@ -306,13 +310,26 @@ class Mailbox:
             with contextlib.suppress(Exception):
                 imap.logout()
 
-    def append(self, raw: bytes, flags: Sequence[str | bytes] = ()) -> int:
-        """APPEND a message (as a mail server delivers it); returns its UID."""
+    def append(
+        self, raw: bytes, flags: Sequence[str | bytes] = (), when: datetime | None = None
+    ) -> int:
+        """APPEND a message (as a mail server delivers it); returns its UID.
+
+        ``when`` sets its arrival date (INTERNALDATE), for mail from before the backfill window.
+        """
+        return self.append_many([raw], flags, when)[0]
+
+    def append_many(
+        self, raws: Sequence[bytes], flags: Sequence[str | bytes] = (), when: datetime | None = None
+    ) -> list[int]:
+        uids = []
         with self.client() as imap:
-            response = imap.append(self.folder, raw, flags=tuple(flags))
-        match = re.search(rb"APPENDUID \d+ (\d+)", response)
-        assert match, f"no APPENDUID in {response!r}"
-        return int(match.group(1))
+            for raw in raws:
+                response = imap.append(self.folder, raw, flags=tuple(flags), msg_time=when)
+                match = re.search(rb"APPENDUID \d+ (\d+)", response)
+                assert match, f"no APPENDUID in {response!r}"
+                uids.append(int(match.group(1)))
+        return uids
 
     def mark_seen(self, uid: int) -> None:
         """Someone opened the mail on a phone."""
@@ -368,16 +385,25 @@ class Mailbox:
     def start(self) -> None:
         self.server.start()
 
-    def reset_uidvalidity(self) -> None:
-        """Make the server forget its UIDs, as a restored or migrated mailbox does."""
-        was_running = self.server.running
-        self.server.stop()
-        maildir = self.server.maildir(self.user)
-        for pattern in ("dovecot-uidlist", "dovecot-uidvalidity*", "dovecot.index*"):
-            for path in maildir.glob(pattern):
-                path.unlink()
-        if was_running:
+    def reset_uidvalidity(self) -> int:
+        """Make the server forget its UIDs, as a restored or migrated mailbox does.
+
+        Returns the new UIDVALIDITY. Dovecot derives it from the clock, so a reset within the
+        same second as the folder's creation is repeated until the value really changes.
+        """
+        old = self.uidvalidity()
+        for _ in range(3):
+            self.server.stop()
+            maildir = self.server.maildir(self.user)
+            for pattern in ("dovecot-uidlist", "dovecot-uidvalidity*", "dovecot.index*"):
+                for path in maildir.glob(pattern):
+                    path.unlink()
             self.server.start()
+            new = self.uidvalidity()
+            if new != old:
+                return new
+            time.sleep(1.0)  # the clock must move on for Dovecot to pick a new value
+        raise RuntimeError("Dovecot kept the same UIDVALIDITY")
 
     def login_failures(self) -> int:
         """Failed password checks for this user, from Dovecot's log (auth_verbose)."""
@@ -413,3 +439,124 @@ def private_mailbox() -> Iterator[Mailbox]:
         yield Mailbox(server)
     finally:
         server.destroy()
+
+
+# --------------------------------------------------------------------------- watching
+
+
+def lead_mail(
+    sender: str = "buyershelp+enq@indiamart.com", product: str = "Stainless Steel Pipes"
+) -> tuple[bytes, str]:
+    """A small IndiaMART-style enquiry email and its unique Message-ID."""
+    message_id = f"<{uuid.uuid4().hex}@leadtui.test>"
+    raw = (
+        f"From: IndiaMART Enquiry <{sender}>\r\n"
+        "To: sales@example.in\r\n"
+        f"Subject: Enquiry for {product} from Ramesh Kumar\r\n"
+        f"Message-ID: {message_id}\r\n"
+        f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        f"Ramesh Kumar is interested in {product}.\r\n"
+        "Mobile: +91-9876543210\r\n"
+        "Quantity: 500 Kg\r\n"
+    ).encode()
+    return raw, message_id
+
+
+def message_id_of(raw: bytes) -> str:
+    match = re.search(rb"^Message-ID: (\S+)", raw, re.MULTILINE | re.IGNORECASE)
+    return match.group(1).decode() if match else ""
+
+
+class MemorySink:
+    """An in-memory MailSink that records, in order, what the watcher asked of it."""
+
+    def __init__(self, fail_first: int = 0, error: str = "database is down") -> None:
+        from leadtui.imap import Watermark
+
+        self.lock = threading.Lock()
+        self.marks: dict[str, Watermark] = {}
+        self.stored: list[tuple[int, bytes]] = []
+        self.events: list[tuple[str, int]] = []  # ("store", uid) / ("fail", uid) / ("mark", uid)
+        self.fail_next = fail_first
+        self.error = error
+
+    def load_watermark(self, key: str) -> Any:
+        with self.lock:
+            return self.marks.get(key)
+
+    def store_mail(self, key: str, uid: int, raw: bytes) -> None:
+        with self.lock:
+            if self.fail_next:
+                self.fail_next -= 1
+                self.events.append(("fail", uid))
+                raise RuntimeError(self.error)
+            self.stored.append((uid, raw))
+            self.events.append(("store", uid))
+
+    def save_watermark(self, key: str, mark: Any) -> None:
+        with self.lock:
+            self.marks[key] = mark
+            self.events.append(("mark", mark.last_uid))
+
+    def message_ids(self) -> list[str]:
+        with self.lock:
+            return [message_id_of(raw) for _, raw in self.stored]
+
+    def watermark(self) -> Any:
+        with self.lock:
+            return next(iter(self.marks.values()), None)
+
+
+class Watching:
+    """A MailboxWatcher running in a thread, with its health reports."""
+
+    def __init__(self, watcher: Any, sink: Any, stop: threading.Event, health: list[Any]) -> None:
+        self.watcher = watcher
+        self.sink = sink
+        self.stop = stop
+        self.health = health
+        self.thread = threading.Thread(target=watcher.run, name="watcher", daemon=True)
+
+    def states(self) -> list[str]:
+        return [h.state for h in list(self.health)]
+
+    def latest(self) -> Any:
+        return self.health[-1] if self.health else None
+
+    def seen(self, state: str, since: int = 0) -> Any:
+        """The first health report in ``state`` (from index ``since`` on), or None."""
+        for h in list(self.health)[since:]:
+            if h.state == state:
+                return h
+        return None
+
+    def finish(self, timeout: float = 5.0) -> bool:
+        """Set stop and join; True when run() returned."""
+        self.stop.set()
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+@pytest.fixture
+def watch() -> Iterator[Callable[..., Watching]]:
+    """Start a MailboxWatcher in a thread: ``watch(account, sink=None, **kwargs)``."""
+    from leadtui.imap import MailboxWatcher
+
+    started: list[Watching] = []
+
+    def start(account: Any, sink: Any = None, **kwargs: Any) -> Watching:
+        stop = threading.Event()
+        sink = sink if sink is not None else MemorySink()
+        health: list[Any] = []
+        watcher = MailboxWatcher(account, sink, health.append, stop, **kwargs)
+        watching = Watching(watcher, sink, stop, health)
+        started.append(watching)
+        watching.thread.start()
+        return watching
+
+    yield start
+    for watching in started:
+        assert watching.finish(), "the watcher did not stop within 5 s of stop.set()"
