@@ -634,6 +634,8 @@ class MailboxWatcher:
         can_idle = b"IDLE" in capabilities
         try:
             selected = client.select_folder(account.folder, readonly=True)
+        except IMAPClientAbortError:
+            raise
         except IMAPClientError as exc:
             raise _FolderMissing(
                 f"cannot open folder {account.folder!r} ({_one_line(exc)}); "
@@ -713,7 +715,7 @@ class MailboxWatcher:
                 for u in (int(x) for x in self._search(client, ["UID", f"{last + 1}:{top}"]))
                 if last < u <= top
             )
-            if announce and len(leads) > FETCH_BATCH:
+            if announce and leads:
                 self._emit("catching up", f"{len(leads)} new lead mails")
             self._deliver(client, leads)
             self._advance(top)  # mail between the leads is not lead mail: skip it for good
