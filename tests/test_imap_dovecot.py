@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from dovecot_fixtures import Mailbox, MemorySink, Watching, lead_mail
-from helpers import wait_for
+from helpers import FIXTURES, wait_for
 
 from leadtui.config import Secret
 from leadtui.imap import FETCH_BATCH, Backoff, ImapAccount, MailboxWatcher, check, connect
@@ -67,6 +67,21 @@ def test_new_mail_becomes_a_stored_mail_while_idling(
     assert b"\\Seen" not in mailbox.flags(uid), "the watcher marked the mail read"
     mark = wait_for(watching.sink.watermark, what="a watermark")
     assert (mark.uidvalidity, mark.last_uid) == (mailbox.uidvalidity(), uid)
+
+
+def test_the_sample_lead_emails_reach_the_sink_unchanged(mailbox: Mailbox, watch: Watch) -> None:
+    samples = sorted((FIXTURES / "samples" / "email").glob("*.eml"))
+    assert samples, "tests/fixtures/samples/email is missing"
+    watching = watch(mailbox.account("ssl"))
+    wait_for(lambda: watching.seen("idle"), timeout=10, what="the watcher to idle")
+
+    raws = [path.read_bytes() for path in samples]
+    uids = mailbox.append_many(raws)
+
+    wait_for(lambda: len(watching.sink.stored) == len(raws), timeout=10, what="every sample")
+    assert [uid for uid, _ in watching.sink.stored] == uids
+    for (_, got), sent in zip(watching.sink.stored, raws, strict=True):
+        assert got.replace(b"\r\n", b"\n") == sent.replace(b"\r\n", b"\n")  # IMAP is CRLF
 
 
 def test_mail_that_arrived_while_nothing_ran_is_captured_at_start(
