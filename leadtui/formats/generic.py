@@ -38,7 +38,6 @@ _AS_GIVEN = (
     "company",
     "address",
     "city",
-    "pincode",
     "product",
     "category",
     "order_value",
@@ -68,6 +67,10 @@ def parse_generic(obj: Mapping[str, Any], channel: str) -> Result:
         normalize_email(get(key)) for key in ("email", "email_alt")
     )
     lead["receiver_phone"] = normalize_phone(get("receiver_phone"))
+    pincode = (get("pincode") or "").replace(" ", "")
+    lead["pincode"] = (
+        pincode if len(pincode) == 6 and pincode.isascii() and pincode.isdigit() else None
+    )
     lead["state"] = state_name(get("state")) or get("state")
     country = get("country")
     lead["country"] = country_code(country) or (

@@ -136,10 +136,17 @@ _VERIFIED = re.compile(r"\(\s*verified\s*\)", re.IGNORECASE)
 _NOTE = re.compile(r"\(.*\)")
 _PHONE_ISH = re.compile(r"\+?[\dXx*][\dXx*\s().\-/]{5,}(?:\s*\(\s*verified\s*\))?", re.IGNORECASE)
 _EMAIL_ISH = re.compile(r"\S+@\S+(?:\s*\(\s*verified\s*\))?|not\s+provided", re.IGNORECASE)
+# A line of buttons, as cells ("Call Now" / "Reply") or inline ("Call +91-98… Chat Reply").
+# Lines are whitespace-collapsed, so the single-space separators cannot backtrack.
+_BUTTON = (
+    r"(?:call(?: now| buyer)?(?: ?:? ?\+?\d[\d ()\-]{6,}\d)?|chat(?: now)?"
+    r"|reply(?: now| to this (?:enquiry|message))?|send (?:quotation|quote|reply)"
+    r"|view (?:details|enquiry|conversation|messages?|buylead)|contact buyer(?: now)?)"
+)
+_BUTTONS = rf"{_BUTTON}(?:(?: ?[|·•] ?| ){_BUTTON})*"
+_CALL_BUTTON_NUMBER = re.compile(r"\bcall ?:? ?(\+?\d[\d ()\-]{6,}\d)", re.IGNORECASE)
 _BLOCK_END = re.compile(
-    r"(?:call(?:\s+now|\s+buyer)?|chat(?:\s+now)?|reply(?:\s+now|\s+to\s+this\s+(?:enquiry|message))?"
-    r"|send\s+(?:quotation|quote|reply)|view\s+(?:details|enquiry)|contact\s+buyer(?:\s+now)?"
-    r"|additional\s+details\s+about\s+me\s*:?|-{2,}|you\s+are\s+receiving\b.*|download\s+the\s+indiamart\b.*)",
+    rf"{_BUTTONS}|additional details about me ?:?|-{{2,}}|you are receiving\b.*|download the indiamart\b.*",
     re.IGNORECASE,
 )
 _CALL_LINK = re.compile(r"call(\+\d[\d\-]{7,}\d)", re.IGNORECASE)
@@ -340,9 +347,7 @@ _TICK_WORD = re.compile(r"(phone|mobile|e-?mail|gst)\s*([✓✔])?", re.IGNORECA
 _TICKS_LINE = re.compile(r"(?:(?:phone|mobile|e-?mail|gst)\s*[✓✔✗✘×]?\s*)+", re.IGNORECASE)
 _DETAILS_HEADING = re.compile(r"buy\s*lead\s+details\s*:?\s*(.*)", re.IGNORECASE)
 _BUYLEAD_END = re.compile(
-    r"reply\s+to\s+this\s+message|indiamart\s+recommends\b.*|regards\s*,?|contact\s+buyer(?:\s+now)?"
-    r"|view\s+(?:details|buylead)|-{2,}|reply(?:\s+now)?|call(?:\s+now)?|team\s+indiamart",
-    re.IGNORECASE,
+    rf"{_BUTTONS}|indiamart recommends\b.*|regards ?,?|team indiamart|-{{2,}}", re.IGNORECASE
 )
 _MEMBER_LINE = re.compile(r"member\s+since\s*:\s*(.*)", re.IGNORECASE)
 _SELLS_LINE = re.compile(r"sells\s*:.*", re.IGNORECASE)
@@ -469,9 +474,7 @@ _INTRO = re.compile(
     re.IGNORECASE,
 )
 _REPLY_STOP = re.compile(
-    r"call(?:\s+now)?(?:\s*:?\s*(\+?\d[\d\s\-()]{6,}))?|chat(?:\s+now)?|reply(?:\s+now)?"
-    r"|view\s+(?:conversation|message|messages|details)|regards\s*,?(?:\s+team\s+indiamart)?|team\s+indiamart",
-    re.IGNORECASE,
+    rf"{_BUTTONS}|regards ?,?(?: team indiamart)?|team indiamart", re.IGNORECASE
 )
 _REPLY_SUBJECT_PRODUCT = re.compile(
     r".*?\bnew\s+messages?\s+for\s+(.+?)\s+enquiry\b|re\s*:\s*(?:export\s+)?enquiry\s+for\s+(.+?)(?:\s+from\s.*)?$",
@@ -494,7 +497,7 @@ def parse_reply(mail: Mail, lines: Sequence[str]) -> Result:
             "IndiaMART reply with no message between the intro line and the buttons"
         )
     phone = None
-    if stop is not None and (button := _REPLY_STOP.fullmatch(lines[stop])) and button[1]:
+    if stop is not None and (button := _CALL_BUTTON_NUMBER.search(lines[stop])):
         phone = normalize_phone(button[1])
     if phone is None:
         phone = next(filter(None, map(normalize_phone, _CALL_LINK.findall(mail.html or ""))), None)
