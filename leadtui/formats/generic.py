@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from leadtui.formats.places import country_code, state_name
+from leadtui.formats.places import iso_country, state_name
 from leadtui.formats.requirement import apply_pairs
 from leadtui.formats.results import (
     LEAD_FIELDS,
@@ -72,10 +72,7 @@ def parse_generic(obj: Mapping[str, Any], channel: str) -> Result:
         pincode if len(pincode) == 6 and pincode.isascii() and pincode.isdigit() else None
     )
     lead["state"] = state_name(get("state")) or get("state")
-    country = get("country")
-    lead["country"] = country_code(country) or (
-        country.upper() if country and len(country) == 2 else None
-    )
+    lead["country"] = iso_country(get("country"))
     pairs = [("Quantity", get("quantity") or ""), ("Unit", get("unit") or "")]
     specs = obj.get("specs")
     if isinstance(specs, Mapping):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from leadtui.formats.places import state_name
+from leadtui.formats.places import iso_country, state_name
 from leadtui.formats.requirement import apply_pairs, split_query_message
 from leadtui.formats.results import Result, error, finish_lead, guarded, new_lead
 from leadtui.formats.text import (
@@ -128,7 +128,7 @@ def parse_v2_row(row: Row, channel: str) -> Result:
     lead["city"] = get("SENDER_CITY")
     lead["state"] = state_name(get("SENDER_STATE")) or get("SENDER_STATE")
     lead["pincode"] = _pincode(get("SENDER_PINCODE"), lead["address"])
-    lead["country"] = (get("SENDER_COUNTRY_ISO") or "").upper() or None
+    lead["country"] = iso_country(get("SENDER_COUNTRY_ISO"))
     product = get("QUERY_PRODUCT_NAME")
     subject = get("SUBJECT") or ""
     if not product and subject.lower().startswith("requirement for "):
@@ -159,7 +159,7 @@ def parse_v1_row(row: Row, channel: str) -> Result:
     lead["city"] = get("ENQ_CITY")
     lead["state"] = state_name(get("ENQ_STATE")) or get("ENQ_STATE")
     lead["pincode"] = _pincode(None, lead["address"])
-    lead["country"] = (get("COUNTRY_ISO") or "").upper() or None
+    lead["country"] = iso_country(get("COUNTRY_ISO"))
     lead["product"] = get("PRODUCT_NAME")
     _requirement(lead, get_multiline(row, "ENQ_MESSAGE"))
     lead["call_duration"] = small_int(get("ENQ_CALL_DURATION"))

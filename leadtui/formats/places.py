@@ -139,6 +139,14 @@ def country_code(text: str | None) -> str | None:
     return COUNTRIES.get(text.casefold())
 
 
+def iso_country(text: str | None) -> str | None:
+    """A country field that should already be ISO alpha-2: any two letters, upper-cased
+    (as given, FORMATS 2.6), or an English name; anything else is None."""
+    if text and len(text) == 2 and text.isascii() and text.isalpha():
+        return text.upper()
+    return country_code(text)
+
+
 class Place(NamedTuple):
     city: str | None = None
     state: str | None = None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, unquote
 
 from leadtui.formats.mime import Mail, decode_base64
-from leadtui.formats.places import country_code, state_name
+from leadtui.formats.places import iso_country, state_name
 from leadtui.formats.results import NotUnderstood, Result, finish_lead, new_lead
 from leadtui.formats.text import emails_in, first_two, normalize_name, phones_in
 
@@ -102,7 +102,7 @@ def parse_inquiry(mail: Mail, lines: Sequence[str]) -> Result:
     lead["city"] = buyer.get("city")
     state = buyer.get("state")
     lead["state"] = state_name(state) or state
-    lead["country"] = country_code(buyer.get("country"))
+    lead["country"] = iso_country(buyer.get("country"))
     lead["product"] = fields.get("product details") or _subject_product(mail.subject)
     lead["message"] = fields.get("requirement details")
     lead["message_id"] = mail.message_id
