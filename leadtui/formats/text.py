@@ -33,7 +33,10 @@ def clean_text(text: str | None, *, multiline: bool = False) -> str | None:
     """
     if not text:
         return None
-    if not text.isprintable():  # printable text has no control characters: skip the scan
+    if text.isprintable():  # no controls, no line breaks, no exotic spaces
+        if "  " not in text and text[0] != " " and text[-1] != " ":
+            return text  # already clean: the common case, since lines are cleaned once
+    else:
         text = _CONTROLS.sub("", text)
     if multiline:
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
