@@ -262,6 +262,29 @@ def test_product_sentence_wordings(sentence: str) -> None:
         assert lead["message"].split("\n")[0] == sentence.format("M.S. Pipe 2 inch")
 
 
+def test_buyer_signing_off_with_regards_in_the_message() -> None:
+    enquiry = Enquiry(free=["Please quote soon.", "Regards,", "Sunil"])
+    for raw in (make_email(html=enquiry.html()), make_email(text=enquiry.text())):
+        lead = parse_one(raw)
+        assert pick(lead, "name", "company", "phone") == {
+            "name": "Sunil Rao",
+            "company": "Rao Constructions",
+            "phone": "+919845600066",
+        }
+        assert lead["message"].endswith("Please quote soon.\nRegards,\nSunil")
+
+
+def test_a_heading_cell_that_looks_like_a_greeting_is_not_one() -> None:
+    html = (
+        Enquiry()
+        .html()
+        .replace("<table><tr><td>", "<table><tr><td><p>Hi-Tech Bricks. Welcome.</p>")
+    )
+    assert parse_one(make_email(html=html))["message"].startswith(
+        "I am looking for Fly Ash Bricks."
+    )
+
+
 def test_no_heading_and_no_free_text() -> None:
     lead = parse_one(make_email(text=Enquiry(heading=None, free=[]).text()))
     assert lead["message"] == "I am looking for Fly Ash Bricks."
@@ -696,6 +719,17 @@ def test_buylead_number_on_the_next_line_and_product_from_the_subject() -> None:
     assert pick(lead, "phone", "product") == {
         "phone": "+919825012345",
         "product": "MS Window Grill",
+    }
+
+
+def test_buylead_without_a_name_line_keeps_the_contacts() -> None:
+    text = buylead_text([], ["Quantity : 10 Piece"], ticks="Phone ✓")
+    lead = parse_one(make_email(text=text, sender=BUYLEAD, subject="Buyer Details for Bricks"))
+    assert pick(lead, "name", "phone", "email", "quantity") == {
+        "name": None,
+        "phone": "+919009800088",
+        "email": "deepak.sharma@example.in",
+        "quantity": "10",
     }
 
 

@@ -110,7 +110,7 @@ def not_a_lead_reason(mail: Mail) -> str:
 
 # ---------------------------------------------------------------- shared line patterns
 
-_GREETING = re.compile(r"(?:dear|hello|hi)\b", re.IGNORECASE)
+_GREETING = re.compile(r"(?:dear|hello|hi)\s[^,]{1,60},?", re.IGNORECASE)
 _PRODUCT_SENTENCE = re.compile(
     r"(?:i\s*am|i'm|i’m)\s+(?:looking|searching)\s+for\s+|(?:i\s*am|i'm|i’m)\s+interested\s+in\s+"
     r"|i\s+(?:need|require|want\s+to\s+buy|want|would\s+like\s+to\s+buy)\s+",
@@ -167,8 +167,21 @@ def _drop_stop(text: str) -> str:
     return text[:-1].rstrip() if text.endswith(".") else text
 
 
+def _find_regards(lines: Sequence[str]) -> int | None:
+    """The ``Regards,`` that opens the buyer block: followed by a phone or email line.
+
+    A buyer may end their own message with "Regards,"; the template's comes after it.
+    """
+    candidates = [i for i, line in enumerate(lines) if _REGARDS.fullmatch(line)]
+    for index in reversed(candidates):
+        block = lines[index + 1 : index + 6]
+        if any(_PHONE_LINE.fullmatch(line) or _EMAIL_LINE.fullmatch(line) for line in block):
+            return index
+    return candidates[0] if candidates else None
+
+
 def _looks_like_enquiry(lines: Sequence[str]) -> bool:
-    regards = _find(lines, _REGARDS.fullmatch)
+    regards = _find_regards(lines)
     return regards is not None and _find(lines, _PRODUCT_SENTENCE.match, 0, regards) is not None
 
 
@@ -290,10 +303,10 @@ def _subject_product(subject: str) -> str | None:
 
 def parse_enquiry(mail: Mail, lines: Sequence[str], *, query_type: str = "W") -> Result:
     """A direct, export, phone or legacy enquiry (FORMATS 3.3-3.6 and 3.9)."""
-    regards = _find(lines, _REGARDS.fullmatch)
+    regards = _find_regards(lines)
     if regards is None:
         raise NotUnderstood("IndiaMART enquiry without a buyer block (no 'Regards,' line)")
-    greeting = _find(lines, _GREETING.match, 0, regards)
+    greeting = _find(lines, _GREETING.fullmatch, 0, regards)
     if greeting is None:
         greeting = (_find(lines, _PRODUCT_SENTENCE.match, 0, regards) or 0) - 1
     requirement = _read_requirement(lines[greeting + 1 : regards])
@@ -393,7 +406,7 @@ def parse_buylead(mail: Mail, lines: Sequence[str]) -> Result:
         lead["name"] = parts[0]
         lead["company"], place = _identity(parts[1:])
         index += 1
-    else:
+    elif not _contact_line(first):
         lead["name"] = first
         index += 1
         if index < len(lines) and not _contact_line(lines[index]):
