@@ -66,6 +66,7 @@ KNOWN_SPEC_LABELS = (
     "Usage",
     "Features",
     "Material Grade",
+    "GSM",
 )
 
 # Longest label first, so ``Probable Requirement Type`` wins over ``Type``.
