@@ -32,6 +32,7 @@ from leadtui.formats.results import (
     NotUnderstood,
     Result,
     error,
+    failure,
     guarded,
     ignored,
 )
@@ -148,12 +149,17 @@ def _parse_email(raw: bytes) -> Result:
 
 @dataclass(frozen=True)
 class JsonShape:
-    """One shape of JSON object: how to recognise it and the channel it implies."""
+    """One shape of JSON object: how to recognise it and the channel it implies.
+
+    ``channel`` is inferred for the object on its own; ``in_list`` for the object as an
+    item of a bare list (a list of IndiaMART rows is a v1 pull response, FORMATS 1.1).
+    """
 
     name: str
     claims: Callable[[Mapping[str, Any]], bool]
     channel: Callable[[Mapping[str, Any]], str]
     parse: Callable[[Mapping[str, Any], str], list[Result]]
+    in_list: str | None = None
 
 
 def _one(
@@ -174,12 +180,14 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         indiamart_api.is_v2_row,
         lambda _: "push",
         _one(indiamart_api.parse_v2_row),
+        in_list="pull",
     ),
     JsonShape(
         "IndiaMART v1 row",
         indiamart_api.is_v1_row,
         lambda _: "pull",
         _one(indiamart_api.parse_v1_row),
+        in_list="pull",
     ),
     JsonShape("generic lead", generic.is_generic, lambda _: "api", _one(generic.parse_generic)),
 )
@@ -194,14 +202,14 @@ def _describe(obj: Mapping[str, Any]) -> str:
 def _parse_object(obj: Mapping[str, Any], channel: str | None, *, in_list: bool) -> list[Result]:
     for shape in JSON_SHAPES:
         if shape.claims(obj):
-            inferred = "pull" if in_list and shape.name != "generic lead" else shape.channel(obj)
+            inferred = (in_list and shape.in_list) or shape.channel(obj)
             chosen = channel or inferred
             try:
                 return shape.parse(obj, chosen)
             except NotUnderstood as exc:
                 return [error(str(exc))]
-            except Exception as exc:
-                return [error(f"{shape.name} parser failed ({type(exc).__name__}: {exc})")]
+            except Exception as exc:  # as guarded() does for one result
+                return [error(failure(shape.name, exc))]
     return [
         error(
             f"unknown JSON shape: {_describe(obj)} (expected an IndiaMART push or pull "
@@ -254,7 +262,7 @@ def parse(raw: object, *, channel: str | None = None) -> list[dict[str, Any]]:
             return [error(f"unknown channel {channel!r} (expected push, pull or api)")]
         return _parse_json(raw, channel)
     except Exception as exc:  # the last line of defence: the guarantee is "never raises"
-        return [error(f"parser failed ({type(exc).__name__}: {exc})")]
+        return [error(failure("leadtui", exc))]
 
 
 def parse_json_bytes(data: bytes, *, channel: str | None = None) -> list[dict[str, Any]]:

@@ -122,3 +122,43 @@ def test_contract_checker_rejects_what_a_user_would_see_as_broken() -> None:
     for broken in broken_cases:
         with pytest.raises(AssertionError):
             assert_contract(broken)
+
+
+def _explode(*_: object) -> Any:
+    raise ZeroDivisionError("boom")
+
+
+def test_a_crashing_email_family_becomes_an_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    import leadtui.parser as parser
+
+    families = tuple(
+        replace(f, parse=_explode) if f.name == "IndiaMART BuyLead" else f
+        for f in parser.EMAIL_FAMILIES
+    )
+    monkeypatch.setattr(parser, "EMAIL_FAMILIES", families)
+    result = parse_sample(SAMPLES / "email" / "07-buylead-one-line-specs.eml")
+    assert result == [
+        {
+            "kind": "error",
+            "error": "IndiaMART BuyLead parser failed (ZeroDivisionError: boom); the item is kept for review",
+        }
+    ]
+    assert parse_sample(SAMPLES / "email" / "01-direct-enquiry-qp.eml")[0]["kind"] == "lead"
+
+
+def test_a_crashing_json_shape_becomes_an_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import leadtui.parser as parser
+
+    shapes = tuple(
+        replace(s, parse=_explode) if s.name == "generic lead" else s for s in parser.JSON_SHAPES
+    )
+    monkeypatch.setattr(parser, "JSON_SHAPES", shapes)
+    result = parse_sample(SAMPLES / "payload" / "09-api-generic-website-lead.json")
+    assert result[0]["error"].startswith("generic lead parser failed (ZeroDivisionError: boom)")
+    assert parse_sample(SAMPLES / "payload" / "01-push-direct-W-object.json")[0]["kind"] == "lead"

@@ -307,9 +307,11 @@ def parse_enquiry(mail: Mail, lines: Sequence[str], *, query_type: str = "W") ->
     if regards is None:
         raise NotUnderstood("IndiaMART enquiry without a buyer block (no 'Regards,' line)")
     greeting = _find(lines, _GREETING.fullmatch, 0, regards)
-    if greeting is None:
-        greeting = (_find(lines, _PRODUCT_SENTENCE.match, 0, regards) or 0) - 1
-    requirement = _read_requirement(lines[greeting + 1 : regards])
+    if greeting is not None:
+        start = greeting + 1
+    else:  # no "Dear …," line: the requirement starts at the product sentence
+        start = _find(lines, _PRODUCT_SENTENCE.match, 0, regards) or 0
+    requirement = _read_requirement(lines[start:regards])
     buyer = _read_buyer(lines[regards + 1 :])
     if buyer.name is None and not buyer.phone_line_seen:
         raise NotUnderstood(

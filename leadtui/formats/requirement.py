@@ -82,11 +82,6 @@ _ONE_LINE_LABEL = re.compile(
 _QUANTITY = re.compile(r"(\d[\d,]*(?:\.\d+)?)(?:\s*([^\d\s.,\-–/].*))?")
 
 
-def label_key(label: str) -> str:
-    """A label as matched: whitespace collapsed, trailing colon removed, case folded."""
-    return " ".join(label.split()).rstrip(":").rstrip().casefold()
-
-
 def apply_pairs(lead: dict[str, Any], pairs: Iterable[tuple[str, str]]) -> None:
     """Map requirement pairs onto a lead per FORMATS 2.7 (quantity, unit, order value…)."""
     unit_from_label = False

@@ -58,11 +58,7 @@ REPLY_FIELDS: tuple[str, ...] = (
     "received_at",
     "message_id",
 )
-IGNORED_FIELDS: tuple[str, ...] = ("kind", "reason", "message_id")
-ERROR_FIELDS: tuple[str, ...] = ("kind", "error")
-
 SOURCES = frozenset({"indiamart", "tradeindia", "website", "whatsapp", "other"})
-CHANNELS = frozenset({"email", "push", "pull", "api"})
 VERIFIABLE = ("phone", "email", "gst")
 
 _STRUCTURED = frozenset({"kind", "specs", "verified", "call_duration", "message"})
@@ -82,9 +78,12 @@ def guarded(family: str, parse: Callable[P, Result], *args: P.args, **kwargs: P.
     except NotUnderstood as exc:
         return error(str(exc))
     except Exception as exc:  # a bug or an input nobody foresaw: report it, never raise
-        return error(
-            f"{family} parser failed ({type(exc).__name__}: {exc}); the item is kept for review"
-        )
+        return error(failure(family, exc))
+
+
+def failure(family: str, exc: Exception) -> str:
+    """The error text for a family that crashed: which one, and what it raised."""
+    return f"{family} parser failed ({type(exc).__name__}: {exc}); the item is kept for review"
 
 
 def new_lead(source: str, channel: str) -> Result:
