@@ -1,0 +1,351 @@
+"""The capture pipeline, and the service that runs the sources under the capture lease.
+
+One raw item (the bytes of an email, the body of a request) goes through :meth:`Pipeline.accept`:
+
+1. its bytes are committed as a raw item (an identical item is recognised and not stored twice);
+2. the pure parser turns it into results (leads, a reply, ignored, or an error);
+3. the results are upserted under their dedupe keys and linked to the raw item (commit two).
+
+A crash between 1 and 3 leaves a *pending* raw item, which :meth:`Pipeline.recover` finishes at
+the next start; a parse failure leaves a *failed* one in the review queue. Sources advance their
+own watermark (IMAP UID, pull window) or answer 2xx only after ``accept`` returned.
+
+:class:`CaptureService` runs the sources (mailbox watcher, HTTP ingest, CRM pull, demo feed) in
+the one process that holds the capture lease, and writes each source's health where every viewer
+can read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from leadtui import parser
+from leadtui.store import Health, Outcome, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 15.0
+LEASE_RENEW = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One item as a source received it."""
+
+    body: bytes
+    source: str  # "imap:user@host/INBOX", "http:website", "push", "pull", "import", "demo"
+    kind: str = "email"  # email | json
+    channel: str | None = None  # for JSON: push | pull | api (None: inferred by the parser)
+    dedupe_key: str | None = None  # e.g. "idem:<api key name>:<Idempotency-Key>"
+
+
+def parse_item(body: bytes, kind: str, channel: str | None) -> list[dict[str, Any]]:
+    """Run the pure parser over a raw item's bytes. Never raises."""
+    if kind == "json":
+        return parser.parse_json_bytes(body, channel=channel)
+    return parser.parse(body)
+
+
+class Pipeline:
+    """Raw item in, lead(s) out, nothing lost and nothing doubled."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def accept(self, item: RawItem) -> Outcome:
+        raw_id, is_new = self.store.add_raw(
+            item.body,
+            source=item.source,
+            kind=item.kind,
+            channel=item.channel,
+            dedupe_key=item.dedupe_key,
+        )
+        if not is_new:
+            info = self.store.raw_info(raw_id)
+            if info is not None and info.status != "pending":
+                return self.store.raw_outcome(raw_id)
+            # Committed earlier, never processed (the process died in between): finish it now.
+        return self._process(raw_id, item.body, item.kind, item.channel)
+
+    def accept_raw(self, raw_id: int) -> Outcome:
+        """Process a raw item that is already committed (e.g. an HTTP push answered first)."""
+        info = self.store.raw_info(raw_id)
+        body = self.store.raw_body(raw_id)
+        if info is None or body is None:
+            raise StoreError(f"raw item {raw_id} does not exist")
+        return self._process(raw_id, body, info.kind, info.channel)
+
+    def _process(self, raw_id: int, body: bytes, kind: str, channel: str | None) -> Outcome:
+        results = parse_item(body, kind, channel)
+        try:
+            return self.store.apply(raw_id, results)
+        except StoreError:
+            raise
+        except Exception as exc:  # a bug must not lose the item: it waits in the review queue
+            log.exception("applying raw item %d failed", raw_id)
+            reason = f"internal error while storing: {type(exc).__name__}: {exc}".splitlines()[0]
+            return self.store.apply(raw_id, [{"kind": "error", "error": reason}])
+
+    def reparse(self, raw_id: int) -> Outcome:
+        """Run the current parser over a kept raw item again (after a fix)."""
+        return self.accept_raw(raw_id)
+
+    def reparse_failed(self) -> list[Outcome]:
+        return [self.reparse(raw_id) for raw_id in self.store.failed_raw_ids()]
+
+    def recover(self, older_than: float = 30.0) -> list[Outcome]:
+        """Finish raw items a crashed process committed but never processed."""
+        outcomes = []
+        for raw_id in self.store.pending_raw_ids(older_than):
+            log.info("recovering raw item %d left pending by an earlier run", raw_id)
+            outcomes.append(self.accept_raw(raw_id))
+        return outcomes
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class Source(Protocol):
+    """A capture source. ``run`` blocks until ``stop`` is set, returning within a second."""
+
+    name: str
+
+    def run(self, stop: threading.Event) -> None: ...
+
+
+HealthCallback = Callable[[Health], None]
+SourceFactory = Callable[[Store, Pipeline, HealthCallback], Source]
+
+
+def holder_id() -> str:
+    """Who holds the lease: user@host:pid plus a random suffix (pids get reused)."""
+    user = os.environ.get("USER") or "user"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class _Running:
+    source: Source
+    thread: threading.Thread
+    stop: threading.Event
+
+
+@dataclass
+class CaptureService:
+    """Holds the capture lease and, while it does, runs the sources.
+
+    Exactly one process per database captures; the others only view. When the holder stops
+    or dies, its lease expires within ``LEASE_TTL`` seconds and another process takes over.
+    """
+
+    url: str
+    factories: Sequence[SourceFactory]
+    holder: str = field(default_factory=holder_id)
+    on_lease: Callable[[bool], None] | None = None  # told when this process gains/loses it
+    lease_ttl: float = LEASE_TTL
+    renew_every: float = LEASE_RENEW
+    _running: list[_Running] = field(default_factory=list)
+    _last_health: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    holding: bool = False
+
+    def run(self, stop: threading.Event) -> None:
+        """Block until ``stop`` is set. Never raises; every error is logged and retried."""
+        store: Store | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if store is None:
+                        store = Store.open(self.url)
+                    self._tick(store)
+                except StoreError as exc:
+                    log.warning("capture: %s", exc)
+                    self._set_holding(False, store)
+                    if store is not None:
+                        store.close()
+                    store = None
+                except Exception:
+                    log.exception("capture: unexpected error in the lease loop")
+                stop.wait(self.renew_every)
+        finally:
+            self._stop_sources()
+            if store is not None:
+                if self.holding:
+                    with contextlib.suppress(Exception):
+                        store.clear_health()
+                    store.release_lease(self.holder)
+                store.close()
+            self._set_holding(False, None)
+
+    def _tick(self, store: Store) -> None:
+        has = store.try_lease(self.holder, self.lease_ttl)
+        if has and not self.holding:
+            log.info("capture: this process holds the capture lease (%s)", self.holder)
+            self._set_holding(True, store)
+            with contextlib.suppress(StoreError):
+                store.clear_health()
+            Pipeline(store).recover()
+            self._start_sources()
+        elif not has and self.holding:
+            log.warning("capture: lost the capture lease; another process captures now")
+            self._set_holding(False, store)
+        # A source thread that died (it should not) is restarted.
+        for running in list(self._running):
+            if not running.thread.is_alive() and not running.stop.is_set():
+                log.error(
+                    "capture: source %s stopped unexpectedly; restarting", running.source.name
+                )
+                self._running.remove(running)
+                self._start_one_thread(running.source)
+
+    def _set_holding(self, value: bool, store: Store | None) -> None:
+        if value == self.holding:
+            return
+        self.holding = value
+        if not value:
+            self._stop_sources()
+        if self.on_lease is not None:
+            try:
+                self.on_lease(value)
+            except Exception:
+                log.exception("capture: lease callback failed")
+
+    def _start_sources(self) -> None:
+        for factory in self.factories:
+            try:
+                store = Store.open(self.url)
+                source = factory(store, Pipeline(store), self._reporter(store))
+            except Exception:
+                log.exception("capture: cannot start a source")
+                continue
+            self._start_one_thread(source)
+
+    def _start_one_thread(self, source: Source) -> None:
+        stop = threading.Event()
+
+        def target() -> None:
+            try:
+                source.run(stop)
+            except Exception:
+                log.exception("capture: source %s crashed", source.name)
+
+        thread = threading.Thread(target=target, name=f"source-{source.name}", daemon=True)
+        self._running.append(_Running(source, thread, stop))
+        thread.start()
+
+    def _stop_sources(self) -> None:
+        running, self._running = self._running, []
+        for r in running:
+            r.stop.set()
+        for r in running:
+            r.thread.join(timeout=5)
+            if r.thread.is_alive():
+                log.error("capture: source %s did not stop within 5 s", r.source.name)
+
+    def _reporter(self, store: Store) -> HealthCallback:
+        lock = threading.Lock()
+
+        def report(health: Health) -> None:
+            key = (
+                health.state,
+                health.detail,
+                health.next_retry_ts,
+                health.last_error,
+                health.last_success_ts,
+            )
+            with lock:
+                if self._last_health.get(health.source) == key:
+                    return
+                self._last_health[health.source] = key
+            try:
+                store.set_health(
+                    Health(
+                        source=health.source,
+                        state=health.state,
+                        detail=health.detail,
+                        last_success_ts=health.last_success_ts,
+                        last_error=health.last_error,
+                        next_retry_ts=health.next_retry_ts,
+                        updated_ts=time.time(),
+                        holder=self.holder,
+                    )
+                )
+            except StoreError as exc:
+                log.warning("capture: cannot record the health of %s: %s", health.source, exc)
+
+        return report
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class StoreMailSink:
+    """The mailbox watcher's sink: each mail through the pipeline, watermarks in sync state."""
+
+    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.last_outcome: Outcome | None = None
+
+    def load_watermark(self, key: str) -> Any:
+        from leadtui.imap import Watermark  # noqa: PLC0415 - imapclient only when IMAP is used
+
+        state = self.store.get_state(key)
+        if not state:
+            return None
+        return Watermark(int(state["uidvalidity"]), int(state["last_uid"]))
+
+    def store_mail(self, key: str, uid: int, raw: bytes) -> None:
+        self.last_outcome = self.pipeline.accept(RawItem(raw, source=key, kind="email"))
+        log.info(
+            "%s: uid %d -> %s %s", key, uid, self.last_outcome.status, self.last_outcome.detail
+        )
+
+    def save_watermark(self, key: str, mark: Any) -> None:
+        self.store.set_state(key, {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid})
+
+
+@dataclass
+class MailboxSource:
+    """Runs :class:`leadtui.imap.MailboxWatcher` as a capture source."""
+
+    settings: Any
+    store: Store
+    pipeline: Pipeline
+    report: HealthCallback
+    name: str = "mailbox"
+
+    def run(self, stop: threading.Event) -> None:
+        from leadtui import imap  # noqa: PLC0415 - imapclient only when IMAP is used
+
+        account = imap.ImapAccount.from_settings(self.settings)
+
+        def on_health(h: imap.Health) -> None:
+            self.report(
+                Health(
+                    source="mailbox",
+                    state=h.state,
+                    detail=h.detail,
+                    last_success_ts=h.last_success_at,
+                    last_error=h.last_error,
+                    next_retry_ts=h.next_retry_at,
+                )
+            )
+
+        sink = StoreMailSink(self.store, self.pipeline)
+        imap.MailboxWatcher(account, sink, on_health, stop).run()
+
+
+def mailbox_factory(settings: Any) -> SourceFactory:
+    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
+        return MailboxSource(settings, store, pipeline, report)
+
+    return make

@@ -1,0 +1,1709 @@
+"""The store: the only module with SQL. Leads live here for years.
+
+One :class:`Store` wraps one database (SQLite file or PostgreSQL) through Peewee. It owns the
+schema and its migrations, the raw items (the original bytes of every email and request), the
+lead upsert with its dedupe keys, the triage actions and their audit trail, the change feed,
+the capture lease, source health and per-source sync state.
+
+Change feed. Every write that changes what a viewer shows takes a value from one counter row
+(``UPDATE counter SET value = value + 1 RETURNING value``) as its last statement before commit.
+The row lock on the counter is held until commit, so on PostgreSQL a transaction that took
+value 10 has committed before any transaction can take 11: values commit in order and a viewer
+that has seen 11 can never be missing 10. On SQLite writers are serialised anyway.
+
+Notification. Viewers wait with :class:`ChangeWaiter`: on SQLite it polls ``PRAGMA
+data_version`` (cheap, changes when another connection commits); on PostgreSQL it LISTENs to a
+channel every writer NOTIFYs inside its transaction, and treats a reconnect as "something
+changed", so the caller runs its catch-up query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+import statistics
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import unquote, urlparse
+
+import peewee as pw
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+STATUSES = ("new", "contacted", "quoted", "won", "lost", "spam")
+CONTACTED_STATUSES = frozenset({"contacted", "quoted", "won", "lost"})
+RAW_STATUSES = ("pending", "parsed", "ignored", "failed")
+DEDUPE_WINDOW_SECONDS = 48 * 3600
+LEASE_NAME = "capture"
+
+# The contract's lead fields (FORMATS.md 1.1), in contract order, without "kind".
+CONTRACT_FIELDS = (
+    "source",
+    "channel",
+    "external_id",
+    "query_type",
+    "received_at",
+    "name",
+    "company",
+    "phone",
+    "phone_alt",
+    "email",
+    "email_alt",
+    "address",
+    "city",
+    "state",
+    "pincode",
+    "country",
+    "product",
+    "category",
+    "quantity",
+    "unit",
+    "order_value",
+    "requirement_type",
+    "message",
+    "specs",
+    "call_duration",
+    "receiver_phone",
+    "message_id",
+    "verified",
+    "member_since",
+)
+# Fields the store may fill in from a later copy of the same lead (e.g. the API adds its id).
+_MERGEABLE = tuple(f for f in CONTRACT_FIELDS if f not in {"source", "channel", "received_at"})
+SEARCH_FIELDS = ("name", "company", "phone", "email", "product", "city", "message")
+
+
+class StoreError(Exception):
+    """The database cannot be used. The message says what happened and what to do."""
+
+
+def current_actor() -> str:
+    """The OS user: who did a triage action."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in a container
+        return os.environ.get("USER") or "unknown"
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """One lead as every layer above the store sees it: the contract's fields plus triage state."""
+
+    id: int
+    source: str
+    channel: str
+    external_id: str | None
+    query_type: str | None
+    received_at: str
+    name: str | None
+    company: str | None
+    phone: str | None
+    phone_alt: str | None
+    email: str | None
+    email_alt: str | None
+    address: str | None
+    city: str | None
+    state: str | None
+    pincode: str | None
+    country: str | None
+    product: str | None
+    category: str | None
+    quantity: str | None
+    unit: str | None
+    order_value: str | None
+    requirement_type: str | None
+    message: str | None
+    specs: dict[str, str]
+    call_duration: int | None
+    receiver_phone: str | None
+    message_id: str | None
+    verified: list[str]
+    member_since: str | None
+    status: str
+    owner: str | None
+    follow_up: str | None
+    received_ts: float
+    first_seen_ts: float
+    updated_ts: float
+    contacted_ts: float | None
+    contacted_by: str | None
+    enquiry_no: int
+    channels: str
+    missed_by_email: bool
+    last_action: str | None
+    last_actor: str | None
+    last_action_ts: float | None
+    notes_count: int
+    messages_count: int
+    seq: int
+    raw_id: int | None
+
+    def contract(self) -> dict[str, Any]:
+        """The lead in the contract's field names and order (FORMATS.md 1.1)."""
+        out: dict[str, Any] = {"kind": "lead"}
+        for name in CONTRACT_FIELDS:
+            out[name] = getattr(self, name)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract plus id, triage state and timestamps: ``list --json``, exports, API."""
+        out = {"id": self.id, **self.contract()}
+        del out["kind"]
+        out.update(
+            status=self.status,
+            owner=self.owner,
+            follow_up=self.follow_up,
+            first_seen_at=_iso(self.first_seen_ts),
+            updated_at=_iso(self.updated_ts),
+            contacted_at=_iso(self.contacted_ts) if self.contacted_ts else None,
+            contacted_by=self.contacted_by,
+            enquiry_no=self.enquiry_no,
+            missed_by_email=self.missed_by_email,
+            notes=self.notes_count,
+        )
+        return out
+
+    @property
+    def response_seconds(self) -> float | None:
+        """Arrival to first contact: the speed that wins marketplace buyers."""
+        if self.contacted_ts is None:
+            return None
+        return max(0.0, self.contacted_ts - self.first_seen_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    lead_id: int
+    ts: float
+    actor: str
+    action: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    lead_id: int
+    ts: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawSummary:
+    id: int
+    source: str
+    kind: str
+    channel: str | None
+    received_ts: float
+    status: str
+    error: str | None
+    summary: str | None
+    size: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    source: str
+    state: str
+    detail: str = ""
+    last_success_ts: float | None = None
+    last_error: str | None = None
+    next_retry_ts: float | None = None
+    updated_ts: float = 0.0
+    holder: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    holder: str
+    host: str
+    pid: int
+    acquired_ts: float
+    expires_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    cursor: int
+    leads: list[Lead]
+    raw_changed: bool
+    health_changed: bool
+
+    def __bool__(self) -> bool:
+        return bool(self.leads or self.raw_changed or self.health_changed)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the store did with one raw item's parse results."""
+
+    raw_id: int
+    status: str  # new | updated | duplicate | reply | ignored | failed
+    lead_ids: tuple[int, ...] = ()
+    new_lead_ids: tuple[int, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadQuery:
+    status: str | None = None  # one of STATUSES, "open" (new+contacted+quoted), or None: all
+    search: str | None = None
+    since_ts: float | None = None
+    owner: str | None = None
+    follow_up_due: bool = False
+    before_id: int | None = None  # keyset paging: leads older than this id
+    after_id: int | None = None  # keyset paging the other way
+    limit: int = 100
+
+
+@dataclass
+class Stats:
+    per_day: list[tuple[date, int]]
+    by_type: dict[str, int]
+    by_source: dict[str, int]
+    median_response_today: float | None
+    median_response_week: float | None
+    contacted_today: int
+    new_today: int
+    awaiting_contact: int
+
+
+# --------------------------------------------------------------------------- models
+
+_Model = TypeVar("_Model", bound=pw.Model)
+
+
+class _Base(pw.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class _Meta(_Base):
+    key = pw.CharField(primary_key=True, max_length=64)
+    value = pw.TextField()
+
+
+class _Counter(_Base):
+    name = pw.CharField(primary_key=True, max_length=32)
+    value = pw.BigIntegerField()
+
+
+class _RawItem(_Base):
+    id = pw.BigAutoField()
+    source = pw.CharField(max_length=200)
+    kind = pw.CharField(max_length=8)  # email | json
+    channel = pw.CharField(max_length=8, null=True)
+    content_hash = pw.CharField(max_length=64, unique=True)
+    dedupe_key = pw.CharField(max_length=300, null=True, unique=True)
+    body = pw.BlobField()  # zlib-compressed original bytes
+    size = pw.IntegerField()
+    received_ts = pw.DoubleField()
+    updated_ts = pw.DoubleField()
+    status = pw.CharField(max_length=12, default="pending", index=True)
+    error = pw.TextField(null=True)
+    summary = pw.TextField(null=True)
+    message_id = pw.CharField(max_length=500, null=True)
+    attempts = pw.IntegerField(default=0)
+    seq = pw.BigIntegerField(default=0, index=True)
+
+
+class _Lead(_Base):
+    id = pw.BigAutoField()
+    source = pw.CharField(max_length=20)
+    channel = pw.CharField(max_length=8)
+    external_id = pw.CharField(max_length=100, null=True)
+    query_type = pw.CharField(max_length=8, null=True)
+    received_at = pw.CharField(max_length=40)
+    received_ts = pw.DoubleField(index=True)
+    name = pw.TextField(null=True)
+    company = pw.TextField(null=True)
+    phone = pw.CharField(max_length=20, null=True)
+    phone_alt = pw.CharField(max_length=20, null=True)
+    email = pw.CharField(max_length=320, null=True)
+    email_alt = pw.CharField(max_length=320, null=True)
+    address = pw.TextField(null=True)
+    city = pw.TextField(null=True)
+    state = pw.TextField(null=True)
+    pincode = pw.CharField(max_length=10, null=True)
+    country = pw.CharField(max_length=2, null=True)
+    product = pw.TextField(null=True)
+    category = pw.TextField(null=True)
+    quantity = pw.CharField(max_length=40, null=True)
+    unit = pw.CharField(max_length=60, null=True)
+    order_value = pw.TextField(null=True)
+    requirement_type = pw.TextField(null=True)
+    message = pw.TextField(null=True)
+    specs = pw.TextField(default="{}")
+    call_duration = pw.IntegerField(null=True)
+    receiver_phone = pw.CharField(max_length=20, null=True)
+    message_id = pw.CharField(max_length=500, null=True)
+    verified = pw.CharField(max_length=40, default="[]")
+    member_since = pw.CharField(max_length=60, null=True)
+    # triage
+    status = pw.CharField(max_length=12, default="new")
+    owner = pw.CharField(max_length=64, null=True)
+    follow_up = pw.CharField(max_length=10, null=True)  # YYYY-MM-DD
+    first_seen_ts = pw.DoubleField()
+    updated_ts = pw.DoubleField()
+    contacted_ts = pw.DoubleField(null=True)
+    contacted_by = pw.CharField(max_length=64, null=True)
+    buyer_key = pw.CharField(max_length=320, null=True)
+    product_key = pw.TextField(null=True)
+    enquiry_no = pw.IntegerField(default=1)
+    channels = pw.CharField(max_length=40, default="")
+    missed_by_email = pw.BooleanField(default=False)
+    last_action = pw.CharField(max_length=40, null=True)
+    last_actor = pw.CharField(max_length=64, null=True)
+    last_action_ts = pw.DoubleField(null=True)
+    notes_count = pw.IntegerField(default=0)
+    messages_count = pw.IntegerField(default=0)
+    seq = pw.BigIntegerField(default=0, index=True)
+    raw_id = pw.BigIntegerField(null=True)
+
+
+class _LeadSource(_Base):
+    """Which raw items delivered a lead, and by which channel."""
+
+    lead_id = pw.BigIntegerField()
+    raw_id = pw.BigIntegerField(index=True)
+    channel = pw.CharField(max_length=8)
+    ts = pw.DoubleField()
+
+    class Meta:
+        primary_key = pw.CompositeKey("lead_id", "raw_id")
+
+
+class _Event(_Base):
+    id = pw.BigAutoField()
+    lead_id = pw.BigIntegerField(index=True)
+    ts = pw.DoubleField()
+    actor = pw.CharField(max_length=64)
+    action = pw.CharField(max_length=40)
+    detail = pw.TextField(null=True)
+
+
+class _LeadMessage(_Base):
+    id = pw.BigAutoField()
+    lead_id = pw.BigIntegerField(index=True)
+    raw_id = pw.BigIntegerField(null=True)
+    ts = pw.DoubleField()
+    text = pw.TextField()
+
+
+class _Lease(_Base):
+    name = pw.CharField(primary_key=True, max_length=32)
+    holder = pw.CharField(max_length=200, null=True)
+    host = pw.CharField(max_length=200, null=True)
+    pid = pw.IntegerField(null=True)
+    acquired_ts = pw.DoubleField(null=True)
+    expires_ts = pw.DoubleField(default=0)
+
+
+class _SourceHealth(_Base):
+    source = pw.CharField(primary_key=True, max_length=200)
+    state = pw.CharField(max_length=40)
+    detail = pw.TextField(default="")
+    last_success_ts = pw.DoubleField(null=True)
+    last_error = pw.TextField(null=True)
+    next_retry_ts = pw.DoubleField(null=True)
+    updated_ts = pw.DoubleField()
+    holder = pw.CharField(max_length=200, null=True)
+    seq = pw.BigIntegerField(default=0, index=True)
+
+
+class _SyncState(_Base):
+    key = pw.CharField(primary_key=True, max_length=300)
+    value = pw.TextField()
+    updated_ts = pw.DoubleField()
+
+
+_MODELS: tuple[type[_Base], ...] = (
+    _Meta,
+    _Counter,
+    _RawItem,
+    _Lead,
+    _LeadSource,
+    _Event,
+    _LeadMessage,
+    _Lease,
+    _SourceHealth,
+    _SyncState,
+)
+
+
+class _Models:
+    """The model classes bound to one database (subclasses, so several stores can coexist)."""
+
+    def __init__(self, db: pw.Database) -> None:
+        def bind(base: type[_Model]) -> type[_Model]:
+            table = re.sub(r"(?<!^)(?=[A-Z])", "_", base.__name__.lstrip("_")).lower()
+            meta = type("Meta", (), {"database": db, "table_name": table})
+            return type(base.__name__.lstrip("_"), (base,), {"Meta": meta})
+
+        self.Meta = bind(_Meta)
+        self.Counter = bind(_Counter)
+        self.RawItem = bind(_RawItem)
+        self.Lead = bind(_Lead)
+        self.LeadSource = bind(_LeadSource)
+        self.Event = bind(_Event)
+        self.LeadMessage = bind(_LeadMessage)
+        self.Lease = bind(_Lease)
+        self.SourceHealth = bind(_SourceHealth)
+        self.SyncState = bind(_SyncState)
+        lead = self.Lead
+        lead.add_index(
+            lead.source, lead.external_id, unique=True, where=lead.external_id.is_null(False)
+        )
+        lead.add_index(lead.message_id, unique=True, where=lead.message_id.is_null(False))
+        lead.add_index(lead.buyer_key, lead.product_key)
+        lead.add_index(lead.status, lead.id)
+        lead.add_index(lead.owner, lead.id)
+        lead.add_index(lead.first_seen_ts)
+        self.all: tuple[type[pw.Model], ...] = (
+            self.Meta,
+            self.Counter,
+            self.RawItem,
+            self.Lead,
+            self.LeadSource,
+            self.Event,
+            self.LeadMessage,
+            self.Lease,
+            self.SourceHealth,
+            self.SyncState,
+        )
+
+
+# Migrations: version N -> N+1. Each gets the store (for raw SQL and the migrator) inside a
+# transaction. Add one entry per schema change; never edit a released one.
+MIGRATIONS: dict[int, Callable[[Store], None]] = {}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _parse_received(text: str | None) -> float:
+    if text:
+        try:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.astimezone()
+            return parsed.timestamp()
+        except ValueError:
+            pass
+    return time.time()
+
+
+def _product_key(product: str | None) -> str | None:
+    if not product:
+        return None
+    return re.sub(r"\s+", " ", product).strip().casefold() or None
+
+
+def _compress(body: bytes) -> bytes:
+    return zlib.compress(body, 6)
+
+
+def _decompress(body: bytes | memoryview) -> bytes:
+    data = bytes(body)
+    try:
+        return zlib.decompress(data)
+    except zlib.error:
+        return data
+
+
+def _fts_query(text: str) -> str:
+    """User text to an FTS5 query: every word must match as a prefix, in any field."""
+    words = re.findall(r"\w+", text, flags=re.UNICODE)
+    return " AND ".join(f'"{w}"*' for w in words[:12])
+
+
+def _pg_tsquery(text: str) -> str:
+    words = re.findall(r"\w+", text, flags=re.UNICODE)
+    return " & ".join(f"{w}:*" for w in words[:12])
+
+
+def _summary_of(result: dict[str, Any]) -> str:
+    kind = result.get("kind")
+    if kind == "lead":
+        who = result.get("name") or result.get("company") or result.get("phone") or "unknown"
+        return f"{who} — {result.get('product') or 'no product'}"
+    if kind == "reply":
+        return f"reply from {result.get('name') or 'unknown'} — {result.get('product') or ''}"
+    if kind == "ignored":
+        return str(result.get("reason") or "ignored")
+    return str(result.get("error") or "error")
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _sqlite_path(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return unquote(url[len("sqlite:///") :]) or ":memory:"
+    if url.startswith("sqlite://"):
+        return unquote(url[len("sqlite://") :]) or ":memory:"
+    return url
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def describe_url(url: str) -> str:
+    """The URL without a password, for messages."""
+    if is_postgres_url(url):
+        parsed = urlparse(url)
+        netloc = parsed.hostname or ""
+        if parsed.username:
+            netloc = f"{parsed.username}@{netloc}"
+        if parsed.port:
+            netloc += f":{parsed.port}"
+        return f"postgresql://{netloc}{parsed.path}"
+    return _sqlite_path(url)
+
+
+class Store:
+    """One open database. Thread-safe: Peewee keeps one connection per thread."""
+
+    WRITE_RETRIES: ClassVar[int] = 8
+
+    def __init__(self, db: pw.Database, url: str) -> None:
+        self.db = db
+        self.url = url
+        self.backend = "postgres" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
+        self.m = _Models(db)
+        self._channel = "leadtui_changes"
+        self._closed = False
+
+    # ------------------------------------------------------------------ open / close
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> Store:
+        """Open (and create or migrate) the database at ``url``."""
+        if is_postgres_url(url):
+            db: pw.Database = pw.PostgresqlDatabase(
+                url.replace("postgres://", "postgresql://", 1),
+                autoconnect=True,
+                connect_timeout=10,
+                prefer_psycopg3=True,
+            )
+        else:
+            path = _sqlite_path(url)
+            if path != ":memory:":
+                parent = Path(path).expanduser().parent
+                if create:
+                    try:
+                        parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise StoreError(
+                            f"cannot create the folder {parent} for the database: {exc.strerror}"
+                        ) from None
+                elif not Path(path).expanduser().exists():
+                    raise StoreError(
+                        f"no database at {path}; run leadtui once to create it, or check --db"
+                    )
+                path = str(Path(path).expanduser())
+            db = pw.SqliteDatabase(
+                path,
+                pragmas={
+                    "journal_mode": "wal",
+                    "synchronous": "normal",
+                    "foreign_keys": 1,
+                    "busy_timeout": 10_000,
+                    "cache_size": -16_000,
+                    "temp_store": "memory",
+                },
+                lock_type="IMMEDIATE",
+                check_same_thread=False,
+                timeout=10,
+            )
+        store = cls(db, url)
+        try:
+            store._prepare_schema()
+        except pw.OperationalError as exc:
+            db.close()
+            raise StoreError(
+                f"cannot open the database {describe_url(url)}: {str(exc).splitlines()[0]}"
+            ) from None
+        except pw.DatabaseError as exc:
+            db.close()
+            raise StoreError(
+                f"the file {describe_url(url)} is not a leadtui database ({exc}); check --db"
+            ) from None
+        return store
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads close theirs on exit)."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _prepare_schema(self) -> None:
+        with self._schema_lock():
+            tables = set(self.db.get_tables())
+            if "meta" not in tables:
+                self.db.create_tables(list(self.m.all), safe=True)
+                self._create_search()
+                self.m.Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+                self.m.Counter.insert(name="change", value=0).execute()
+                return
+            row = self.m.Meta.get_or_none(self.m.Meta.key == "schema_version")
+            version = int(row.value) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database {describe_url(self.url)} was written by a newer leadtui "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade leadtui"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                log.info("migrating database schema %d -> %d", step, step + 1)
+                MIGRATIONS[step](self)
+                self.m.Meta.update(value=str(step + 1)).where(
+                    self.m.Meta.key == "schema_version"
+                ).execute()
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Serialise schema creation between processes that start at the same moment."""
+        with self.db.atomic():
+            if self.backend == "postgres":
+                self.db.execute_sql("SELECT pg_advisory_xact_lock(74201)")
+            yield
+
+    def _create_search(self) -> None:
+        if self.backend == "sqlite":
+            self.db.execute_sql(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS lead_fts USING fts5("
+                "body, tokenize = 'unicode61 remove_diacritics 2')"
+            )
+        else:
+            self.db.execute_sql(
+                "ALTER TABLE lead ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS "
+                "(to_tsvector('simple', regexp_replace("
+                "coalesce(name,'') || ' ' || coalesce(company,'') || ' ' "
+                "|| coalesce(phone,'') || ' ' || coalesce(right(phone, 10),'') || ' ' "
+                "|| coalesce(email,'') || ' ' || coalesce(product,'') || ' ' "
+                "|| coalesce(city,'') || ' ' || coalesce(message,''), "
+                "'[^[:alnum:]]+', ' ', 'g'))) STORED"
+            )
+            self.db.execute_sql("CREATE INDEX IF NOT EXISTS lead_search ON lead USING gin(search)")
+
+    def _index_search(self, lead_id: int, values: dict[str, Any]) -> None:
+        if self.backend != "sqlite":
+            return  # PostgreSQL keeps a generated tsvector column
+        parts = [str(values.get(f) or "") for f in SEARCH_FIELDS]
+        phone = values.get("phone") or ""
+        if phone:
+            parts.append(phone[-10:])  # the national number, as people type it
+        body = " ".join(p for p in parts if p)
+        self.db.execute_sql("DELETE FROM lead_fts WHERE rowid = ?", (lead_id,))
+        self.db.execute_sql("INSERT INTO lead_fts(rowid, body) VALUES (?, ?)", (lead_id, body))
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def _retrying(self, fn: Callable[[], _T]) -> _T:
+        """Run a write transaction, retrying when another process holds the lock."""
+        delay = 0.05
+        for attempt in range(self.WRITE_RETRIES):
+            try:
+                with self._write():
+                    return fn()
+            except pw.OperationalError as exc:
+                text = str(exc).lower()
+                transient = "locked" in text or "busy" in text
+                reconnect = self.backend == "postgres" and (
+                    "closed" in text or "terminat" in text or "connection" in text
+                )
+                if not (transient or reconnect) or attempt == self.WRITE_RETRIES - 1:
+                    raise StoreError(
+                        f"the database {describe_url(self.url)} refused a write: "
+                        f"{str(exc).splitlines()[0]}"
+                    ) from exc
+                if reconnect:
+                    with contextlib.suppress(Exception):
+                        self.db.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except pw.InterfaceError as exc:
+                with contextlib.suppress(Exception):
+                    self.db.close()
+                if attempt == self.WRITE_RETRIES - 1:
+                    raise StoreError(
+                        f"lost the connection to {describe_url(self.url)}: {exc}"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _next_seq(self) -> int:
+        """Take the next change-sequence value. Call it last in a write transaction."""
+        cursor = self.db.execute_sql(
+            "UPDATE counter SET value = value + 1 WHERE name = 'change' RETURNING value"
+        )
+        value = int(cursor.fetchone()[0])
+        if self.backend == "postgres":
+            self.db.execute_sql("SELECT pg_notify(%s, %s)", (self._channel, str(value)))
+        return value
+
+    def _stamp_leads(self, lead_ids: Iterable[int]) -> int:
+        ids = sorted(set(lead_ids))
+        seq = self._next_seq()
+        if ids:
+            self.m.Lead.update(seq=seq).where(self.m.Lead.id.in_(ids)).execute()
+        return seq
+
+    # ------------------------------------------------------------------ raw items
+
+    def add_raw(
+        self,
+        body: bytes,
+        *,
+        source: str,
+        kind: str,
+        channel: str | None = None,
+        dedupe_key: str | None = None,
+        received_ts: float | None = None,
+    ) -> tuple[int, bool]:
+        """Commit a raw item. Returns ``(raw_id, is_new)``; an identical item is not stored twice.
+
+        ``dedupe_key`` (e.g. an HTTP Idempotency-Key) makes a different body count as the same item.
+        """
+        digest = hashlib.sha256(body).hexdigest()
+        now = time.time()
+
+        def txn() -> tuple[int, bool]:
+            raw = self.m.RawItem
+            existing = raw.select(raw.id).where(raw.content_hash == digest)
+            if dedupe_key is not None:
+                existing = raw.select(raw.id).where(
+                    (raw.content_hash == digest) | (raw.dedupe_key == dedupe_key)
+                )
+            found = existing.scalar()
+            if found is not None:
+                return int(found), False
+            raw_id = raw.insert(
+                source=source[:200],
+                kind=kind,
+                channel=channel,
+                content_hash=digest,
+                dedupe_key=dedupe_key,
+                body=_compress(body),
+                size=len(body),
+                received_ts=received_ts or now,
+                updated_ts=now,
+                status="pending",
+            ).execute()
+            return int(raw_id), True
+
+        return self._retrying(txn)
+
+    def raw_body(self, raw_id: int) -> bytes | None:
+        raw = self.m.RawItem
+        body = raw.select(raw.body).where(raw.id == raw_id).scalar()
+        return None if body is None else _decompress(body)
+
+    def raw_info(self, raw_id: int) -> RawSummary | None:
+        rows = self._raw_summaries(self.m.RawItem.id == raw_id, limit=1)
+        return rows[0] if rows else None
+
+    def raw_outcome(self, raw_id: int) -> Outcome:
+        """The outcome of an item already processed (for a duplicate delivery)."""
+        raw = self.m.RawItem
+        status = raw.select(raw.status).where(raw.id == raw_id).scalar() or "pending"
+        links = self.m.LeadSource
+        ids = tuple(
+            int(r[0]) for r in links.select(links.lead_id).where(links.raw_id == raw_id).tuples()
+        )
+        return Outcome(raw_id, "duplicate", ids, (), f"already received (item {raw_id}, {status})")
+
+    def pending_raw_ids(self, older_than: float = 0.0) -> list[int]:
+        """Raw items committed but never processed (a crash between the two commits)."""
+        raw = self.m.RawItem
+        cutoff = time.time() - older_than
+        q = raw.select(raw.id).where((raw.status == "pending") & (raw.updated_ts <= cutoff))
+        return [int(r[0]) for r in q.order_by(raw.id).tuples()]
+
+    def _raw_summaries(self, where: Any, limit: int = 200) -> list[RawSummary]:
+        raw = self.m.RawItem
+        q = (
+            raw.select(
+                raw.id,
+                raw.source,
+                raw.kind,
+                raw.channel,
+                raw.received_ts,
+                raw.status,
+                raw.error,
+                raw.summary,
+                raw.size,
+                raw.attempts,
+            )
+            .where(where)
+            .order_by(raw.id.desc())
+            .limit(limit)
+        )
+        return [RawSummary(*row) for row in q.tuples()]
+
+    def review_items(self, limit: int = 500) -> list[RawSummary]:
+        """The review queue: raw items that failed to become leads, newest first."""
+        return self._raw_summaries(self.m.RawItem.status == "failed", limit)
+
+    def review_count(self) -> int:
+        raw = self.m.RawItem
+        return int(raw.select().where(raw.status == "failed").count())
+
+    def failed_raw_ids(self) -> list[int]:
+        raw = self.m.RawItem
+        q = raw.select(raw.id).where(raw.status == "failed").order_by(raw.id)
+        return [int(r[0]) for r in q.tuples()]
+
+    # ------------------------------------------------------------------ applying results
+
+    def apply(self, raw_id: int, results: Sequence[dict[str, Any]]) -> Outcome:
+        """Upsert the leads (or attach the reply) parsed from one raw item, and link them.
+
+        Idempotent: applying the same results again changes nothing and says "duplicate".
+        """
+        return self._retrying(lambda: self._apply_txn(raw_id, results))
+
+    def _apply_txn(self, raw_id: int, results: Sequence[dict[str, Any]]) -> Outcome:
+        raw = self.m.RawItem
+        now = time.time()
+        row = raw.select(raw.channel, raw.attempts).where(raw.id == raw_id).tuples().first()
+        if row is None:
+            raise StoreError(f"raw item {raw_id} does not exist")
+        raw_channel, attempts = row
+        lead_ids: list[int] = []
+        new_ids: list[int] = []
+        changed: list[int] = []
+        errors: list[str] = []
+        ignored: list[str] = []
+        replies = 0
+        message_id = next((r.get("message_id") for r in results if r.get("message_id")), None)
+        for result in results:
+            kind = result.get("kind")
+            if kind == "lead":
+                lead_id, created, did_change = self._upsert_lead(result, raw_id, now)
+                lead_ids.append(lead_id)
+                if created:
+                    new_ids.append(lead_id)
+                if did_change:
+                    changed.append(lead_id)
+            elif kind == "reply":
+                target = self._attach_reply(result, raw_id, now)
+                if target is None:
+                    errors.append(
+                        f"reply from {result.get('name') or 'an unknown buyer'} about "
+                        f"{result.get('product') or 'an unknown product'} matches no lead"
+                    )
+                else:
+                    lead_ids.append(target)
+                    if target not in changed:
+                        changed.append(target)
+                    replies += 1
+            elif kind == "ignored":
+                ignored.append(str(result.get("reason") or "not a lead"))
+            else:
+                errors.append(str(result.get("error") or "could not be understood"))
+
+        if errors:
+            status, outcome_status, detail = "failed", "failed", "; ".join(errors)
+        elif lead_ids:
+            status = "parsed"
+            if new_ids:
+                outcome_status = "new"
+            elif replies:
+                outcome_status = "reply"
+            elif changed:
+                outcome_status = "updated"
+            else:
+                outcome_status = "duplicate"
+            detail = ""
+        elif ignored:
+            status, outcome_status, detail = "ignored", "ignored", "; ".join(ignored)
+        else:  # e.g. a pull response with no leads (CODE 204)
+            status, outcome_status, detail = "parsed", "ignored", "no leads in this item"
+        summary = "; ".join(_summary_of(r) for r in results[:3]) if results else detail
+        seq = self._stamp_leads(changed)
+        raw.update(
+            status=status,
+            error=detail if status in {"failed", "ignored"} else None,
+            summary=summary[:500] or None,
+            message_id=message_id,
+            attempts=attempts + 1,
+            updated_ts=now,
+            seq=seq,
+            channel=raw_channel,
+        ).where(raw.id == raw_id).execute()
+        return Outcome(raw_id, outcome_status, tuple(lead_ids), tuple(new_ids), detail)
+
+    def _find_existing(self, values: dict[str, Any]) -> Any | None:
+        lead = self.m.Lead
+        if values.get("external_id"):
+            found = lead.get_or_none(
+                (lead.source == values["source"]) & (lead.external_id == values["external_id"])
+            )
+            if found is not None:
+                return found
+        if values.get("message_id"):
+            found = lead.get_or_none(lead.message_id == values["message_id"])
+            if found is not None:
+                return found
+        product_key = _product_key(values.get("product"))
+        keys = [k for k in (values.get("phone"), values.get("email")) if k]
+        if keys and product_key:
+            ts = _parse_received(values.get("received_at"))
+            window = (lead.received_ts >= ts - DEDUPE_WINDOW_SECONDS) & (
+                lead.received_ts <= ts + DEDUPE_WINDOW_SECONDS
+            )
+            query = (
+                lead.select()
+                .where(lead.buyer_key.in_(keys) & (lead.product_key == product_key) & window)
+                .order_by(lead.id)
+            )
+            # buyer_key is phone-or-email; also match when one copy has the phone and the
+            # other only the email.
+            found = query.first()
+            if found is None:
+                alt = (lead.phone.in_(keys) | lead.email.in_(keys)) & (
+                    lead.product_key == product_key
+                )
+                found = lead.select().where(alt & window).order_by(lead.id).first()
+            if found is not None and not (
+                values.get("external_id")
+                and found.external_id
+                and found.external_id != values["external_id"]
+            ):
+                return found
+        return None
+
+    def _upsert_lead(
+        self, result: dict[str, Any], raw_id: int, now: float
+    ) -> tuple[int, bool, bool]:
+        values = {f: result.get(f) for f in CONTRACT_FIELDS}
+        values["source"] = values["source"] or "other"
+        values["channel"] = values["channel"] or "api"
+        channel = str(values["channel"])
+        existing = self._find_existing(values)
+        lead = self.m.Lead
+        if existing is not None:
+            updates: dict[str, Any] = {}
+            for name in _MERGEABLE:
+                new = values.get(name)
+                if new in (None, "", [], {}):
+                    continue
+                current = getattr(existing, name)
+                if name == "specs":
+                    merged = {**new, **json.loads(current or "{}")}
+                    if merged != json.loads(current or "{}"):
+                        updates[name] = json.dumps(merged, ensure_ascii=False)
+                elif name == "verified":
+                    have = json.loads(current or "[]")
+                    merged_list = [v for v in ("phone", "email", "gst") if v in have or v in new]
+                    if merged_list != have:
+                        updates[name] = json.dumps(merged_list)
+                elif current in (None, ""):
+                    updates[name] = new
+            channels = existing.channels.split()
+            if channel not in channels:
+                updates["channels"] = " ".join([*channels, channel])
+                if channel == "email" and existing.missed_by_email:
+                    updates["missed_by_email"] = False
+            link_new = (
+                self.m.LeadSource.insert(
+                    lead_id=existing.id, raw_id=raw_id, channel=channel, ts=now
+                )
+                .on_conflict_ignore()
+                .execute()
+            )
+            del link_new
+            if updates:
+                if "phone" in updates or "email" in updates:
+                    updates["buyer_key"] = (
+                        existing.buyer_key or updates.get("phone") or updates.get("email")
+                    )
+                if "product" in updates:
+                    updates["product_key"] = _product_key(updates["product"])
+                updates["updated_ts"] = now
+                lead.update(**updates).where(lead.id == existing.id).execute()
+                self._event(existing.id, "capture", "merged", self._merge_detail(updates, channel))
+                merged_values = {f: getattr(existing, f) for f in SEARCH_FIELDS}
+                merged_values.update({k: v for k, v in updates.items() if k in SEARCH_FIELDS})
+                merged_values["phone"] = updates.get("phone") or existing.phone
+                self._index_search(existing.id, merged_values)
+                return int(existing.id), False, True
+            return int(existing.id), False, False
+
+        buyer_key = values.get("phone") or values.get("email")
+        earlier = 0
+        if buyer_key:
+            earlier = lead.select().where(lead.buyer_key == buyer_key).count()
+        row = dict(values)
+        row["specs"] = json.dumps(values.get("specs") or {}, ensure_ascii=False)
+        row["verified"] = json.dumps(values.get("verified") or [])
+        row.update(
+            received_at=values.get("received_at") or _iso(now),
+            received_ts=_parse_received(values.get("received_at")),
+            status="new",
+            first_seen_ts=now,
+            updated_ts=now,
+            buyer_key=buyer_key,
+            product_key=_product_key(values.get("product")),
+            enquiry_no=earlier + 1,
+            channels=channel,
+            missed_by_email=channel == "pull",
+            raw_id=raw_id,
+        )
+        try:
+            with self.db.atomic():  # a savepoint: a racing duplicate falls back to the merge
+                lead_id = int(lead.insert(**row).execute())
+        except pw.IntegrityError:
+            existing = self._find_existing(values)
+            if existing is None:
+                raise
+            return int(existing.id), False, False
+        self.m.LeadSource.insert(lead_id=lead_id, raw_id=raw_id, channel=channel, ts=now).execute()
+        self._index_search(lead_id, values)
+        self._event(lead_id, "capture", "created", f"via {channel}")
+        return lead_id, True, True
+
+    @staticmethod
+    def _merge_detail(updates: dict[str, Any], channel: str) -> str:
+        fields = sorted(k for k in updates if k in CONTRACT_FIELDS)
+        return f"via {channel}: added " + ", ".join(fields) if fields else f"seen via {channel}"
+
+    def _attach_reply(self, result: dict[str, Any], raw_id: int, now: float) -> int | None:
+        lead = self.m.Lead
+        target = None
+        if result.get("phone"):
+            target = (
+                lead.select(lead.id)
+                .where((lead.phone == result["phone"]) | (lead.phone_alt == result["phone"]))
+                .order_by(lead.id.desc())
+                .scalar()
+            )
+        if target is None and result.get("email"):
+            target = (
+                lead.select(lead.id)
+                .where(lead.email == result["email"])
+                .order_by(lead.id.desc())
+                .scalar()
+            )
+        if target is None and result.get("name") and result.get("product"):
+            target = (
+                lead.select(lead.id)
+                .where(
+                    (fn_lower(lead.name) == str(result["name"]).lower())
+                    & (lead.product_key == _product_key(result["product"]))
+                )
+                .order_by(lead.id.desc())
+                .scalar()
+            )
+        if target is None:
+            return None
+        msg = self.m.LeadMessage
+        if msg.select().where((msg.raw_id == raw_id) & (msg.lead_id == target)).exists():
+            return int(target)
+        messages = [str(m) for m in result.get("messages") or [] if m]
+        ts = _parse_received(result.get("received_at"))
+        for text in messages:
+            msg.insert(lead_id=target, raw_id=raw_id, ts=ts, text=text).execute()
+        lead.update(
+            messages_count=lead.messages_count + len(messages),
+            updated_ts=now,
+            last_action="reply",
+            last_actor=result.get("name") or "buyer",
+            last_action_ts=now,
+        ).where(lead.id == target).execute()
+        self.m.LeadSource.insert(
+            lead_id=target, raw_id=raw_id, channel=result.get("channel") or "email", ts=now
+        ).on_conflict_ignore().execute()
+        preview = messages[0][:80] if messages else ""
+        self._event(int(target), result.get("name") or "buyer", "reply", preview)
+        return int(target)
+
+    def _event(self, lead_id: int, actor: str, action: str, detail: str | None = None) -> None:
+        self.m.Event.insert(
+            lead_id=lead_id, ts=time.time(), actor=actor[:64], action=action, detail=detail
+        ).execute()
+
+    # ------------------------------------------------------------------ reading leads
+
+    def _lead_columns(self) -> list[Any]:
+        lead = self.m.Lead
+        return [getattr(lead, f) for f in _LEAD_ATTRS]
+
+    def _to_lead(self, row: Sequence[Any]) -> Lead:
+        data = dict(zip(_LEAD_ATTRS, row, strict=True))
+        data["specs"] = json.loads(data["specs"] or "{}")
+        data["verified"] = json.loads(data["verified"] or "[]")
+        data["missed_by_email"] = bool(data["missed_by_email"])
+        return Lead(**data)
+
+    def get_lead(self, lead_id: int) -> Lead | None:
+        lead = self.m.Lead
+        row = lead.select(*self._lead_columns()).where(lead.id == lead_id).tuples().first()
+        return None if row is None else self._to_lead(row)
+
+    def get_leads(self, ids: Iterable[int]) -> list[Lead]:
+        ids = list(ids)
+        if not ids:
+            return []
+        lead = self.m.Lead
+        q = lead.select(*self._lead_columns()).where(lead.id.in_(ids)).tuples()
+        return [self._to_lead(r) for r in q]
+
+    def _filter(self, q: Any, query: LeadQuery) -> Any:
+        lead = self.m.Lead
+        if query.status == "open":
+            q = q.where(lead.status.in_(("new", "contacted", "quoted")))
+        elif query.status:
+            q = q.where(lead.status == query.status)
+        if query.owner:
+            q = q.where(lead.owner == query.owner)
+        if query.since_ts is not None:
+            q = q.where(lead.received_ts >= query.since_ts)
+        if query.follow_up_due:
+            q = q.where(
+                lead.follow_up.is_null(False) & (lead.follow_up <= date.today().isoformat())
+            )
+        if query.search and query.search.strip():
+            q = self._search_filter(q, query.search)
+        return q
+
+    def _search_filter(self, q: Any, text: str) -> Any:
+        lead = self.m.Lead
+        if self.backend == "sqlite":
+            match = _fts_query(text)
+            if not match:
+                return q
+            ids = pw.SQL("(SELECT rowid FROM lead_fts WHERE lead_fts MATCH ?)", (match,))
+            return q.where(lead.id.in_(ids))
+        tsq = _pg_tsquery(text)
+        if not tsq:
+            return q
+        return q.where(pw.SQL("search @@ to_tsquery('simple', %s)", (tsq,)))
+
+    def list_leads(self, query: LeadQuery | None = None) -> list[Lead]:
+        """Leads newest first (by arrival in leadtui), filtered and paged by id."""
+        query = query or LeadQuery()
+        lead = self.m.Lead
+        q = self._filter(lead.select(*self._lead_columns()), query)
+        if query.before_id is not None:
+            q = q.where(lead.id < query.before_id)
+        if query.after_id is not None:
+            q = q.where(lead.id > query.after_id).order_by(lead.id.asc())
+            rows = [self._to_lead(r) for r in q.limit(query.limit).tuples()]
+            return rows[::-1]
+        q = q.order_by(lead.id.desc()).limit(query.limit)
+        return [self._to_lead(r) for r in q.tuples()]
+
+    def count_leads(self, query: LeadQuery | None = None) -> int:
+        lead = self.m.Lead
+        return int(self._filter(lead.select(), query or LeadQuery()).count())
+
+    def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:
+        """Which of ``ids`` match ``query`` (to decide whether changed leads belong in a view)."""
+        lead = self.m.Lead
+        ids = list(ids)
+        if not ids:
+            return set()
+        q = self._filter(lead.select(lead.id), query).where(lead.id.in_(ids))
+        return {int(r[0]) for r in q.tuples()}
+
+    def buyer_history(self, lead: Lead, limit: int = 20) -> list[Lead]:
+        """The buyer's other enquiries (same phone or email), newest first."""
+        keys = [k for k in (lead.phone, lead.email) if k]
+        if not keys:
+            return []
+        m = self.m.Lead
+        q = (
+            m.select(*self._lead_columns())
+            .where(
+                (m.buyer_key.in_(keys) | m.phone.in_(keys) | m.email.in_(keys)) & (m.id != lead.id)
+            )
+            .order_by(m.id.desc())
+            .limit(limit)
+        )
+        return [self._to_lead(r) for r in q.tuples()]
+
+    def events(self, lead_id: int) -> list[Event]:
+        ev = self.m.Event
+        q = ev.select(ev.id, ev.lead_id, ev.ts, ev.actor, ev.action, ev.detail).where(
+            ev.lead_id == lead_id
+        )
+        return [Event(*r) for r in q.order_by(ev.id).tuples()]
+
+    def messages(self, lead_id: int) -> list[Message]:
+        msg = self.m.LeadMessage
+        q = msg.select(msg.id, msg.lead_id, msg.ts, msg.text).where(msg.lead_id == lead_id)
+        return [Message(*r) for r in q.order_by(msg.id).tuples()]
+
+    def lead_raw_ids(self, lead_id: int) -> list[int]:
+        links = self.m.LeadSource
+        q = links.select(links.raw_id).where(links.lead_id == lead_id).order_by(links.raw_id)
+        return [int(r[0]) for r in q.tuples()]
+
+    # ------------------------------------------------------------------ triage actions
+
+    def _change_lead(
+        self,
+        lead_id: int,
+        actor: str,
+        action: str,
+        detail: str | None,
+        updates: Callable[[Any], dict[str, Any]],
+    ) -> Lead:
+        def txn() -> Lead:
+            lead = self.m.Lead
+            current = lead.get_or_none(lead.id == lead_id)
+            if current is None:
+                raise StoreError(f"lead {lead_id} does not exist")
+            now = time.time()
+            values = updates(current)
+            values.update(
+                updated_ts=now, last_action=action, last_actor=actor[:64], last_action_ts=now
+            )
+            lead.update(**values).where(lead.id == lead_id).execute()
+            self._event(lead_id, actor, action, detail)
+            self._stamp_leads([lead_id])
+            found = self.get_lead(lead_id)
+            assert found is not None
+            return found
+
+        return self._retrying(txn)
+
+    def set_status(self, lead_id: int, status: str, actor: str | None = None) -> Lead:
+        if status not in STATUSES:
+            raise StoreError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        who = actor or current_actor()
+
+        def updates(current: Any) -> dict[str, Any]:
+            values: dict[str, Any] = {"status": status}
+            if status in CONTACTED_STATUSES and current.contacted_ts is None:
+                values["contacted_ts"] = time.time()
+                values["contacted_by"] = who[:64]
+            return values
+
+        action = "contacted" if status == "contacted" else "status"
+        return self._change_lead(lead_id, who, action, status, updates)
+
+    def mark_contacted(self, lead_id: int, actor: str | None = None) -> Lead:
+        return self.set_status(lead_id, "contacted", actor)
+
+    def add_note(self, lead_id: int, text: str, actor: str | None = None) -> Lead:
+        note = text.strip()
+        if not note:
+            raise StoreError("a note cannot be empty")
+        lead = self.m.Lead
+        return self._change_lead(
+            lead_id,
+            actor or current_actor(),
+            "note",
+            note[:4000],
+            lambda _c: {"notes_count": lead.notes_count + 1},
+        )
+
+    def assign(self, lead_id: int, owner: str | None, actor: str | None = None) -> Lead:
+        clean = (owner or "").strip()[:64] or None
+        return self._change_lead(
+            lead_id,
+            actor or current_actor(),
+            "assign",
+            clean or "unassigned",
+            lambda _c: {"owner": clean},
+        )
+
+    def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
+        text = day.isoformat() if day else None
+        return self._change_lead(
+            lead_id,
+            actor or current_actor(),
+            "follow-up",
+            text or "cleared",
+            lambda _c: {"follow_up": text},
+        )
+
+    # ------------------------------------------------------------------ change feed
+
+    def cursor(self) -> int:
+        """The latest change-sequence value: start a change feed from here."""
+        counter = self.m.Counter
+        value = counter.select(counter.value).where(counter.name == "change").scalar()
+        return int(value or 0)
+
+    def changes_since(self, cursor: int, limit: int = 1000) -> ChangeSet:
+        """Everything that changed after ``cursor``: leads (current state), review, health."""
+        lead = self.m.Lead
+        q = (
+            lead.select(*self._lead_columns())
+            .where(lead.seq > cursor)
+            .order_by(lead.seq)
+            .limit(limit)
+        )
+        leads = [self._to_lead(r) for r in q.tuples()]
+        top = max((x.seq for x in leads), default=cursor)
+        raw = self.m.RawItem
+        raw_top = raw.select(pw.fn.MAX(raw.seq)).where(raw.seq > cursor).scalar()
+        health = self.m.SourceHealth
+        health_top = health.select(pw.fn.MAX(health.seq)).where(health.seq > cursor).scalar()
+        if len(leads) < limit:
+            top = max(top, int(raw_top or 0), int(health_top or 0))
+        return ChangeSet(top, leads, raw_top is not None, health_top is not None)
+
+    def waiter(self) -> ChangeWaiter:
+        """A blocking "tell me when another connection committed" helper for one thread."""
+        if self.backend == "postgres":
+            return _PgWaiter(self.url, self._channel)
+        return _SqliteWaiter(str(self.db.database))
+
+    # ------------------------------------------------------------------ lease
+
+    def try_lease(self, holder: str, ttl: float = 15.0) -> bool:
+        """Take or renew the capture lease. True when ``holder`` holds it until now + ttl."""
+
+        def txn() -> bool:
+            lease = self.m.Lease
+            now = self._now()
+            lease.insert(name=LEASE_NAME, expires_ts=0).on_conflict_ignore().execute()
+            updated = (
+                lease.update(
+                    holder=holder,
+                    host=socket.gethostname()[:200],
+                    pid=os.getpid(),
+                    acquired_ts=pw.Case(None, [(lease.holder == holder, lease.acquired_ts)], now),
+                    expires_ts=now + ttl,
+                )
+                .where(
+                    (lease.name == LEASE_NAME)
+                    & ((lease.holder == holder) | (lease.expires_ts < now) | lease.holder.is_null())
+                )
+                .execute()
+            )
+            return bool(updated)
+
+        return self._retrying(txn)
+
+    def release_lease(self, holder: str) -> None:
+        lease = self.m.Lease
+
+        def txn() -> None:
+            lease.update(holder=None, expires_ts=0).where(
+                (lease.name == LEASE_NAME) & (lease.holder == holder)
+            ).execute()
+
+        with contextlib.suppress(StoreError):
+            self._retrying(txn)
+
+    def lease_info(self) -> LeaseInfo | None:
+        lease = self.m.Lease
+        row = (
+            lease.select(lease.holder, lease.host, lease.pid, lease.acquired_ts, lease.expires_ts)
+            .where((lease.name == LEASE_NAME) & lease.holder.is_null(False))
+            .tuples()
+            .first()
+        )
+        if row is None or row[4] < self._now():
+            return None
+        return LeaseInfo(*row)
+
+    def _now(self) -> float:
+        """The database's clock for the lease, so processes on several machines agree."""
+        if self.backend == "postgres":
+            return float(
+                self.db.execute_sql("SELECT extract(epoch from clock_timestamp())").fetchone()[0]
+            )
+        return time.time()
+
+    # ------------------------------------------------------------------ health and sync state
+
+    def set_health(self, health: Health) -> None:
+        def txn() -> None:
+            sh = self.m.SourceHealth
+            seq = self._next_seq()
+            values = {
+                "state": health.state,
+                "detail": health.detail,
+                "last_success_ts": health.last_success_ts,
+                "last_error": health.last_error,
+                "next_retry_ts": health.next_retry_ts,
+                "updated_ts": time.time(),
+                "holder": health.holder,
+                "seq": seq,
+            }
+            sh.insert(source=health.source, **values).on_conflict(
+                conflict_target=[sh.source], update=values
+            ).execute()
+
+        self._retrying(txn)
+
+    def health(self) -> list[Health]:
+        sh = self.m.SourceHealth
+        q = sh.select(
+            sh.source,
+            sh.state,
+            sh.detail,
+            sh.last_success_ts,
+            sh.last_error,
+            sh.next_retry_ts,
+            sh.updated_ts,
+            sh.holder,
+        ).order_by(sh.source)
+        return [Health(*r) for r in q.tuples()]
+
+    def clear_health(self) -> None:
+        """Forget every source's health (the capture process that wrote it is gone)."""
+
+        def txn() -> None:
+            self.m.SourceHealth.delete().execute()
+            self._next_seq()
+
+        self._retrying(txn)
+
+    def get_state(self, key: str) -> dict[str, Any] | None:
+        st = self.m.SyncState
+        value = st.select(st.value).where(st.key == key).scalar()
+        return None if value is None else dict(json.loads(value))
+
+    def set_state(self, key: str, value: dict[str, Any]) -> None:
+        def txn() -> None:
+            st = self.m.SyncState
+            text = json.dumps(value, sort_keys=True)
+            st.insert(key=key, value=text, updated_ts=time.time()).on_conflict(
+                conflict_target=[st.key], update={"value": text, "updated_ts": time.time()}
+            ).execute()
+
+        self._retrying(txn)
+
+    # ------------------------------------------------------------------ counts and stats
+
+    def counts(self) -> dict[str, int]:
+        """Header counts: new today, awaiting contact, review queue."""
+        lead = self.m.Lead
+        start = _start_of_day(time.time())
+        new_today = lead.select().where(lead.first_seen_ts >= start).count()
+        awaiting = lead.select().where(lead.status == "new").count()
+        return {
+            "new_today": int(new_today),
+            "awaiting": int(awaiting),
+            "review": self.review_count(),
+        }
+
+    def stats(self, now: float | None = None, days: int = 14) -> Stats:
+        now = time.time() if now is None else now
+        lead = self.m.Lead
+        today = _start_of_day(now)
+        since = today - (days - 1) * 86400
+        week = today - 6 * 86400
+        rows = (
+            lead.select(
+                lead.first_seen_ts, lead.contacted_ts, lead.query_type, lead.source, lead.status
+            )
+            .where(lead.first_seen_ts >= since)
+            .tuples()
+        )
+        per_day: dict[date, int] = {
+            (datetime.fromtimestamp(today) - timedelta(days=i)).date(): 0 for i in range(days)
+        }
+        by_type: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        resp_today: list[float] = []
+        resp_week: list[float] = []
+        contacted_today = 0
+        new_today = 0
+        for first_seen, contacted, qtype, source, _status in rows:
+            day = datetime.fromtimestamp(first_seen).date()
+            if day in per_day:
+                per_day[day] += 1
+            if first_seen >= week:
+                label = qtype or "other"
+                by_type[label] = by_type.get(label, 0) + 1
+                by_source[source] = by_source.get(source, 0) + 1
+                if contacted is not None:
+                    resp_week.append(contacted - first_seen)
+            if first_seen >= today:
+                new_today += 1
+                if contacted is not None:
+                    resp_today.append(contacted - first_seen)
+                    contacted_today += 1
+        awaiting = lead.select().where(lead.status == "new").count()
+        return Stats(
+            per_day=sorted(per_day.items()),
+            by_type=by_type,
+            by_source=by_source,
+            median_response_today=statistics.median(resp_today) if resp_today else None,
+            median_response_week=statistics.median(resp_week) if resp_week else None,
+            contacted_today=contacted_today,
+            new_today=new_today,
+            awaiting_contact=int(awaiting),
+        )
+
+    # ------------------------------------------------------------------ bulk (benchmarks)
+
+    def bulk_insert_leads(self, results: Sequence[dict[str, Any]], batch: int = 2000) -> None:
+        """Insert many parsed leads without dedupe (for benchmarks and synthetic databases)."""
+        now = time.time()
+        rows = []
+        for result in results:
+            row = {f: result.get(f) for f in CONTRACT_FIELDS}
+            row["specs"] = json.dumps(result.get("specs") or {}, ensure_ascii=False)
+            row["verified"] = json.dumps(result.get("verified") or [])
+            row.update(
+                source=row["source"] or "other",
+                channel=row["channel"] or "api",
+                received_ts=_parse_received(result.get("received_at")),
+                first_seen_ts=now,
+                updated_ts=now,
+                buyer_key=result.get("phone") or result.get("email"),
+                product_key=_product_key(result.get("product")),
+                channels=row["channel"] or "api",
+            )
+            rows.append(row)
+        lead = self.m.Lead
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+
+            def txn(chunk: list[dict[str, Any]] = chunk) -> None:
+                if self.backend == "postgres":
+                    ids = [r[0] for r in lead.insert_many(chunk).returning(lead.id).tuples()]
+                else:
+                    first = int(lead.insert_many(chunk).execute()) - len(chunk) + 1
+                    ids = list(range(first, first + len(chunk)))
+                for lead_id, values in zip(ids, chunk, strict=True):
+                    self._index_search(lead_id, values)
+                self._stamp_leads(ids)
+
+            self._retrying(txn)
+
+
+_T = TypeVar("_T")
+
+_LEAD_ATTRS = tuple(Lead.__dataclass_fields__)
+
+
+def fn_lower(expr: Any) -> Any:
+    return pw.fn.LOWER(expr)
+
+
+def _start_of_day(ts: float) -> float:
+    d = datetime.fromtimestamp(ts)
+    return datetime(d.year, d.month, d.day).timestamp()
+
+
+# --------------------------------------------------------------------------- change waiters
+
+
+class ChangeWaiter:
+    """Block until another connection may have committed a change. One per thread."""
+
+    def wait(self, timeout: float) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _SqliteWaiter(ChangeWaiter):
+    POLL = 0.05
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, timeout=5, check_same_thread=False)
+        self._version = self._read()
+
+    def _read(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            version = self._read()
+            if version != self._version:
+                self._version = version
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.POLL, left))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+
+class _PgWaiter(ChangeWaiter):
+    def __init__(self, url: str, channel: str) -> None:
+        self._url = url
+        self._channel = channel
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> None:
+        import psycopg  # noqa: PLC0415 - SQLite users never load the PostgreSQL driver
+
+        self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+        self._conn.execute(f"LISTEN {self._channel}")
+
+    def wait(self, timeout: float) -> bool:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._connect()
+            except Exception as exc:
+                log.warning("change feed: cannot listen on PostgreSQL: %s", exc)
+                time.sleep(min(timeout, 1.0))
+                return False
+            return True  # (re)connected: the caller must catch up
+        try:
+            got = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+            if got:
+                # Drain what else already arrived (the generator above must be finished
+                # first: it holds the connection's lock while it runs).
+                for _more in self._conn.notifies(timeout=0.001):
+                    pass
+                return True
+        except Exception as exc:
+            log.info("change feed: PostgreSQL connection lost (%s); reconnecting", exc)
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+            return True
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._conn is not None:
+                self._conn.close()

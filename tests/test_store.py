@@ -1,0 +1,422 @@
+"""The store, against SQLite and against the real PostgreSQL (the ``db_url`` fixture)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from helpers import wait_for
+
+from leadtui.store import CONTRACT_FIELDS, Health, LeadQuery, Store, StoreError
+
+
+def make_lead(**over: Any) -> dict[str, Any]:
+    lead: dict[str, Any] = {"kind": "lead"}
+    lead.update(dict.fromkeys(CONTRACT_FIELDS))
+    lead.update(
+        source="indiamart",
+        channel="email",
+        query_type="W",
+        received_at="2026-03-02T10:41:07+05:30",
+        name="Sunil Rao",
+        company="Rao Constructions",
+        phone="+919845600066",
+        email="sunil.rao@example.com",
+        city="Mysuru",
+        state="Karnataka",
+        country="IN",
+        product="Fly Ash Bricks",
+        quantity="10000",
+        unit="Piece",
+        message="I am looking for Fly Ash Bricks.",
+        specs={},
+        verified=["phone"],
+        message_id="m1@mail.indiamart.com",
+    )
+    lead.update(over)
+    return lead
+
+
+def ingest(store: Store, result: dict[str, Any], body: bytes | None = None) -> Any:
+    raw_id, _ = store.add_raw(
+        body or repr(sorted(result.items())).encode(), source="test", kind="email"
+    )
+    return store.apply(raw_id, [result])
+
+
+@pytest.fixture
+def store(db_url: str) -> Any:
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+def test_a_lead_round_trips_in_the_contract_shape(store: Store) -> None:
+    result = make_lead(specs={"GSM": "180"}, verified=["phone", "email", "gst"])
+    outcome = ingest(store, result)
+    assert outcome.status == "new"
+    lead = store.get_lead(outcome.lead_ids[0])
+    assert lead is not None
+    assert lead.contract() == result
+    assert list(lead.contract()) == ["kind", *CONTRACT_FIELDS]
+    assert lead.status == "new"
+    assert lead.to_json()["id"] == lead.id
+
+
+def test_identical_raw_items_are_stored_once(store: Store) -> None:
+    first = store.add_raw(b"same bytes", source="a", kind="email")
+    second = store.add_raw(b"same bytes", source="b", kind="email")
+    assert first == (first[0], True)
+    assert second == (first[0], False)
+    assert store.raw_body(first[0]) == b"same bytes"
+
+
+def test_idempotency_key_makes_a_different_body_the_same_item(store: Store) -> None:
+    first, _ = store.add_raw(b'{"a":1}', source="http", kind="json", dedupe_key="idem:web:42")
+    second, is_new = store.add_raw(b'{"a":2}', source="http", kind="json", dedupe_key="idem:web:42")
+    assert (second, is_new) == (first, False)
+
+
+def test_second_delivery_of_the_same_email_is_a_duplicate(store: Store) -> None:
+    first = ingest(store, make_lead(), b"copy one")
+    again = ingest(store, make_lead(), b"copy two with other headers")
+    assert again.status == "duplicate"
+    assert again.lead_ids == first.lead_ids
+    assert store.count_leads() == 1
+
+
+def test_dedupe_by_external_id_per_source(store: Store) -> None:
+    a = ingest(store, make_lead(channel="push", external_id="2790001234", message_id=None))
+    b = ingest(
+        store,
+        make_lead(channel="pull", external_id="2790001234", message_id=None, company=None),
+    )
+    other_source = ingest(
+        store,
+        make_lead(source="tradeindia", external_id="2790001234", message_id=None, product="Tiles"),
+    )
+    assert b.lead_ids == a.lead_ids
+    assert other_source.lead_ids != a.lead_ids
+    assert store.count_leads() == 2
+
+
+def test_email_and_api_copy_merge_into_one_lead(store: Store) -> None:
+    email = ingest(store, make_lead())
+    lead_before = store.get_lead(email.lead_ids[0])
+    assert lead_before is not None
+    api = make_lead(
+        channel="pull",
+        external_id="2790009999",
+        message_id=None,
+        received_at="2026-03-02T10:41:30+05:30",
+        address="Hebbal, Mysuru",
+        category="Fly Ash Bricks",
+    )
+    merged = ingest(store, api)
+    assert merged.status == "updated"
+    assert merged.lead_ids == email.lead_ids
+    lead = store.get_lead(email.lead_ids[0])
+    assert lead is not None
+    assert lead.external_id == "2790009999"
+    assert lead.address == "Hebbal, Mysuru"
+    assert lead.received_at == "2026-03-02T10:41:07+05:30"  # the email's time stays
+    assert lead.first_seen_ts == lead_before.first_seen_ts
+    assert lead.channels == "email pull"
+    assert lead.missed_by_email is False
+
+
+def test_lead_seen_only_by_the_api_is_marked_missed_by_email(store: Store) -> None:
+    outcome = ingest(store, make_lead(channel="pull", external_id="1", message_id=None))
+    lead = store.get_lead(outcome.lead_ids[0])
+    assert lead is not None
+    assert lead.missed_by_email
+
+
+def test_same_buyer_same_product_outside_48h_is_a_new_linked_lead(store: Store) -> None:
+    ingest(store, make_lead(message_id=None))
+    later = ingest(
+        store, make_lead(message_id=None, received_at="2026-03-05T10:41:07+05:30"), b"later"
+    )
+    assert later.status == "new"
+    lead = store.get_lead(later.lead_ids[0])
+    assert lead is not None
+    assert lead.enquiry_no == 2
+
+
+def test_repeat_buyer_with_another_product_is_a_new_lead_linked_to_the_earlier(
+    store: Store,
+) -> None:
+    first = ingest(store, make_lead(message_id="a@x"))
+    second = ingest(store, make_lead(message_id="b@x", product="Cement Blocks"))
+    third = ingest(store, make_lead(message_id="c@x", product="Paver Blocks"))
+    assert len({first.lead_ids, second.lead_ids, third.lead_ids}) == 3
+    lead = store.get_lead(third.lead_ids[0])
+    assert lead is not None
+    assert lead.enquiry_no == 3
+    history = store.buyer_history(lead)
+    assert [h.product for h in history] == ["Cement Blocks", "Fly Ash Bricks"]
+
+
+def test_masked_phone_never_dedupes(store: Store) -> None:
+    ingest(store, make_lead(phone=None, email=None, message_id="a@x"))
+    ingest(store, make_lead(phone=None, email=None, message_id="b@x"))
+    assert store.count_leads() == 2
+
+
+def test_reply_attaches_to_the_lead_and_unknown_reply_goes_to_review(store: Store) -> None:
+    lead_outcome = ingest(store, make_lead())
+    reply = {
+        "kind": "reply",
+        "source": "indiamart",
+        "channel": "email",
+        "name": "Sunil Rao",
+        "company": "Rao Constructions",
+        "product": "Fly Ash Bricks",
+        "phone": "+919845600066",
+        "email": None,
+        "messages": ["Please share best rate.", "Can you deliver by Friday?"],
+        "received_at": "2026-03-09T12:20:00+05:30",
+        "message_id": "r1@mail.indiamart.com",
+    }
+    raw_id, _ = store.add_raw(b"reply", source="test", kind="email")
+    outcome = store.apply(raw_id, [reply])
+    assert outcome.status == "reply"
+    assert outcome.lead_ids == lead_outcome.lead_ids
+    assert [m.text for m in store.messages(lead_outcome.lead_ids[0])] == reply["messages"]
+    assert store.count_leads() == 1
+
+    stranger = dict(reply, phone="+919000000001", name="Nobody", product="Tiles")
+    raw2, _ = store.add_raw(b"reply2", source="test", kind="email")
+    failed = store.apply(raw2, [stranger])
+    assert failed.status == "failed"
+    assert "matches no lead" in failed.detail
+    assert [r.id for r in store.review_items()] == [raw2]
+    assert store.count_leads() == 1
+
+
+def test_a_parse_error_keeps_the_raw_item_in_the_review_queue(store: Store) -> None:
+    raw_id, _ = store.add_raw(b"garbage", source="test", kind="email")
+    outcome = store.apply(raw_id, [{"kind": "error", "error": "not an email"}])
+    assert outcome.status == "failed"
+    review = store.review_items()
+    assert [(r.id, r.error) for r in review] == [(raw_id, "not an email")]
+    assert store.raw_body(raw_id) == b"garbage"
+    # After a fix, reparsing the same item produces the lead and empties the queue.
+    fixed = store.apply(raw_id, [make_lead()])
+    assert fixed.status == "new"
+    assert store.review_items() == []
+
+
+def test_status_workflow_records_actor_time_and_response(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    contacted = store.mark_contacted(lead_id, actor="asha")
+    assert contacted.status == "contacted"
+    assert contacted.contacted_by == "asha"
+    assert contacted.response_seconds is not None
+    first_contact = contacted.contacted_ts
+    quoted = store.set_status(lead_id, "quoted", actor="ravi")
+    assert quoted.contacted_ts == first_contact  # first contact is kept
+    won = store.set_status(lead_id, "won", actor="ravi")
+    assert won.last_actor == "ravi"
+    assert won.last_action == "status"
+    actions = [(e.actor, e.action, e.detail) for e in store.events(lead_id)]
+    assert actions[1:] == [
+        ("asha", "contacted", "contacted"),
+        ("ravi", "status", "quoted"),
+        ("ravi", "status", "won"),
+    ]
+    with pytest.raises(StoreError, match="unknown status"):
+        store.set_status(lead_id, "maybe")
+
+
+def test_spam_does_not_count_as_contact(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    lead = store.set_status(lead_id, "spam", actor="asha")
+    assert lead.contacted_ts is None
+
+
+def test_notes_owner_and_follow_up(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    store.add_note(lead_id, "  wants a quote by Monday  ", actor="asha")
+    lead = store.assign(lead_id, "ravi", actor="asha")
+    assert lead.owner == "ravi"
+    assert lead.notes_count == 1
+    yesterday = date.today() - timedelta(days=1)
+    store.set_follow_up(lead_id, yesterday, actor="asha")
+    due = store.list_leads(LeadQuery(follow_up_due=True))
+    assert [x.id for x in due] == [lead_id]
+    store.set_follow_up(lead_id, None, actor="asha")
+    assert store.list_leads(LeadQuery(follow_up_due=True)) == []
+    notes = [e.detail for e in store.events(lead_id) if e.action == "note"]
+    assert notes == ["wants a quote by Monday"]
+    with pytest.raises(StoreError, match="empty"):
+        store.add_note(lead_id, "   ")
+
+
+def test_filters_and_keyset_paging(store: Store) -> None:
+    ids = [
+        ingest(
+            store, make_lead(message_id=f"m{i}@x", phone=f"+9198450000{i:02d}", email=None)
+        ).lead_ids[0]
+        for i in range(25)
+    ]
+    store.mark_contacted(ids[3], actor="a")
+    page1 = store.list_leads(LeadQuery(limit=10))
+    page2 = store.list_leads(LeadQuery(limit=10, before_id=page1[-1].id))
+    assert [x.id for x in page1 + page2] == ids[::-1][:20]
+    back = store.list_leads(LeadQuery(limit=10, after_id=page2[0].id))
+    assert [x.id for x in back] == [x.id for x in page1]
+    assert [x.id for x in store.list_leads(LeadQuery(status="contacted"))] == [ids[3]]
+    assert store.count_leads(LeadQuery(status="new")) == 24
+    assert store.count_leads(LeadQuery(status="open")) == 25
+
+
+@pytest.mark.parametrize(
+    ("text", "hit"),
+    [
+        ("sunil", True),
+        ("SUNIL rao", True),
+        ("Rao Constr", True),
+        ("9845600066", True),
+        ("98456", True),
+        ("sunil.rao@example.com", True),
+        ("fly ash", True),
+        ("mysuru", True),
+        ("looking", True),
+        ("sunil cement", False),
+        ("nobody", False),
+    ],
+)
+def test_search_over_name_company_phone_email_product_city_message(
+    store: Store, text: str, hit: bool
+) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    ingest(store, make_lead(name="Other", phone="+919000000000", email=None, product="Tiles",
+                            company=None, city="Pune", message=None, message_id="o@x"))  # fmt: skip
+    found = [x.id for x in store.list_leads(LeadQuery(search=text))]
+    assert (found == [lead_id]) is hit
+
+
+def test_search_with_punctuation_only_does_not_crash(store: Store) -> None:
+    ingest(store, make_lead())
+    assert len(store.list_leads(LeadQuery(search='"*^()'))) == 1
+
+
+def test_change_feed_returns_only_what_changed(store: Store) -> None:
+    a = ingest(store, make_lead(message_id="a@x")).lead_ids[0]
+    b = ingest(store, make_lead(message_id="b@x", product="Tiles")).lead_ids[0]
+    cursor = store.cursor()
+    assert store.changes_since(cursor).leads == []
+    store.mark_contacted(a, actor="asha")
+    changes = store.changes_since(cursor)
+    assert [x.id for x in changes.leads] == [a]
+    assert changes.leads[0].status == "contacted"
+    assert changes.cursor > cursor
+    assert store.changes_since(changes.cursor).leads == []
+    del b
+
+
+def test_change_feed_reports_review_queue_and_health(store: Store) -> None:
+    cursor = store.cursor()
+    raw_id, _ = store.add_raw(b"x", source="t", kind="email")
+    store.apply(raw_id, [{"kind": "error", "error": "bad"}])
+    changes = store.changes_since(cursor)
+    assert changes.raw_changed
+    assert not changes.leads
+    store.set_health(Health(source="imap", state="idle"))
+    later = store.changes_since(changes.cursor)
+    assert later.health_changed
+    assert [(h.source, h.state) for h in store.health()] == [("imap", "idle")]
+
+
+def test_a_viewer_connection_is_woken_by_another_connections_commit(db_url: str) -> None:
+    viewer = Store.open(db_url)
+    writer = Store.open(db_url)
+    waiter = viewer.waiter()
+    waiter.wait(0.05)  # PostgreSQL: the first call connects and asks for a catch-up
+    cursor = viewer.cursor()
+    woke = threading.Event()
+
+    def wait() -> None:
+        if waiter.wait(10):
+            woke.set()
+
+    t = threading.Thread(target=wait)
+    t.start()
+    ingest(writer, make_lead())
+    t.join(15)
+    assert woke.is_set()
+    assert [x.name for x in viewer.changes_since(cursor).leads] == ["Sunil Rao"]
+    waiter.close()
+    viewer.close()
+    writer.close()
+
+
+def test_capture_lease_is_exclusive_and_taken_over_on_expiry(store: Store) -> None:
+    assert store.try_lease("tui-1", ttl=0.5)
+    assert not store.try_lease("tui-2", ttl=0.5)
+    assert store.try_lease("tui-1", ttl=0.5)  # renew
+    info = store.lease_info()
+    assert info is not None
+    assert info.holder == "tui-1"
+    wait_for(lambda: store.try_lease("tui-2", ttl=5), timeout=5, what="lease expiry")
+    assert not store.try_lease("tui-1", ttl=5)
+    store.release_lease("tui-2")
+    assert store.lease_info() is None
+    assert store.try_lease("tui-1", ttl=5)
+
+
+def test_sync_state_round_trips(store: Store) -> None:
+    assert store.get_state("imap:x") is None
+    store.set_state("imap:x", {"uidvalidity": 7, "last_uid": 42})
+    store.set_state("imap:x", {"uidvalidity": 7, "last_uid": 43})
+    assert store.get_state("imap:x") == {"uidvalidity": 7, "last_uid": 43}
+
+
+def test_stats_median_response_and_counts(store: Store) -> None:
+    a = ingest(store, make_lead(message_id="a@x")).lead_ids[0]
+    ingest(store, make_lead(message_id="b@x", product="Tiles", query_type="B"))
+    store.mark_contacted(a, actor="asha")
+    stats = store.stats()
+    assert stats.new_today == 2
+    assert stats.contacted_today == 1
+    assert stats.awaiting_contact == 1
+    assert stats.by_type == {"W": 1, "B": 1}
+    assert stats.median_response_today is not None
+    assert stats.median_response_today >= 0
+    assert stats.per_day[-1][1] == 2
+    assert store.counts() == {"new_today": 2, "awaiting": 1, "review": 0}
+
+
+def test_reopening_keeps_the_data_and_the_schema_version(db_url: str) -> None:
+    with Store.open(db_url) as first:
+        ingest(first, make_lead())
+    with Store.open(db_url) as again:
+        assert again.count_leads() == 1
+        row = again.m.Meta.get(again.m.Meta.key == "schema_version")
+        assert int(row.value) >= 1
+
+
+def test_a_database_from_a_newer_leadtui_is_refused_with_a_clear_message(db_url: str) -> None:
+    with Store.open(db_url) as s:
+        s.m.Meta.update(value="999").where(s.m.Meta.key == "schema_version").execute()
+    with pytest.raises(StoreError, match="newer leadtui"):
+        Store.open(db_url)
+
+
+def test_a_file_that_is_not_a_database_gives_a_one_line_error(tmp_path: Any) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not sqlite\n" * 100)
+    with pytest.raises(StoreError, match=r"not a leadtui database|cannot open"):
+        Store.open(str(path))
+
+
+def test_unreachable_postgres_gives_a_one_line_error_without_the_password() -> None:
+    with pytest.raises(StoreError) as err:
+        Store.open("postgresql://nobody:hunter2@127.0.0.1:1/leads")
+    message = str(err.value)
+    assert message.startswith("cannot open the database postgresql://nobody@127.0.0.1:1/leads")
+    assert "hunter2" not in message
+    assert "\n" not in message
