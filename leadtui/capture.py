@@ -349,3 +349,25 @@ def mailbox_factory(settings: Any) -> SourceFactory:
         return MailboxSource(settings, store, pipeline, report)
 
     return make
+
+
+def build_factories(
+    settings: Any, *, demo: bool = False, demo_seed: int | None = None
+) -> list[SourceFactory]:
+    """The sources this configuration asks for, in the order they start."""
+    factories: list[SourceFactory] = []
+    if demo:
+        from leadtui.demo import demo_factory  # noqa: PLC0415 - avoids an import cycle
+
+        factories.append(demo_factory(demo_seed))
+    if settings.imap_configured:
+        factories.append(mailbox_factory(settings))
+    if settings.http_enabled:
+        from leadtui.ingest import ingest_factory  # noqa: PLC0415 - aiohttp only when serving
+
+        factories.append(ingest_factory(settings))
+    if settings.indiamart_key:
+        from leadtui.pull import pull_factory  # noqa: PLC0415 - only with a CRM key
+
+        factories.append(pull_factory(settings))
+    return factories

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import NoReturn
 
 import click
 
 from leadtui import __version__, config
+from leadtui.capture import CaptureService, build_factories
+from leadtui.store import Store, StoreError, describe_url
 
 log = logging.getLogger("leadtui")
+
+EXIT_FAILED = 1  # some input failed (parse, import)
+EXIT_CONFIG = 2  # the configuration is wrong
+EXIT_DATABASE = 3  # the database cannot be used
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -93,18 +101,86 @@ def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
         ctx.invoke(tui)
 
 
+def open_store(settings: config.Settings) -> Store:
+    """Open the configured database or exit with one line that says what to do."""
+    try:
+        return Store.open(settings.db_url)
+    except StoreError as exc:
+        fail(str(exc), EXIT_DATABASE)
+
+
 @main.command()
 @pass_ctx
 def tui(ctx: Context) -> None:
     """Open the live lead table (the default command)."""
-    fail("the lead table is not built yet; see 'leadtui --help' for what works today", 1)
+    settings = ctx.settings
+    setup_logging(settings)
+    open_store(settings).close()
+    from leadtui.app import run_tui  # noqa: PLC0415 - Textual loads only for the UI
+
+    sys.exit(run_tui(settings))
+
+
+@main.command()
+@click.option("--seed", type=int, default=None, help="Seed the simulated inbox (repeatable demo).")
+@pass_ctx
+def demo(ctx: Context, seed: int | None) -> None:
+    """Open leadtui on a throw-away database fed by a simulated inbox."""
+    from leadtui import demo as demo_mode  # noqa: PLC0415
+
+    settings, info = demo_mode.prepare(ctx.settings)
+    info.seed = seed
+    setup_logging(settings)
+    try:
+        from leadtui.app import run_tui  # noqa: PLC0415 - Textual loads only for the UI
+
+        code = run_tui(settings, demo=info)
+    finally:
+        info.cleanup()
+    if info.http_url:
+        click.echo(f"demo over; its database {info.db_url} was removed")
+    sys.exit(code)
 
 
 @main.command()
 @pass_ctx
-def demo(ctx: Context) -> None:
-    """Open leadtui on a throw-away database fed by a simulated inbox."""
-    fail("the demo is not built yet: the lead table arrives with a later release", 1)
+def serve(ctx: Context) -> None:
+    """Capture headless (for systemd): mailbox, HTTP ingest and CRM pull, no UI.
+
+    Logs go to stderr and the log file. Stops cleanly on SIGTERM or SIGINT.
+    Exit codes: 0 stopped by a signal, 2 configuration error, 3 database unusable.
+    """
+    settings = ctx.settings
+    setup_logging(settings, stderr=True)
+    open_store(settings).close()
+    try:
+        factories = build_factories(settings)
+    except config.ConfigError as exc:
+        fail(str(exc))
+    if not factories:
+        fail(
+            "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER, "
+            "LEADTUI_HTTP_LISTEN or LEADTUI_INDIAMART_KEY (leadtui doctor checks them)"
+        )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    def on_lease(held: bool) -> None:
+        if held:
+            log.info("capturing into %s", describe_url(settings.db_url))
+        else:
+            log.info("another process captures into this database; waiting to take over")
+
+    service = CaptureService(settings.db_url, factories, on_lease=on_lease)
+    log.info("leadtui %s serve: waiting for the capture lease", __version__)
+    service.run(stop)
+    log.info("stopped")
 
 
 @main.command()

@@ -716,13 +716,21 @@ def _buylead(rng: random.Random, when: datetime) -> Synthetic:
 # ---------------------------------------------------------------- replies
 
 
-def _reply(rng: random.Random, when: datetime) -> Synthetic:
-    name = _person(rng)
-    company = _company(rng, name) if rng.random() < 0.7 else None
-    product = rng.choice(_PRODUCTS)[0]
+def _reply(
+    rng: random.Random, when: datetime, buyer: tuple[str, str | None, str, str] | None = None
+) -> Synthetic:
+    """A buyer's reply; ``buyer`` is (name, company, product, E.164 phone) of an earlier lead."""
+    if buyer is None:
+        name = _person(rng)
+        company = _company(rng, name) if rng.random() < 0.7 else None
+        product = rng.choice(_PRODUCTS)[0]
+        with_number = rng.random() < 0.6
+        phone_written, phone = _indian_mobile(rng)
+    else:
+        name, company, product, phone = buyer
+        with_number = True
+        phone_written = f"{phone[:3]}-{phone[3:]}" if phone.startswith("+91") else phone
     messages = rng.sample(_REPLIES, rng.randrange(1, 4))
-    with_number = rng.random() < 0.6
-    phone_written, phone = _indian_mobile(rng)
     seller = rng.choice(_SELLERS)
     count = "a new message" if len(messages) == 1 else f"{len(messages)} new messages"
     who = f"{name}, {company}" if company else name
@@ -941,6 +949,19 @@ def generate(
 def email(rng: random.Random, kind: str | None = None, when: datetime | None = None) -> bytes:
     """The RFC 822 bytes of one synthetic lead mail (see :func:`generate`)."""
     return generate(rng, kind, when).raw
+
+
+def reply_to(
+    rng: random.Random,
+    *,
+    name: str,
+    company: str | None,
+    product: str,
+    phone: str,
+    when: datetime | None = None,
+) -> Synthetic:
+    """A reply from the buyer of an earlier lead (the demo's replies attach to real rows)."""
+    return _reply(rng, _when(rng, when), (name, company, product, phone))
 
 
 def push_payload(rng: random.Random, when: datetime | None = None) -> dict[str, Any]:
