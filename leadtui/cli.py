@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
 import logging
 import logging.handlers
+import mailbox
+import re
 import signal
+import socket
 import sys
 import threading
-from dataclasses import dataclass
-from typing import NoReturn
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
 
 from leadtui import __version__, config
-from leadtui.capture import CaptureService, build_factories
-from leadtui.store import Store, StoreError, describe_url
+from leadtui.capture import CaptureService, Pipeline, RawItem, build_factories, parse_item
+from leadtui.store import (
+    CONTRACT_FIELDS,
+    STATUSES,
+    Lead,
+    LeadQuery,
+    Store,
+    StoreError,
+    describe_url,
+)
 
 log = logging.getLogger("leadtui")
 
@@ -189,3 +212,596 @@ def paths() -> None:
     click.echo(f"config file  {config.default_config_path()}")
     click.echo(f"database     {config.default_db_url()}")
     click.echo(f"log file     {config.log_path()}")
+
+
+# --------------------------------------------------------------------------- parse
+
+
+def _read_input(path: Path) -> tuple[str, bytes]:
+    """(kind, bytes) of a file given to parse/import: .json files are JSON, the rest email."""
+    data = path.read_bytes()
+    kind = "json" if path.suffix.lower() == ".json" else "email"
+    return kind, data
+
+
+def _print_result(console: Console, path: str, result: dict[str, Any]) -> None:
+    kind = result.get("kind")
+    colour = {"lead": "green", "reply": "cyan", "ignored": "yellow"}.get(str(kind), "red")
+    title = Text.assemble((str(kind).upper(), f"bold {colour}"), "  ", (path, "dim"))
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in result.items():
+        if key == "kind" or value in (None, [], {}):
+            continue
+        if isinstance(value, dict):
+            shown = "; ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            shown = "\n".join(str(v) for v in value) if key == "messages" else ", ".join(value)
+        else:
+            shown = str(value)
+        table.add_row(key, Text(shown))  # lead text is data, never markup
+    console.print(Panel(table, title=title, title_align="left", border_style=colour))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (JSON Lines).")
+@click.option(
+    "--channel",
+    type=click.Choice(["push", "pull", "api"]),
+    help="How a JSON file arrived (default: inferred from its shape).",
+)
+def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
+    """Parse .eml / .json files and show what leadtui understands, without a database.
+
+    The answer to "why did this email not become a lead?". Exits 1 if any input failed.
+    """
+    console = Console(highlight=False)
+    failed = False
+    for name in files:
+        try:
+            kind, data = _read_input(Path(name))
+        except OSError as exc:
+            results: list[dict[str, Any]] = [{"kind": "error", "error": f"cannot read: {exc}"}]
+        else:
+            results = parse_item(data, kind, channel)
+        if not results:
+            results = [{"kind": "ignored", "reason": "no leads in this item", "message_id": None}]
+        for result in results:
+            failed = failed or result.get("kind") == "error"
+            if as_json:
+                click.echo(json.dumps({**result, "file": name}, ensure_ascii=False))
+            else:
+                _print_result(console, name, result)
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _is_mbox(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def _expand(paths: Sequence[str]) -> list[tuple[str, Callable[[], Iterator[RawItem]], int]]:
+    """Every import source as (label, item iterator, count of items)."""
+    sources: list[tuple[str, Callable[[], Iterator[RawItem]], int]] = []
+
+    def files(label: str, items: list[Path]) -> None:
+        def it() -> Iterator[RawItem]:
+            for item in items:
+                kind, data = _read_input(item)
+                yield RawItem(data, source="import", kind=kind)
+
+        sources.append((label, it, len(items)))
+
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            if (path / "cur").is_dir() and (path / "new").is_dir():
+                box = mailbox.Maildir(path, factory=None, create=False)
+                keys = list(box.keys())
+
+                def maildir(
+                    box: mailbox.Maildir = box, keys: list[str] = keys
+                ) -> Iterator[RawItem]:
+                    for key in keys:
+                        yield RawItem(box.get_bytes(key), source="import", kind="email")
+
+                sources.append((name, maildir, len(keys)))
+            else:
+                found = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".eml", ".json"})
+                files(name, found)
+        elif _is_mbox(path):
+            box_m = mailbox.mbox(path, factory=None, create=False)
+            keys_m = list(box_m.keys())
+
+            def mbox(box: mailbox.mbox = box_m, keys: list[str] = keys_m) -> Iterator[RawItem]:
+                for key in keys:
+                    yield RawItem(box.get_bytes(key), source="import", kind="email")
+
+            sources.append((name, mbox, len(keys_m)))
+        elif path.exists():
+            files(name, [path])
+        else:
+            fail(f"{name}: no such file or folder")
+    return sources
+
+
+@main.command(name="import")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--channel",
+    type=click.Choice(["push", "pull", "api"]),
+    help="How JSON files arrived (default: inferred from their shape).",
+)
+@pass_ctx
+def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
+    """Import .eml files, mbox files, Maildir folders and JSON payloads.
+
+    Safe to repeat: importing the same mailbox twice adds nothing.
+    """
+    settings = ctx.settings
+    setup_logging(settings)
+    store = open_store(settings)
+    pipeline = Pipeline(store)
+    sources = _expand(paths)
+    total = sum(n for _, _, n in sources)
+    tally: Counter[str] = Counter()
+    problems: list[str] = []
+    console = Console(stderr=True, highlight=False)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("importing", total=total)
+            for label, items, _count in sources:
+                progress.update(task, description=f"importing {Path(label).name}")
+                for item in items():
+                    if channel and item.kind == "json":
+                        item = RawItem(item.body, item.source, item.kind, channel)  # noqa: PLW2901
+                    outcome = pipeline.accept(item)
+                    tally[outcome.status] += 1
+                    if outcome.status == "failed" and len(problems) < 10:
+                        problems.append(f"item {outcome.raw_id}: {outcome.detail}")
+                    progress.advance(task)
+    except StoreError as exc:
+        fail(str(exc), EXIT_DATABASE)
+    except KeyboardInterrupt:
+        console.print("interrupted; run the same import again to finish (nothing is doubled)")
+        sys.exit(130)
+    finally:
+        store.close()
+    added = f" ({tally['updated']} added details)" if tally["updated"] else ""
+    summary = (
+        f"{tally['new']} new, {tally['duplicate'] + tally['updated']} duplicate{added}, "
+        f"{tally['reply']} replies, {tally['ignored']} ignored, {tally['failed']} failed"
+    )
+    click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
+    for line in problems:
+        click.echo(f"  {line}")
+    if tally["failed"]:
+        click.echo("failed items wait in the review queue: leadtui review")
+        sys.exit(EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- list / export
+
+
+def parse_since(text: str | None) -> float | None:
+    """'2d', '6h', '30m', 'today', '2026-03-01' or an ISO time, to a timestamp."""
+    if not text:
+        return None
+    value = text.strip().lower()
+    now = datetime.now().astimezone()
+    if value == "today":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    if value == "yesterday":
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+        return start.timestamp()
+    match = re.fullmatch(r"(\d+)\s*([mhdw])", value)
+    if match:
+        unit = {"m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+        return now.timestamp() - int(match.group(1)) * unit
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a time; use 2d, 6h, today or a date like 2026-03-01"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.timestamp()
+
+
+def _query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--limit", type=click.IntRange(1), default=None, help="At most N leads.")(fn)
+    fn = click.option("--search", metavar="Q", help="Words to find in name, phone, product…")(fn)
+    fn = click.option("--since", metavar="T", help="Since 2d, 6h, today or a date.")(fn)
+    statuses = click.Choice([*STATUSES, "open"])
+    return click.option("--status", type=statuses, help="Only leads with this status.")(fn)
+
+
+def _iter_leads(store: Store, query: LeadQuery, limit: int | None) -> Iterator[Lead]:
+    """All matching leads, newest first, paged so a million rows never sit in memory."""
+    remaining = limit
+    before: int | None = None
+    while remaining is None or remaining > 0:
+        page = min(500, remaining) if remaining is not None else 500
+        leads = store.list_leads(replace(query, before_id=before, limit=page))
+        yield from leads
+        if len(leads) < page:
+            return
+        before = leads[-1].id
+        if remaining is not None:
+            remaining -= len(leads)
+
+
+def _when(ts: float) -> str:
+    moment = datetime.fromtimestamp(ts)
+    if moment.year != datetime.now().year:
+        return moment.strftime("%d %b %Y")
+    return moment.strftime("%d %b %H:%M")
+
+
+TYPE_LABELS = {"W": "Enquiry", "B": "BuyLead", "P": "Call", "WA": "WhatsApp", "BIZ": "Catalog"}
+
+
+@main.command(name="list")
+@_query_options
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines with the contract's fields.")
+@pass_ctx
+def list_(
+    ctx: Context,
+    status: str | None,
+    since: str | None,
+    search: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List leads, newest first."""
+    store = open_store(ctx.settings)
+    query = LeadQuery(status=status, since_ts=parse_since(since), search=search)
+    if as_json:
+        for lead in _iter_leads(store, query, limit):
+            click.echo(json.dumps(lead.to_json(), ensure_ascii=False))
+        return
+    console = Console(highlight=False)
+    wide = console.width >= 110
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=wide)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("received", no_wrap=True, min_width=12)
+    table.add_column("type", no_wrap=True, min_width=8)
+    table.add_column("name", overflow="ellipsis", no_wrap=True, ratio=3)
+    if wide:
+        table.add_column("company", overflow="ellipsis", no_wrap=True, ratio=3)
+    table.add_column("phone", no_wrap=True, min_width=13)
+    table.add_column("product", overflow="ellipsis", no_wrap=True, ratio=3)
+    if wide:
+        table.add_column("city", overflow="ellipsis", no_wrap=True, ratio=2)
+    table.add_column("status", no_wrap=True)
+    shown = 0
+    for lead in _iter_leads(store, query, limit or 50):
+        received = _when(lead.received_ts)
+        kind = TYPE_LABELS.get(lead.query_type or "", lead.source.title())
+        cells = [lead.name, lead.company, lead.phone, lead.product, lead.city]
+        if not wide:
+            cells = [lead.name, lead.phone, lead.product]
+        table.add_row(str(lead.id), received, kind, *(Text(c or "") for c in cells), lead.status)
+        shown += 1
+    if shown:
+        console.print(table)
+    else:
+        console.print("no leads match" if (status or since or search) else "no leads yet")
+
+
+EXPORT_COLUMNS = (
+    "id",
+    *CONTRACT_FIELDS,
+    "status",
+    "owner",
+    "follow_up",
+    "first_seen_at",
+    "contacted_at",
+    "contacted_by",
+)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File (default: stdout).")
+@_query_options
+@pass_ctx
+def export(
+    ctx: Context,
+    fmt: str,
+    output: str | None,
+    status: str | None,
+    since: str | None,
+    search: str | None,
+    limit: int | None,
+) -> None:
+    """Export leads as CSV (for a spreadsheet) or JSON Lines."""
+    store = open_store(ctx.settings)
+    query = LeadQuery(status=status, since_ts=parse_since(since), search=search)
+    target = (
+        Path(output).open("w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+        if output
+        else contextlib.nullcontext(sys.stdout)
+    )
+    count = 0
+    with target as out:
+        writer = (
+            csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore") if fmt == "csv" else None
+        )
+        if writer:
+            writer.writeheader()
+        for lead in _iter_leads(store, query, limit):
+            row = lead.to_json()
+            if writer:
+                row["specs"] = "; ".join(f"{k}: {v}" for k, v in lead.specs.items())
+                row["verified"] = " ".join(lead.verified)
+                writer.writerow({k: _csv_safe(row.get(k)) for k in EXPORT_COLUMNS})
+            else:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    if output:
+        click.echo(f"exported {count} lead{'s' if count != 1 else ''} to {output}", err=True)
+
+
+def _csv_safe(value: Any) -> Any:
+    """Keep a spreadsheet from running lead text as a formula (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _PHONE.match(value):
+        return "'" + value
+    return value
+
+
+_PHONE = re.compile(r"^\+\d{6,15}$")
+
+
+# --------------------------------------------------------------------------- review
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1), default=100)
+@pass_ctx
+def review(ctx: Context, limit: int) -> None:
+    """List items that failed to become leads, with the reason."""
+    store = open_store(ctx.settings)
+    items = store.review_items(limit)
+    if not items:
+        click.echo("the review queue is empty")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("id", "received", "source", "reason"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        received = _when(item.received_ts)
+        table.add_row(str(item.id), received, Text(item.source), Text(item.error or ""))
+    Console(highlight=False).print(table)
+    click.echo("fix the cause, then: leadtui reparse ID (or --all)")
+
+
+@main.command()
+@click.argument("raw_id", type=int, required=False)
+@click.option("--all", "all_", is_flag=True, help="Reparse every item in the review queue.")
+@pass_ctx
+def reparse(ctx: Context, raw_id: int | None, all_: bool) -> None:
+    """Run the current parser again over a kept raw item (or all failed ones)."""
+    if (raw_id is None) == (not all_):
+        fail("give one item id, or --all")
+    store = open_store(ctx.settings)
+    pipeline = Pipeline(store)
+    try:
+        outcomes = pipeline.reparse_failed() if all_ else [pipeline.reparse(int(raw_id or 0))]
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILED)
+    for outcome in outcomes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        click.echo(f"item {outcome.raw_id}: {outcome.status}{detail}")
+    if not outcomes:
+        click.echo("the review queue is empty")
+    if any(o.status == "failed" for o in outcomes):
+        sys.exit(EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- keys and config
+
+
+@main.group()
+def keys() -> None:
+    """HTTP API keys for website forms and other tools."""
+
+
+@keys.command(name="add")
+@click.argument("name")
+@pass_ctx
+def keys_add(ctx: Context, name: str) -> None:
+    """Create a key called NAME; it is printed once and only its hash is kept."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+        fail("a key name is 1-40 letters, digits, '.', '_' or '-'")
+    path, _ = config.config_file_path(ctx.config_file)
+    key = config.new_api_key()
+    try:
+        config.add_api_key(path, name, config.hash_api_key(key))
+    except config.ConfigError as exc:
+        fail(str(exc))
+    click.echo(key)
+    click.echo(
+        f"saved the hash of key {name!r} in {path}; the key is shown only now. "
+        "Send it as the x-api-key header.",
+        err=True,
+    )
+
+
+@keys.command(name="list")
+@pass_ctx
+def keys_list(ctx: Context) -> None:
+    """Show the names of the configured keys (never the keys)."""
+    names = [k.name for k in ctx.settings.api_keys]
+    click.echo("\n".join(names) if names else "no API keys; create one with: leadtui keys add NAME")
+
+
+@keys.command(name="remove")
+@click.argument("name")
+@pass_ctx
+def keys_remove(ctx: Context, name: str) -> None:
+    """Revoke the key called NAME."""
+    path, _ = config.config_file_path(ctx.config_file)
+    try:
+        removed = config.remove_api_key(path, name)
+    except config.ConfigError as exc:
+        fail(str(exc))
+    if not removed:
+        fail(f"no key called {name!r} in {path}", EXIT_FAILED)
+    click.echo(f"removed key {name!r}")
+
+
+@main.command(name="init")
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@pass_ctx
+def init(ctx: Context, force: bool) -> None:
+    """Write a commented config file to fill in."""
+    path, _ = config.config_file_path(ctx.config_file)
+    if path.exists() and not force:
+        fail(f"{path} exists already; edit it, or use --force to start over")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config.SAMPLE_CONFIG, encoding="utf-8")
+    path.chmod(0o600)
+    click.echo(f"wrote {path}; fill in your mailbox, then run: leadtui doctor")
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+@dataclass
+class _Doctor:
+    console: Console
+    failures: int = 0
+
+    def line(self, ok: bool | None, name: str, detail: str, fix: str = "") -> None:
+        mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[ok]
+        text = Text.assemble((f"{mark} ", style), (f"{name:<10}", "bold"), " ", detail)
+        if fix and ok is False:
+            text.append(f"  → {fix}", style="yellow")
+        self.console.print(text)
+        if ok is False:
+            self.failures += 1
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@main.command()
+@click.option("--timeout", type=float, default=15.0, help="Seconds to wait for the mailbox.")
+@pass_ctx
+def doctor(ctx: Context, timeout: float) -> None:
+    """Check the configuration, database, mailbox and ports, one line each."""
+    doc = _Doctor(Console(highlight=False))
+    settings = ctx.settings
+    path = settings.config_path
+    if path:
+        doc.line(True, "config", f"{path}")
+    else:
+        doc.line(None, "config", f"no file (optional): {config.default_config_path()}")
+    doc.line(None, "log", str(config.log_path()))
+
+    store: Store | None = None
+    try:
+        store = Store.open(settings.db_url)
+    except StoreError as exc:
+        doc.line(False, "database", str(exc), "check --db / LEADTUI_DB")
+    if store is not None:
+        counts = store.counts()
+        total = store.count_leads()
+        doc.line(
+            True,
+            "database",
+            f"{describe_url(settings.db_url)} ({store.backend}): {total} leads, "
+            f"{counts['awaiting']} awaiting contact, {counts['review']} in review",
+        )
+        lease = store.lease_info()
+        if lease:
+            doc.line(True, "capture", f"running in {lease.holder}")
+        else:
+            doc.line(None, "capture", "no process captures now: start leadtui or leadtui serve")
+        for health in store.health():
+            ok = health.state not in {"login failed", "reconnecting", "key rejected", "error"}
+            doc.line(ok, health.source, f"{health.state} {health.detail}".strip())
+
+    if settings.imap_configured:
+        from leadtui import imap  # noqa: PLC0415 - imapclient only when a mailbox is set
+
+        try:
+            account = imap.ImapAccount.from_settings(settings)
+        except ValueError as exc:
+            doc.line(False, "mailbox", str(exc), "fix LEADTUI_IMAP_SECURITY")
+        else:
+            for check in imap.check(account, timeout=timeout):
+                doc.line(check.ok, "mailbox", f"{check.name}: {check.detail}", check.fix)
+    else:
+        where = settings.config_path or config.default_config_path()
+        doc.line(
+            False,
+            "mailbox",
+            "no mailbox configured, so no email leads are captured",
+            f"set LEADTUI_IMAP_HOST, LEADTUI_IMAP_USER and LEADTUI_IMAP_PASSWORD, "
+            f"or [imap] in {where} (leadtui init writes one)",
+        )
+
+    if settings.http_enabled:
+        try:
+            host, port = settings.http_host_port
+        except config.ConfigError as exc:
+            doc.line(False, "http", str(exc), "set LEADTUI_HTTP_LISTEN to host:port or off")
+        else:
+            captured_here = store is not None and store.lease_info() is not None
+            if _port_free(host, port):
+                doc.line(True, "http", f"{host}:{port} is free for the ingest")
+            elif captured_here:
+                doc.line(True, "http", f"{host}:{port} in use (by the capturing process)")
+            else:
+                doc.line(
+                    False,
+                    "http",
+                    f"{host}:{port} is in use by another program",
+                    "set LEADTUI_HTTP_LISTEN to a free host:port, or off",
+                )
+            if settings.api_keys:
+                names = ", ".join(k.name for k in settings.api_keys)
+                doc.line(True, "api keys", names)
+            else:
+                doc.line(
+                    None, "api keys", "none: POST /api/leads needs one (leadtui keys add NAME)"
+                )
+            if not settings.push_token:
+                doc.line(None, "push", "off: set LEADTUI_PUSH_TOKEN to receive IndiaMART push")
+    else:
+        doc.line(None, "http", "off (LEADTUI_HTTP_LISTEN=off)")
+
+    if settings.indiamart_key:
+        from leadtui import pull  # noqa: PLC0415
+
+        for check in pull.check(settings, store):
+            doc.line(check.ok, "crm pull", check.detail, check.fix)
+    else:
+        doc.line(None, "crm pull", "off: set LEADTUI_INDIAMART_KEY to catch leads email misses")
+    if store is not None:
+        store.close()
+    sys.exit(EXIT_FAILED if doc.failures else 0)

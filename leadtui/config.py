@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import hmac
 import os
+import re
 import secrets as _secrets
 import tomllib
 from collections.abc import Callable, Mapping
@@ -329,18 +330,30 @@ def _convert(f: Field, value: Any, origin: str) -> Any:
         raise ConfigError(f"{origin}: {shown} is not valid ({exc}); {f.help}") from None
 
 
-def read_file(path: Path) -> dict[str, Any]:
+def read_file(path: Path, origin: str = "--config") -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {path} does not exist; create it or drop --config"
+            f"config file {path} (from {origin}) does not exist; "
+            f"create it with 'leadtui init' or fix {origin}"
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def config_file_path(
+    config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, bool]:
+    """The config file to read, and whether it was named explicitly (flag or environment)."""
+    env = os.environ if environ is None else environ
+    explicit = config_file or env.get("LEADTUI_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser(), True
+    return default_config_path(), False
 
 
 def load(
@@ -350,11 +363,10 @@ def load(
 ) -> Settings:
     """Build settings from file < environment < ``overrides`` (flags, by attribute name)."""
     env = os.environ if environ is None else environ
-    explicit = config_file or env.get("LEADTUI_CONFIG")
-    path = Path(explicit).expanduser() if explicit else default_config_path()
+    path, explicit = config_file_path(config_file, env)
     data: dict[str, Any] = {}
     if explicit or path.exists():
-        data = read_file(path)
+        data = read_file(path, "--config" if config_file else "LEADTUI_CONFIG")
 
     values: dict[str, Any] = {}
     for f in FIELDS:
@@ -422,3 +434,64 @@ password = "app-password-here"           # a Gmail app password, or use oauth_* 
 # bell = true
 # desktop_notify = false
 """
+
+
+# --------------------------------------------------------------------------- editing keys
+
+_KEYS_HEADER = re.compile(r"^\s*\[\s*http\s*\.\s*api_keys\s*\]\s*(#.*)?$")
+_ANY_HEADER = re.compile(r"^\s*\[")
+
+
+def _key_line(name: str) -> re.Pattern[str]:
+    return re.compile(rf"""^\s*(?:"{re.escape(name)}"|'{re.escape(name)}'|{re.escape(name)})\s*=""")
+
+
+def add_api_key(path: Path, name: str, digest: str) -> None:
+    """Record an API key's hash under ``[http.api_keys]``, keeping the rest of the file."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = _parse_api_keys_file(_lookup(tomllib.loads(text), "http.api_keys") or {})
+    if any(k.name == name for k in existing):
+        raise ConfigError(
+            f"a key called {name!r} exists; remove it first: leadtui keys remove {name}"
+        )
+    entry = f'"{name}" = "{digest}"'
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _KEYS_HEADER.match(line):
+            lines.insert(i + 1, entry)
+            break
+    else:
+        lines += ([""] if lines else []) + ["[http.api_keys]", entry]
+    _write_config(path, "\n".join(lines) + "\n")
+
+
+def remove_api_key(path: Path, name: str) -> bool:
+    """Delete a key from ``[http.api_keys]``; False when there was none of that name."""
+    if not path.exists():
+        return False
+    lines = path.read_text(encoding="utf-8").splitlines()
+    in_keys = False
+    pattern = _key_line(name)
+    for i, line in enumerate(lines):
+        if _ANY_HEADER.match(line):
+            in_keys = bool(_KEYS_HEADER.match(line))
+        elif in_keys and pattern.match(line):
+            del lines[i]
+            _write_config(path, "\n".join(lines) + "\n")
+            return True
+    return False
+
+
+def _write_config(path: Path, text: str) -> None:
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # pragma: no cover - we only add valid lines
+        raise ConfigError(f"refusing to write an invalid config file {path}: {exc}") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the config file {path}: {exc.strerror}") from None
