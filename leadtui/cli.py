@@ -371,6 +371,7 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
                         item = RawItem(item.body, item.source, item.kind, channel)  # noqa: PLW2901
                     outcome = pipeline.accept(item)
                     tally[outcome.status] += 1
+                    tally["leads"] += len(outcome.new_lead_ids)
                     if outcome.status == "failed" and len(problems) < 10:
                         problems.append(f"item {outcome.raw_id}: {outcome.detail}")
                     progress.advance(task)
@@ -383,7 +384,8 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
         store.close()
     added = f" ({tally['updated']} added details)" if tally["updated"] else ""
     summary = (
-        f"{tally['new']} new, {tally['duplicate'] + tally['updated']} duplicate{added}, "
+        f"{tally['leads']} new lead{'s' if tally['leads'] != 1 else ''}, "
+        f"{tally['duplicate'] + tally['updated']} duplicate{added}, "
         f"{tally['reply']} replies, {tally['ignored']} ignored, {tally['failed']} failed"
     )
     click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
