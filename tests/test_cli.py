@@ -127,7 +127,8 @@ def test_import_reports_failures_and_review_and_reparse(tmp_path: Path) -> None:
     assert "1 failed" in result.output
     assert "leadtui review" in result.output
     review = run("review", db=db)
-    assert "import" in review.output and "leadtui reparse" in review.output
+    assert "import" in review.output
+    assert "leadtui reparse" in review.output
     again = run("reparse", "--all", db=db)
     assert again.exit_code == 1
     assert "failed" in again.output
@@ -148,7 +149,8 @@ def test_list_filters_and_json_lines(tmp_path: Path) -> None:
     assert "Sunil Rao" in table.output
     assert run("list", "--search", "zzzz", db=db).output.strip() == "no leads match"
     bad = run("list", "--since", "last tuesday", db=db)
-    assert bad.exit_code == 2 and "2d, 6h, today" in bad.output
+    assert bad.exit_code == 2
+    assert "2d, 6h, today" in bad.output
 
 
 def test_export_csv_defuses_formulas(tmp_path: Path) -> None:
@@ -187,7 +189,8 @@ def test_init_writes_a_private_config_and_refuses_to_overwrite(tmp_path: Path) -
     assert "[imap]" in cfg.read_text()
     assert cfg.stat().st_mode & 0o077 == 0
     again = CliRunner().invoke(main, ["--config", str(cfg), "init"])
-    assert again.exit_code == 2 and "exists already" in again.output
+    assert again.exit_code == 2
+    assert "exists already" in again.output
 
 
 def test_doctor_names_each_problem_with_its_fix(tmp_path: Path) -> None:

@@ -100,7 +100,8 @@ def test_adding_and_removing_keys_keeps_the_rest_of_the_file(tmp_path: Path) -> 
     s = config.load(cfg, environ={})
     assert sorted(k.name for k in s.api_keys) == ["crm.tool", "website"]
     assert next(k for k in s.api_keys if k.name == "website").matches(key)
-    assert s.imap_host == "imap.gmail.com" and s.bell is False
+    assert s.imap_host == "imap.gmail.com"
+    assert s.bell is False
     assert "# my settings" in cfg.read_text()
     assert key not in cfg.read_text()
     with pytest.raises(ConfigError, match="exists"):
