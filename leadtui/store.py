@@ -816,18 +816,25 @@ class Store:
             found = existing.scalar()
             if found is not None:
                 return int(found), False
-            raw_id = raw.insert(
-                source=source[:200],
-                kind=kind,
-                channel=channel,
-                content_hash=digest,
-                dedupe_key=dedupe_key,
-                body=_compress(body),
-                size=len(body),
-                received_ts=received_ts or now,
-                updated_ts=now,
-                status="pending",
-            ).execute()
+            try:
+                with self.db.atomic():  # a savepoint: another process may insert it first
+                    raw_id = raw.insert(
+                        source=source[:200],
+                        kind=kind,
+                        channel=channel,
+                        content_hash=digest,
+                        dedupe_key=dedupe_key,
+                        body=_compress(body),
+                        size=len(body),
+                        received_ts=received_ts or now,
+                        updated_ts=now,
+                        status="pending",
+                    ).execute()
+            except pw.IntegrityError:
+                found = existing.scalar()
+                if found is None:
+                    raise
+                return int(found), False
             return int(raw_id), True
 
         return self._retrying(txn)

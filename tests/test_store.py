@@ -420,3 +420,31 @@ def test_unreachable_postgres_gives_a_one_line_error_without_the_password() -> N
     assert message.startswith("cannot open the database postgresql://nobody@127.0.0.1:1/leads")
     assert "hunter2" not in message
     assert "\n" not in message
+
+
+def test_racing_writers_store_one_raw_item_and_one_lead(db_url: str) -> None:
+    """Two connections deliver the same email at the same moment: one item, one lead."""
+    stores = [Store.open(db_url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    outcomes: list[Any] = []
+    errors: list[BaseException] = []
+
+    def deliver(s: Store) -> None:
+        try:
+            barrier.wait(5)
+            outcomes.append(ingest(s, make_lead(), b"the very same bytes"))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert len({o.lead_ids for o in outcomes}) == 1
+    with Store.open(db_url) as check:
+        assert check.count_leads() == 1
+        assert len(check.m.RawItem.select()) == 1
