@@ -390,6 +390,15 @@ def test_stats_median_response_and_counts(store: Store) -> None:
     assert store.counts() == {"new_today": 2, "awaiting": 1, "review": 0}
 
 
+def test_capped_counts_stop_at_the_cap(store: Store) -> None:
+    for i in range(3):
+        ingest(store, make_lead(message_id=f"c{i}@x", product=f"Tiles {i}"))
+    raw_id, _ = store.add_raw(b"not a lead", source="test", kind="email")
+    store.apply(raw_id, [{"kind": "error", "error": "unreadable"}])
+    assert store.counts(cap=2) == {"new_today": 2, "awaiting": 2, "review": 1}
+    assert store.counts(cap=10) == store.counts() == {"new_today": 3, "awaiting": 3, "review": 1}
+
+
 def test_reopening_keeps_the_data_and_the_schema_version(db_url: str) -> None:
     with Store.open(db_url) as first:
         ingest(first, make_lead())
