@@ -85,7 +85,12 @@ class Pipeline:
         return self._process(raw_id, body, info.kind, info.channel)
 
     def _process(self, raw_id: int, body: bytes, kind: str, channel: str | None) -> Outcome:
-        results = parse_item(body, kind, channel)
+        try:
+            results = parse_item(body, kind, channel)
+        except Exception as exc:  # the parser broke its promise: review queue, not a retry loop
+            log.exception("parsing raw item %d raised", raw_id)
+            reason = f"the parser crashed: {type(exc).__name__}: {exc}".splitlines()[0]
+            results = [{"kind": "error", "error": reason}]
         try:
             return self.store.apply(raw_id, results)
         except StoreError:
