@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LEASE_TTL = 15.0
 LEASE_RENEW = 4.0
+RECOVER_AFTER = 30.0  # a raw item pending this long was left by a process that died
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class CaptureService:
     on_lease: Callable[[bool], None] | None = None  # told when this process gains/loses it
     lease_ttl: float = LEASE_TTL
     renew_every: float = LEASE_RENEW
+    recover_after: float = RECOVER_AFTER
     _running: list[_Running] = field(default_factory=list)
     _last_health: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     holding: bool = False
@@ -197,9 +199,13 @@ class CaptureService:
             self._set_holding(True, store)
             with contextlib.suppress(StoreError):
                 store.clear_health()
-            Pipeline(store).recover()
+            Pipeline(store).recover(self.recover_after)
             self._start_sources()
-        elif not has and self.holding:
+        elif has:
+            # Not only at the start: a process that died after a lease change (an HTTP push
+            # answered 2xx, then a crash) leaves items nobody will deliver again.
+            Pipeline(store).recover(self.recover_after)
+        elif self.holding:
             log.warning("capture: lost the capture lease; another process captures now")
             self._set_holding(False, store)
         # A source thread that died (it should not) is restarted.

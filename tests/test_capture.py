@@ -10,14 +10,16 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_for
 
 from leadtui import parser, synth
-from leadtui.capture import Pipeline, RawItem
+from leadtui.capture import CaptureService, Pipeline, RawItem
 from leadtui.store import LeadQuery, Store
 
 # Commits the raw item, then dies by SIGKILL where the lead would be upserted.
@@ -158,3 +160,27 @@ def test_a_parser_that_raises_cannot_stall_capture(
 
     assert [o.status for o in Pipeline(store).reparse_failed()] == ["new"]
     assert message_ids(store) == sorted([expected["message_id"], next_expected["message_id"]])
+
+
+def test_the_capturing_process_finishes_items_a_crashed_one_left_behind(
+    db_url: str, store: Store, tmp_path: Path
+) -> None:
+    """An item left pending while another process already holds the lease (the HTTP ingest
+    answered 2xx before it crashed, so nobody delivers it again) still becomes a lead."""
+    stop = threading.Event()
+    service = CaptureService(db_url, [], renew_every=0.05, recover_after=0.0)
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: service.holding, what="the service to hold the lease")
+        body, expected = lead_mail(5)
+
+        crash_after_raw_commit(db_url, body, tmp_path)
+
+        wait_for(lambda: store.count_leads() == 1, what="the pending item to be finished")
+        assert message_ids(store) == [expected["message_id"]]
+        assert store.pending_raw_ids() == []
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
