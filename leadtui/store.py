@@ -1376,6 +1376,14 @@ class Store:
 
     def changes_since(self, cursor: int, limit: int = 1000) -> ChangeSet:
         """Everything that changed after ``cursor``: leads (current state), review, health."""
+        # Each statement sees its own snapshot. The review and health tops are read before the
+        # leads: a change committed in between then shows up in the leads query, while read
+        # after it would move the cursor past a lead this call never returned. (Values commit
+        # in order, so everything up to a top read first is visible to the leads query.)
+        raw = self.m.RawItem
+        raw_top = raw.select(pw.fn.MAX(raw.seq)).where(raw.seq > cursor).scalar()
+        health = self.m.SourceHealth
+        health_top = health.select(pw.fn.MAX(health.seq)).where(health.seq > cursor).scalar()
         lead = self.m.Lead
         q = (
             lead.select(*self._lead_columns())
@@ -1385,10 +1393,6 @@ class Store:
         )
         leads = [self._to_lead(r) for r in q.tuples()]
         top = max((x.seq for x in leads), default=cursor)
-        raw = self.m.RawItem
-        raw_top = raw.select(pw.fn.MAX(raw.seq)).where(raw.seq > cursor).scalar()
-        health = self.m.SourceHealth
-        health_top = health.select(pw.fn.MAX(health.seq)).where(health.seq > cursor).scalar()
         if len(leads) < limit:
             top = max(top, int(raw_top or 0), int(health_top or 0))
         return ChangeSet(top, leads, raw_top is not None, health_top is not None)
