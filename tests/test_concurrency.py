@@ -1,15 +1,18 @@
 """Several processes on one database: writers never see "database is locked", no lead is
-lost or doubled, and every viewer sees every lead.
+lost or doubled, every viewer sees every lead, and a killed import leaves nothing behind.
 
-These run real processes (``python -c`` scripts)
+These run real processes (``python -c`` scripts and the installed ``leadtui`` command)
 against one SQLite file and one PostgreSQL schema (``db_url``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +25,7 @@ from leadtui import parser, synth
 from leadtui.capture import Pipeline, RawItem
 from leadtui.store import LeadQuery, Store
 
+LEADTUI = str(Path(sys.executable).with_name("leadtui"))
 WRITERS = 4
 PER_WRITER = 250
 STRIDE = 150  # writer i takes mails [i*STRIDE, i*STRIDE + PER_WRITER): neighbours share 100
@@ -208,3 +212,93 @@ def test_a_viewer_never_skips_a_lead_committed_while_it_reads_the_feed(
     finally:
         viewer.close()
         writer.close()
+
+
+# --------------------------------------------------------------------------- a killed import
+
+
+def state_of(url: str) -> dict[str, Any]:
+    """What a user would compare: the leads by Message-ID and the fate of every raw item."""
+    store = Store.open(url)
+    try:
+        leads = {
+            lead.message_id: (
+                lead.name,
+                lead.phone,
+                lead.product,
+                lead.status,
+                lead.enquiry_no,
+                lead.messages_count,
+            )
+            for lead in store.list_leads(LeadQuery(limit=100_000))
+        }
+        raw = store.m.RawItem
+        items = sorted(raw.select(raw.content_hash, raw.status, raw.error).tuples())
+        return {
+            "leads": leads,
+            "lead_count": store.count_leads(),
+            "raw": items,
+            "pending": store.pending_raw_ids(),
+        }
+    finally:
+        store.close()
+
+
+def leadtui_import(url: str, mbox: Path, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [LEADTUI, "--db", url, "import", str(mbox)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ,
+        **kwargs,
+    )
+
+
+def new_leads(summary: str) -> int:
+    """The count of new leads in the summary line of ``leadtui import``."""
+    match = re.search(r"(\d+) new leads?,", summary)
+    assert match, summary
+    return int(match.group(1))
+
+
+@pytest.mark.slow
+def test_an_import_killed_midway_and_run_again_ends_as_a_clean_import(
+    db_url: str, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.mbox"
+    big.write_bytes(synth.mbox(random.Random(11), 600))
+    watcher = Store.open(db_url)
+    try:
+        proc = leadtui_import(db_url, big)
+        try:
+            wait_for(
+                lambda: watcher.count_leads() >= 20 or proc.poll() is not None,
+                timeout=60,
+                what="the import to store some leads",
+            )
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, "the import finished before it was killed"
+        killed_at = watcher.count_leads()
+    finally:
+        watcher.close()
+
+    again = leadtui_import(db_url, big)
+    again_out, err = again.communicate(timeout=120)
+    assert again.returncode in (0, 1), err  # 1: some mails failed (replies to unknown leads)
+
+    clean_url = str(tmp_path / "clean.db")  # the reference: one uninterrupted import
+    clean = leadtui_import(clean_url, big)
+    clean_out, clean_err = clean.communicate(timeout=120)
+    assert clean.returncode == again.returncode, clean_err
+
+    after_crash, reference = state_of(db_url), state_of(clean_url)
+    assert 0 < killed_at < reference["lead_count"]
+    assert after_crash["pending"] == []
+    assert after_crash["lead_count"] == reference["lead_count"]
+    assert after_crash["leads"] == reference["leads"]
+    assert after_crash["raw"] == reference["raw"]
+    assert new_leads(clean_out) == reference["lead_count"]
+    assert new_leads(again_out) == reference["lead_count"] - killed_at
