@@ -1244,6 +1244,17 @@ class Store:
         lead = self.m.Lead
         return int(self._filter(lead.select(), query or LeadQuery()).count())
 
+    def count_missed_by_email(self, since_ts: float | None = None) -> int:
+        """Leads that reached leadtui only through the CRM pull (their email never came).
+
+        ``since_ts`` counts only enquiries made since then (by ``received_ts``, which is indexed).
+        """
+        lead = self.m.Lead
+        q = lead.select().where(lead.missed_by_email == True)  # noqa: E712 - SQL, not Python
+        if since_ts is not None:
+            q = q.where(lead.received_ts >= since_ts)
+        return int(q.count())
+
     def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:
         """Which of ``ids`` match ``query`` (to decide whether changed leads belong in a view)."""
         lead = self.m.Lead

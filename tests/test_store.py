@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -132,6 +132,37 @@ def test_lead_seen_only_by_the_api_is_marked_missed_by_email(store: Store) -> No
     lead = store.get_lead(outcome.lead_ids[0])
     assert lead is not None
     assert lead.missed_by_email
+
+
+def test_missed_by_email_count_drops_when_the_email_arrives_after_the_api_copy(
+    store: Store,
+) -> None:
+    """The health line's "leads email missed": API-only leads, counted since a time."""
+    ingest(store, make_lead(channel="pull", external_id="11", message_id=None))
+    ingest(
+        store,
+        make_lead(
+            channel="pull",
+            external_id="12",
+            message_id=None,
+            phone="+919800000012",
+            email=None,
+            product="Red Clay Bricks",
+            received_at="2026-01-02T10:00:00+05:30",
+        ),
+    )
+    ingest(
+        store,
+        make_lead(phone="+919800000013", email=None, product="Paver Blocks", message_id="m13@x"),
+    )
+    assert store.count_missed_by_email() == 2
+    march = datetime.fromisoformat("2026-03-01T00:00:00+05:30").timestamp()
+    assert store.count_missed_by_email(since_ts=march) == 1
+
+    ingest(store, make_lead(received_at="2026-03-02T10:42:00+05:30"))  # the late email of "11"
+
+    assert store.count_missed_by_email() == 1
+    assert store.count_missed_by_email(since_ts=march) == 0
 
 
 def test_same_buyer_same_product_outside_48h_is_a_new_linked_lead(store: Store) -> None:
