@@ -175,16 +175,20 @@ def serve(ctx: Context) -> None:
     """
     settings = ctx.settings
     setup_logging(settings, stderr=True)
+    # The HTTP ingest listens by default, but with no key or token it can accept nothing.
+    secrets = (settings.push_token, settings.twilio_auth_token, settings.meta_app_secret)
+    http_accepts = settings.http_enabled and bool(settings.api_keys or any(secrets))
+    if not (settings.imap_configured or http_accepts or settings.indiamart_key):
+        fail(
+            "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "
+            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest) or LEADTUI_INDIAMART_KEY "
+            "(leadtui doctor checks them)"
+        )
     open_store(settings).close()
     try:
         factories = build_factories(settings)
     except config.ConfigError as exc:
         fail(str(exc))
-    if not factories:
-        fail(
-            "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER, "
-            "LEADTUI_HTTP_LISTEN or LEADTUI_INDIAMART_KEY (leadtui doctor checks them)"
-        )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
