@@ -1627,6 +1627,8 @@ class Store:
             )
             rows.append(row)
         lead = self.m.Lead
+        # PostgreSQL takes at most 65,535 parameters in one statement (a value for each field).
+        batch = max(1, min(batch, 65_535 // len(lead._meta.sorted_fields)))
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
 

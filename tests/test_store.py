@@ -488,3 +488,16 @@ def test_racing_writers_store_one_raw_item_and_one_lead(db_url: str) -> None:
     with Store.open(db_url) as check:
         assert check.count_leads() == 1
         assert len(check.m.RawItem.select()) == 1
+
+
+def test_bulk_insert_takes_more_leads_than_one_statement_can_carry(store: Store) -> None:
+    """PostgreSQL refuses a statement with more than 65,535 parameters (the benchmarks and
+    synthetic databases insert leads in bulk)."""
+    leads = [
+        make_lead(message_id=f"bulk-{i}@example.com", external_id=str(i), phone=f"+9198{i:08d}")
+        for i in range(2500)
+    ]
+    store.bulk_insert_leads(leads)
+    assert store.count_leads() == 2500
+    found = store.list_leads(LeadQuery(search="9800001234"))
+    assert [lead.message_id for lead in found] == ["bulk-1234@example.com"]
