@@ -42,6 +42,7 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 import time
 import traceback
@@ -160,14 +161,17 @@ class PullConfig:
         return make_redactor(self.reveal_key())
 
 
+_KEY_PARAM = re.compile(r"(glusr_crm_key=)[^&\s'\"<>]*", re.IGNORECASE)
+
+
 def make_redactor(key: str) -> Callable[[str], str]:
-    """A function that replaces the key (plain or URL-encoded) with ``********`` in a text."""
+    """A function that hides the key (plain, URL-encoded, or as the URL's parameter)."""
     forms = sorted({key, quote(key, safe=""), quote_plus(key), quote(key)} - {""}, key=len)[::-1]
 
     def redact(text: str) -> str:
         for form in forms:
             text = text.replace(form, "********")
-        return text
+        return _KEY_PARAM.sub(r"\1********", text)
 
     return redact
 
@@ -490,8 +494,13 @@ class Puller:
         self.store.set_state(CURSOR_KEY, {"end": end, "backfill_done": done})
 
     def record(self, answer: Answer, committed: Committed | None, now: float) -> Calls:
-        """Store what the call got and when the next one may go."""
+        """Store what the call got and when the next one may go.
+
+        The pace counts from the answer, not the request: IndiaMART measures from the moment
+        the request reached it, which is between the two.
+        """
         calls = self.calls()
+        calls.last_call_ts = max(calls.last_call_ts or now, now)
         calls.last_code = answer.code
         interval = self.cfg.interval
         base = calls.last_call_ts or now
@@ -758,7 +767,7 @@ def run_once(
     ``since`` without a zone is IST. Calls keep IndiaMART's pace (one per interval, shared with
     the capture service through the database), so a long range takes five minutes a window;
     ``progress`` is told each step. Raises :class:`PullError` only for a missing key or a bad
-    ``since``; API and network failures end up in ``PullReport.error``.
+    ``since``; API, network and database failures end up in ``PullReport.error``.
     """
     cfg = PullConfig.from_settings(settings)
     clock = clock or SystemClock()
@@ -807,7 +816,10 @@ async def _run_once(
                 break
             due = puller.calls().due(cfg.interval)
             if due > now:
-                say(f"waiting {_ago(due - now)} for IndiaMART's limit of one call per interval")
+                say(
+                    f"waiting {_ago(due - now)}: IndiaMART allows one call every "
+                    f"{_ago(cfg.interval)}"
+                )
                 if not await clock.sleep_until(due, stop):
                     break
                 continue
@@ -819,10 +831,14 @@ async def _run_once(
             finished, answer = await _until_stopped(puller.call(session, window), stop)
             if not finished or answer is None:
                 break
-            committed = puller.commit(answer) if answer.code == 200 else None
-            if answer.ok:
-                puller.advance(window, contiguous=contiguous)
-            puller.record(answer, committed, clock.now())
+            try:
+                committed = puller.commit(answer) if answer.code == 200 else None
+                if answer.ok:
+                    puller.advance(window, contiguous=contiguous)
+                puller.record(answer, committed, clock.now())
+            except StoreError as exc:
+                report.error = f"the database failed, the window stays to fetch again: {exc}"
+                break
             if answer.ok:
                 attempts = 0
                 report.windows += 1
@@ -959,6 +975,7 @@ async def _live_check(cfg: PullConfig, store: Store, clock: Clock, seconds: floa
     answer = Answer(answer.code, message, answer.body, answer.records)
     # Record the result as the last call's (the service's backoff counters stay its own).
     calls = Calls.load(store)
+    calls.last_call_ts = clock.now()  # the pace counts from the answer (see Puller.record)
     calls.last_code = answer.code
     calls.last_error = None if answer.ok else answer.describe()
     if answer.ok:

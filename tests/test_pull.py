@@ -650,6 +650,23 @@ def test_the_key_never_reaches_logs_health_reports_or_doctor(
     assert key.lower() not in everything.lower()
 
 
+def test_a_key_with_url_special_characters_reaches_the_api_intact(
+    clock: FakeClock, store: Store
+) -> None:
+    key = "aB+c/d=e&f%g h=="
+    with FakeIndiaMart(key=key, clock=clock.now) as api:
+        api.add_lead(T0 - DAY)
+        report = pull.run_once(make_settings(api), store, None, clock=clock)
+        assert api.codes() == [200]
+    assert report.ok
+    assert pull.make_redactor(key)(f"GET /v2/?glusr_crm_key={key}&x=1") == (
+        "GET /v2/?glusr_crm_key=********&x=1"
+    )
+    assert "glusr_crm_key=********&" in pull.make_redactor(key)(
+        "url: /v2/?glusr_crm_key=aB%2Bc/d%3De%26f%25g+h%3D%3D&start_time=x"
+    )
+
+
 # --------------------------------------------------------------------------- end to end
 
 
