@@ -85,13 +85,63 @@ class Pipeline:
             raise StoreError(f"raw item {raw_id} does not exist")
         return self._process(raw_id, body, info.kind, info.channel)
 
-    def _process(self, raw_id: int, body: bytes, kind: str, channel: str | None) -> Outcome:
+    def accept_many(
+        self,
+        items: Sequence[RawItem],
+        committed: Callable[[list[tuple[int, bool]]], None] | None = None,
+    ) -> list[Outcome]:
+        """:meth:`accept` for a burst of items with two commits in all (group commit).
+
+        The raw items are committed in one transaction; then ``committed`` is told their
+        ``(raw_id, is_new)`` (an HTTP webhook answers there); then their results are applied in
+        one more. An item repeated in the batch (same body or dedupe key) is processed once, and
+        the repeats get the "duplicate" outcome, as they would one after another.
+        """
+        added = self.store.add_raw_many(items)
+        if committed is not None:
+            committed(added)
+        todo: dict[int, RawItem] = {}
+        for item, (raw_id, is_new) in zip(items, added, strict=True):
+            if raw_id in todo:
+                continue
+            if is_new:
+                todo[raw_id] = item
+                continue
+            info = self.store.raw_info(raw_id)
+            body = self.store.raw_body(raw_id)
+            if info is not None and info.status == "pending" and body is not None:
+                todo[raw_id] = RawItem(body, info.source, info.kind, info.channel)
+        batch = [
+            (raw_id, self._parse(raw_id, item.body, item.kind, item.channel))
+            for raw_id, item in todo.items()
+        ]
         try:
-            results = parse_item(body, kind, channel)
+            applied = dict(zip(todo, self.store.apply_many(batch), strict=True))
+        except StoreError:
+            raise
+        except Exception:  # one bad item must not hold up the others: apply them one by one
+            log.exception("applying a batch of %d raw items failed; applying singly", len(batch))
+            applied = {
+                raw_id: self._process(raw_id, item.body, item.kind, item.channel)
+                for raw_id, item in todo.items()
+            }
+        # The first of repeated items gets what processing did; the others are duplicates.
+        return [
+            applied.pop(raw_id) if raw_id in applied else self.store.raw_outcome(raw_id)
+            for raw_id, _new in added
+        ]
+
+    @staticmethod
+    def _parse(raw_id: int, body: bytes, kind: str, channel: str | None) -> list[dict[str, Any]]:
+        try:
+            return parse_item(body, kind, channel)
         except Exception as exc:  # the parser broke its promise: review queue, not a retry loop
             log.exception("parsing raw item %d raised", raw_id)
             reason = f"the parser crashed: {type(exc).__name__}: {exc}".splitlines()[0]
-            results = [{"kind": "error", "error": reason}]
+            return [{"kind": "error", "error": reason}]
+
+    def _process(self, raw_id: int, body: bytes, kind: str, channel: str | None) -> Outcome:
+        results = self._parse(raw_id, body, kind, channel)
         try:
             return self.store.apply(raw_id, results)
         except StoreError:

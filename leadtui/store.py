@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
@@ -261,6 +261,21 @@ class Outcome:
     lead_ids: tuple[int, ...] = ()
     new_lead_ids: tuple[int, ...] = ()
     detail: str = ""
+
+
+class RawSpec(Protocol):
+    """What :meth:`Store.add_raw_many` needs of an item (``capture.RawItem`` has it)."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def dedupe_key(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -803,41 +818,85 @@ class Store:
 
         ``dedupe_key`` (e.g. an HTTP Idempotency-Key) makes a different body count as the same item.
         """
-        digest = hashlib.sha256(body).hexdigest()
+        now = time.time()
+        return self._retrying(
+            lambda: self._add_raw_txn(
+                body,
+                source=source,
+                kind=kind,
+                channel=channel,
+                dedupe_key=dedupe_key,
+                received_ts=received_ts,
+                now=now,
+            )
+        )
+
+    def add_raw_many(self, items: Sequence[RawSpec]) -> list[tuple[int, bool]]:
+        """Commit several raw items in one transaction: ``(raw_id, is_new)`` for each, in order.
+
+        Group commit for the HTTP ingest: one commit for a burst of requests instead of one
+        each. Duplicates (by content or ``dedupe_key``) are recognised as in :meth:`add_raw`,
+        also between items of the same batch.
+        """
         now = time.time()
 
-        def txn() -> tuple[int, bool]:
-            raw = self.m.RawItem
-            existing = raw.select(raw.id).where(raw.content_hash == digest)
-            if dedupe_key is not None:
-                existing = raw.select(raw.id).where(
-                    (raw.content_hash == digest) | (raw.dedupe_key == dedupe_key)
+        def txn() -> list[tuple[int, bool]]:
+            return [
+                self._add_raw_txn(
+                    i.body,
+                    source=i.source,
+                    kind=i.kind,
+                    channel=i.channel,
+                    dedupe_key=i.dedupe_key,
+                    received_ts=None,
+                    now=now,
                 )
-            found = existing.scalar()
-            if found is not None:
-                return int(found), False
-            try:
-                with self.db.atomic():  # a savepoint: another process may insert it first
-                    raw_id = raw.insert(
-                        source=source[:200],
-                        kind=kind,
-                        channel=channel,
-                        content_hash=digest,
-                        dedupe_key=dedupe_key,
-                        body=_compress(body),
-                        size=len(body),
-                        received_ts=received_ts or now,
-                        updated_ts=now,
-                        status="pending",
-                    ).execute()
-            except pw.IntegrityError:
-                found = existing.scalar()
-                if found is None:
-                    raise
-                return int(found), False
-            return int(raw_id), True
+                for i in items
+            ]
 
-        return self._retrying(txn)
+        return self._retrying(txn) if items else []
+
+    def _add_raw_txn(
+        self,
+        body: bytes,
+        *,
+        source: str,
+        kind: str,
+        channel: str | None,
+        dedupe_key: str | None,
+        received_ts: float | None,
+        now: float,
+    ) -> tuple[int, bool]:
+        digest = hashlib.sha256(body).hexdigest()
+        raw = self.m.RawItem
+        existing = raw.select(raw.id).where(raw.content_hash == digest)
+        if dedupe_key is not None:
+            existing = raw.select(raw.id).where(
+                (raw.content_hash == digest) | (raw.dedupe_key == dedupe_key)
+            )
+        found = existing.scalar()
+        if found is not None:
+            return int(found), False
+        try:
+            with self.db.atomic():  # a savepoint: another process may insert it first
+                raw_id = raw.insert(
+                    source=source[:200],
+                    kind=kind,
+                    channel=channel,
+                    content_hash=digest,
+                    dedupe_key=dedupe_key,
+                    body=_compress(body),
+                    size=len(body),
+                    received_ts=received_ts or now,
+                    updated_ts=now,
+                    status="pending",
+                ).execute()
+        except pw.IntegrityError:
+            found = existing.scalar()
+            if found is None:
+                raise
+            return int(found), False
+        return int(raw_id), True
 
     def raw_body(self, raw_id: int) -> bytes | None:
         raw = self.m.RawItem
@@ -908,6 +967,16 @@ class Store:
         """
         return self._retrying(lambda: self._apply_txn(raw_id, results))
 
+    def apply_many(self, batch: Sequence[tuple[int, Sequence[dict[str, Any]]]]) -> list[Outcome]:
+        """:meth:`apply` for several raw items in one transaction (group commit), in order.
+
+        All or nothing: when one item raises, nothing is applied and the caller can fall back
+        to applying them one by one.
+        """
+        if not batch:
+            return []
+        return self._retrying(lambda: [self._apply_txn(raw_id, res) for raw_id, res in batch])
+
     def _apply_txn(self, raw_id: int, results: Sequence[dict[str, Any]]) -> Outcome:
         raw = self.m.RawItem
         now = time.time()
@@ -924,7 +993,12 @@ class Store:
         message_id = next((r.get("message_id") for r in results if r.get("message_id")), None)
         for result in results:
             kind = result.get("kind")
-            if kind == "lead":
+            if kind == "lead" and (chat := self._continue_chat(result, raw_id, now)) is not None:
+                lead_ids.append(chat)
+                if chat not in changed:
+                    changed.append(chat)
+                replies += 1
+            elif kind == "lead":
                 lead_id, created, did_change = self._upsert_lead(result, raw_id, now)
                 lead_ids.append(lead_id)
                 if created:
@@ -1163,6 +1237,34 @@ class Store:
         preview = messages[0][:80] if messages else ""
         self._event(int(target), result.get("name") or "buyer", "reply", preview)
         return int(target)
+
+    def _continue_chat(self, result: dict[str, Any], raw_id: int, now: float) -> int | None:
+        """A WhatsApp message from a phone we know continues that buyer's newest lead.
+
+        The message is appended to the lead (as a reply is) instead of making a new lead; a
+        phone with no lead yet returns None, and the message becomes a lead of its own.
+        """
+        if result.get("source") != "whatsapp" or not result.get("phone"):
+            return None
+        links = self.m.LeadSource
+        done = links.select(links.lead_id).where(links.raw_id == raw_id).scalar()
+        if done is not None:  # applied before (a reparse): the message is there already
+            return int(done)
+        message = result.get("message")
+        reply = {
+            "kind": "reply",
+            "source": "whatsapp",
+            "channel": result.get("channel") or "api",
+            "name": result.get("name"),
+            "company": None,
+            "product": None,
+            "phone": result["phone"],
+            "email": None,
+            "messages": [message] if message else [],
+            "received_at": result.get("received_at"),
+            "message_id": None,
+        }
+        return self._attach_reply(reply, raw_id, now)
 
     def _event(self, lead_id: int, actor: str, action: str, detail: str | None = None) -> None:
         self.m.Event.insert(
