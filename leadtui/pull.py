@@ -56,6 +56,7 @@ import aiohttp
 
 from leadtui import __version__
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
+from leadtui.config import Secret
 from leadtui.formats.text import IST
 from leadtui.store import Health, Store, StoreError
 
@@ -127,7 +128,7 @@ def effective_interval(settings: Any) -> float:
 @dataclass(frozen=True)
 class PullConfig:
     url: str
-    key: Any = field(repr=False)  # config.Secret: never shown
+    key: Secret = field(repr=False)  # never shown
     interval: float
     backfill_days: int
     loopback: bool
@@ -138,14 +139,15 @@ class PullConfig:
             raise PullError("no IndiaMART CRM key: set LEADTUI_INDIAMART_KEY or [indiamart] key")
         url = str(settings.indiamart_url).strip()
         if urlparse(url).scheme not in ("http", "https"):
-            raise PullError(f"LEADTUI_INDIAMART_URL must be an http(s) URL, not {url[:80]!r}")
+            shown = _KEY_PARAM.sub(r"\1********", url)[:80]
+            raise PullError(f"LEADTUI_INDIAMART_URL must be an http(s) URL, not {shown!r}")
         days = max(0, min(int(settings.pull_backfill_days), MAX_BACKFILL_DAYS))
         return cls(
             url, settings.indiamart_key, effective_interval(settings), days, is_loopback_url(url)
         )
 
     def reveal_key(self) -> str:
-        return str(self.key.reveal())
+        return self.key.reveal()
 
     @property
     def fingerprint(self) -> str:
@@ -677,11 +679,36 @@ class PullSource:
             log.exception("pull: cannot report health")
 
 
+@dataclass
+class MisconfiguredSource:
+    """Stands in for the pull when its settings are unusable: says why in the health line."""
+
+    problem: str
+    report: HealthCallback
+    name: str = "pull"
+
+    def run(self, stop: threading.Event) -> None:
+        self.report(
+            Health(source=SOURCE, state="error", detail=self.problem, last_error=self.problem)
+        )
+        stop.wait()
+
+
 def pull_factory(settings: Any, *, clock: Clock | None = None) -> SourceFactory:
-    """The capture service's factory for the CRM pull (``build_factories`` calls it)."""
-    cfg = PullConfig.from_settings(settings)
+    """The capture service's factory for the CRM pull (``build_factories`` calls it).
+
+    Never raises: unusable settings (a URL that is not http(s)) become a source that reports
+    the problem as its health, so the other sources still start.
+    """
+    try:
+        cfg: PullConfig | None = PullConfig.from_settings(settings)
+        problem = ""
+    except PullError as exc:
+        cfg, problem = None, str(exc)
 
     def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
+        if cfg is None:
+            return MisconfiguredSource(problem, report)
         return PullSource(cfg, store, pipeline, report, clock or SystemClock())
 
     return make

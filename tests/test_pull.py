@@ -667,6 +667,24 @@ def test_a_key_with_url_special_characters_reaches_the_api_intact(
     )
 
 
+def test_an_unusable_api_url_is_reported_in_health_without_stopping_capture(db: str) -> None:
+    settings = Settings(indiamart_key=Secret("k"), indiamart_url="mapi.indiamart.com/v2")
+    store = Store.open(db)
+    run = Running()
+    source = pull.pull_factory(settings)(store, Pipeline(store), run.health.append)
+    thread = threading.Thread(target=source.run, args=(run.stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: run.health, what="the health report")
+    finally:
+        run.stop.set()
+        thread.join(5)
+        store.close()
+    assert not thread.is_alive()
+    assert run.last.state == "error"
+    assert "LEADTUI_INDIAMART_URL must be an http(s) URL" in run.last.detail
+
+
 # --------------------------------------------------------------------------- end to end
 
 
