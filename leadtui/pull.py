@@ -1018,7 +1018,8 @@ async def _live_check(cfg: PullConfig, store: Store, clock: Clock, seconds: floa
     calls.save(store)
     if answer.ok:
         leads = answer.records or 0
-        return Check("live call", True, f"key accepted ({leads} leads in the last hour)")
+        found = f"{leads} lead{'s' * (leads != 1)} in the last hour"
+        return Check("live call", True, f"key accepted ({found})")
     if answer.code == 401:
         return Check("live call", False, f"{KEY_REJECTED} ({answer.describe()})", KEY_FIX)
     if answer.code == 429:
