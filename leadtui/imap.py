@@ -58,6 +58,7 @@ READ_TIMEOUT = 60.0  # seconds any command may take
 FETCH_BATCH = 50  # UIDs per FETCH, so a big backfill is never loaded at once
 IDLE_TICK = 0.5  # idle_check timeout: how quickly a stop is noticed while idling
 REIDLE_SECONDS = 9 * 60.0  # leave and re-enter IDLE at least this often (RFC 2177: < 29 min)
+SETTLE_SECONDS = 1.0  # after new mail, leave IDLE this soon once to look again (see _idle)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 BACKOFF_RESET_AFTER = 60.0  # a session this long resets the backoff
@@ -647,13 +648,13 @@ class MailboxWatcher:
         self._mark_saved = True
         if self._mark is None or self._mark.uidvalidity != uidvalidity:
             self._rescan(client, uidvalidity, uidnext)
-        self._catch_up(client, announce=True)
+        settle = self._catch_up(client, announce=True)
         while not self._stop.is_set():
             self._backoff.healthy()
-            woke = self._idle(client) if can_idle else self._poll(client)
+            woke = self._idle(client, settle=settle) if can_idle else self._poll(client)
             if not woke:
                 return
-            self._catch_up(client)
+            settle = self._catch_up(client)
 
     def _open(self) -> Any:
         """Connect and log in; with OAuth, a refused token is refreshed and retried once."""
@@ -698,10 +699,14 @@ class MailboxWatcher:
         self._deliver(client, uids)
         self._advance(max(top, self._mark.last_uid))
 
-    def _catch_up(self, client: Any, *, announce: bool = False) -> None:
-        """Store every lead mail above the watermark, until the server reports nothing new."""
+    def _catch_up(self, client: Any, *, announce: bool = False) -> bool:
+        """Store every lead mail above the watermark, until the server reports nothing new.
+
+        True when there was new mail (more may be on its way: see ``_idle``'s ``settle``).
+        """
         assert self._mark is not None
         _pending_exists(client)
+        found = False
         while True:
             last = self._mark.last_uid
             new = [int(u) for u in client.search(["UID", f"{last + 1}:*"]) if int(u) > last]
@@ -709,6 +714,7 @@ class MailboxWatcher:
                 if _pending_exists(client):
                     continue  # mail arrived while we searched
                 break
+            found = True
             top = max(new)
             leads = sorted(
                 u
@@ -721,6 +727,7 @@ class MailboxWatcher:
             self._advance(top)  # mail between the leads is not lead mail: skip it for good
             _pending_exists(client)
         self._last_success_at = time.time()
+        return found
 
     def _search(self, client: Any, criteria: list[Any]) -> list[int]:
         found = client.search([*criteria, *_lead_criteria(self.account.senders, self._gmail)])
@@ -751,11 +758,17 @@ class MailboxWatcher:
         self._sink.save_watermark(self.key, mark)
         self._mark, self._mark_saved = mark, True
 
-    def _idle(self, client: Any) -> bool:
-        """IDLE until new mail (True), the re-IDLE deadline (True) or stop (False)."""
+    def _idle(self, client: Any, *, settle: bool = False) -> bool:
+        """IDLE until new mail (True), the re-IDLE deadline (True) or stop (False).
+
+        ``settle``: new mail just came in. Dovecot never announces during IDLE a mail that
+        arrived between our last command and the IDLE (measured: it waits for the next
+        change), and mail comes in bursts, so leave this IDLE after SETTLE_SECONDS once
+        and look again.
+        """
         client.idle()
         self._emit("idle", f"waiting for new mail in {self.account.folder}")
-        deadline = time.monotonic() + REIDLE_SECONDS
+        deadline = time.monotonic() + (SETTLE_SECONDS if settle else REIDLE_SECONDS)
         while not self._stop.is_set():
             started = time.monotonic()
             responses = client.idle_check(timeout=IDLE_TICK)

@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dovecot_fixtures import Mailbox
@@ -19,8 +20,9 @@ from helpers import wait_for
 from serve_process import Launcher, serve_env
 
 from leadtui import config, parser, synth
-from leadtui.capture import CaptureService, mailbox_factory
+from leadtui.capture import CaptureService, Pipeline, StoreMailSink, mailbox_factory
 from leadtui.config import Secret
+from leadtui.imap import ImapAccount, MailboxWatcher, connect
 from leadtui.store import LeadQuery, Store
 
 pytestmark = pytest.mark.dovecot
@@ -101,6 +103,53 @@ def test_an_appended_email_becomes_a_lead_and_the_watermark_is_kept_in_the_datab
         thread.join(10)
         store.close()
     assert not thread.is_alive(), "the capture service did not stop"
+
+
+def test_a_lead_email_landing_as_the_watcher_goes_back_to_idle_still_arrives_in_seconds(
+    sqlite_url: str, mailbox: Mailbox
+) -> None:
+    """Dovecot does not announce, during IDLE, mail that arrived between the client's last
+    command and its IDLE: the watcher must look again instead of waiting for the next mail
+    (or for the re-IDLE, minutes later). Such timing is common in a burst of enquiries."""
+    (first, racing), (first_id, racing_id) = lead_mails(2, seed=500)
+    idles: list[int] = []
+
+    def connect_racing(account: ImapAccount) -> Any:
+        client = connect(account)
+        real_idle = client.idle
+
+        def idle() -> Any:
+            idles.append(1)
+            if len(idles) == 2:  # after storing the first mail, before going back to IDLE
+                mailbox.append(racing)
+            return real_idle()
+
+        client.idle = idle
+        return client
+
+    store = Store.open(sqlite_url)
+    stop = threading.Event()
+    health: list[Any] = []
+    sink = StoreMailSink(store, Pipeline(store))
+    watcher = MailboxWatcher(
+        mailbox.account("plain"), sink, health.append, stop, connect=connect_racing
+    )
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: any(h.state == "idle" for h in health), timeout=10, what="IDLE")
+        mailbox.append(first)
+        wait_for(lambda: len(idles) >= 2, what="the first mail to be stored")
+
+        wait_for(
+            lambda: leads_by_message_id(store) == sorted([first_id, racing_id]),
+            timeout=5,
+            what="the mail that landed as the watcher went back to IDLE",
+        )
+    finally:
+        stop.set()
+        thread.join(10)
+        store.close()
 
 
 @pytest.mark.slow
