@@ -1,13 +1,824 @@
-"""The Textual app (placeholder: being built)."""
+"""The Textual app: the live lead table, triage from the keyboard, capture under the lease.
+
+Threads. The UI thread never touches the database. Three kinds of thread worker do:
+
+- the *change feed* (one, for the app's life): it loads pages of the current view on request
+  and, between requests, waits on the store's change waiter (≤ 50 ms at a time) and turns
+  ``changes_since(cursor)`` into "these leads match the view, these ids left it, these are
+  new", checked against the view with ``matching_ids``. Requests and changes go through this
+  one thread, so its messages arrive in the order the database saw them;
+- the *capture service* (one): :class:`leadtui.capture.CaptureService` with a stop Event; it
+  holds the capture lease when nobody else does and runs the sources;
+- *triage* and *screen* workers: one store call each (mark contacted, load a lead's history).
+
+Workers report with ``post_message`` only; widgets change in the message handlers. A thread
+worker closes its own database connection when it ends (Peewee keeps one per thread).
+
+Arrival. New leads in one burst (debounced by ``BURST_SECONDS``) ring the bell once, show one
+toast and count into the terminal title until the user presses a key; their rows stay
+highlighted for ``settings.highlight_seconds``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from leadtui import config
+from leadtui.capture import CaptureService, Pipeline, SourceFactory, build_factories, holder_id
+from leadtui.screens.base import LeadScreen
+from leadtui.screens.main import FILTER_LABELS, MainScreen
+from leadtui.store import STATUSES, Lead, LeadQuery, Store, StoreError, current_actor
+from leadtui.widgets import display
+from leadtui.widgets.bars import COUNT_CAP, CaptureState, LeadBar, TopBar
+from leadtui.widgets.table import PAGE, LeadTable
 
 if TYPE_CHECKING:
     from leadtui.config import Settings
     from leadtui.demo import DemoInfo
 
+log = logging.getLogger(__name__)
+
+BURST_SECONDS = 0.25  # new leads closer together than this are one arrival: one bell, one toast
+STATE_EVERY = 5.0  # refresh the header at least this often (lease expiry, a new day)
+STATE_MIN_GAP = 0.5  # and at most this often while changes stream in
+FEED_WAIT = 0.05  # the change feed's longest wait between looks at the request queue
+
+
+# --------------------------------------------------------------------------- the view
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the table shows: a filter and a search."""
+
+    filter_name: str = "all"
+    search: str = ""
+
+    def query(self, me: str) -> LeadQuery:
+        search = self.search.strip() or None
+        name = self.filter_name
+        if name in STATUSES or name == "open":
+            return LeadQuery(status=name, search=search, limit=PAGE)
+        if name == "mine":
+            return LeadQuery(owner=me, search=search, limit=PAGE)
+        if name == "due":
+            return LeadQuery(follow_up_due=True, search=search, limit=PAGE)
+        return LeadQuery(search=search, limit=PAGE)
+
+    def label(self) -> str:
+        text = FILTER_LABELS.get(self.filter_name, self.filter_name)
+        if self.search.strip():
+            text += f" matching “{display.clean(self.search.strip())}”"
+        return text
+
+
+def _unfiltered(query: LeadQuery) -> bool:
+    return not (
+        query.status
+        or (query.search and query.search.strip())
+        or query.owner
+        or query.follow_up_due
+        or query.since_ts is not None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    generation: int
+    query: LeadQuery
+    kind: str  # head | tail | older | newer
+    anchor: int | None = None
+
+
+class _Announcer:
+    """Which changed leads are new since the app started (each is announced once)."""
+
+    KEEP = 50_000
+
+    def __init__(self, floor: int) -> None:
+        self.floor = floor  # leads up to this id existed before the app started
+        self.seen: set[int] = set()
+
+    def take(self, leads: list[Lead]) -> list[Lead]:
+        new = [lead for lead in leads if lead.id > self.floor and lead.id not in self.seen]
+        self.seen.update(lead.id for lead in new)
+        if len(self.seen) > self.KEEP:
+            # Forget the oldest half; ids commit in (nearly) increasing order.
+            ordered = sorted(self.seen)
+            self.floor = ordered[len(ordered) // 2]
+            self.seen = set(ordered[len(ordered) // 2 :])
+        return new
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class PageLoaded(Message):
+    def __init__(self, generation: int, kind: str, leads: list[Lead], more: bool) -> None:
+        super().__init__()
+        self.generation = generation
+        self.kind = kind
+        self.leads = leads
+        self.more = more
+
+
+class FeedChanged(Message):
+    """Leads changed: ``leads`` in their current state, ``matching`` the ids still in the view,
+    ``new`` the ones created since the app started (announced whatever the view)."""
+
+    def __init__(
+        self, generation: int, leads: list[Lead], matching: set[int], new: list[Lead]
+    ) -> None:
+        super().__init__()
+        self.generation = generation
+        self.leads = leads
+        self.matching = matching
+        self.new = new
+
+
+class StateRead(Message):
+    def __init__(self, state: CaptureState) -> None:
+        super().__init__()
+        self.state = state
+
+
+class LeaseChanged(Message):
+    def __init__(self, holding: bool) -> None:
+        super().__init__()
+        self.holding = holding
+
+
+class CaptureProblem(Message):
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__()
+        self.text = text  # short, for the header
+        self.reason = reason
+
+
+class TriageDone(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+# --------------------------------------------------------------------------- the app
+
+
+class LeadApp(App[int]):
+    """leadtui's terminal UI."""
+
+    CSS_PATH = "styles.tcss"
+    TITLE = "leadtui"
+    ENABLE_COMMAND_PALETTE = True
+    NOTIFICATION_TIMEOUT = 6.0
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit leadtui (capture moves to another open leadtui)"),
+        Binding("question_mark", "help", "Keys", id="help", tooltip="Every key, and how to change them"),
+    ]  # fmt: skip
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        demo: DemoInfo | None = None,
+        capture: bool = True,
+        factories: list[SourceFactory] | None = None,
+        clock: Callable[[], float] = time.time,
+        actor: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.demo = demo
+        self.clock = clock
+        self.actor = actor or current_actor()
+        self.capture_enabled = capture
+        self._factories = factories
+        self.holder = holder_id()
+        self.stop_capture = threading.Event()
+        self.capture_done = threading.Event()
+        if not capture:
+            self.capture_done.set()
+        self.view = View()
+        self._keep_on_load: int | None = None
+        self.generation = 0
+        self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._pending_new: list[Lead] = []
+        self._burst_armed = False
+        self.unseen = 0
+        self.terminal_title = "leadtui"
+        self.holding = False
+        self.first_page_shown = False
+        self.table = LeadTable(
+            clock=clock, highlight_seconds=settings.highlight_seconds, id="leads"
+        )
+        self.lead_bar = LeadBar(clock=clock, id="lead-bar")
+        setup_hint = None
+        if demo is None and not settings.imap_configured:
+            setup_hint = "mailbox: not set up"
+        demo_line = None
+        if demo is not None:
+            demo_line = (
+                f"HTTP ingest {demo.http_url}  ·  demo key {demo.api_key}"
+                if demo.http_url
+                else "simulated inbox only (no free port for the HTTP ingest)"
+            )
+        self.top = TopBar(clock=clock, demo_line=demo_line, setup_hint=setup_hint, id="top")
+        self.main_screen = MainScreen(top=self.top, table=self.table, lead_bar=self.lead_bar)
+        if settings.keys:
+            self.set_keymap(dict(settings.keys))
+
+    # ------------------------------------------------------------------ start and stop
+
+    def get_default_screen(self) -> Screen[Any]:
+        return self.main_screen
+
+    def on_mount(self) -> None:
+        self._feed()
+        self.request_page("head", None, new_view=True)
+        if self.capture_enabled:
+            self._capture()
+        self.set_interval(60.0, self.table.refresh_times)
+        if not self.is_headless:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self._hang_up, sig)
+        self._set_title()
+
+    def main_ready(self) -> None:
+        """The main screen is composed: fill in what depends on its widgets."""
+        self.lead_bar.show(view=self.view.label())
+        self._show_empty()
+        self._greet()
+
+    def _greet(self) -> None:
+        demo = self.demo
+        if demo is not None:
+            lines = ["Demo: a simulated inbox delivers a lead every few seconds."]
+            if demo.http_url:
+                lines.append(f"HTTP ingest: {demo.http_url}")
+                lines.append(f"Demo API key: {demo.api_key}")
+            self.notify("\n".join(lines), title="leadtui demo", timeout=12, markup=False)
+        elif not self.settings.imap_configured:
+            self.notify(
+                "No mailbox is set up, so no email leads will arrive. "
+                "Run 'leadtui doctor' to see what is missing.",
+                title="Set up the mailbox",
+                severity="warning",
+                timeout=12,
+                markup=False,
+            )
+
+    def on_unmount(self) -> None:
+        self.stop_capture.set()
+
+    def _hang_up(self, sig: int) -> None:
+        """SIGHUP (the SSH session dropped) or SIGTERM: stop capture, release the lease, exit.
+
+        The terminal may be gone, so Textual's own goodbye to it can block; a watchdog thread
+        ends the process once the capture thread has released the lease.
+        """
+        log.info("received %s; stopping", signal.Signals(sig).name)
+        self.stop_capture.set()
+        threading.Thread(target=self._watchdog, name="hangup-watchdog", daemon=True).start()
+        self.exit(0)
+
+    def _watchdog(self) -> None:
+        self.capture_done.wait(10)
+        time.sleep(2.0)
+        log.info("exiting after the terminal went away")
+        logging.shutdown()
+        os._exit(0)
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        self.stop_capture.set()
+        self.exit(0)
+
+    # ------------------------------------------------------------------ the view
+
+    def set_view(self, *, filter_name: str | None = None, search: str | None = None) -> None:
+        view = self.view
+        if filter_name is not None:
+            view = replace(view, filter_name=filter_name)
+        if search is not None:
+            view = replace(view, search=search)
+        if view == self.view:
+            return
+        self.view = view
+        self._keep_on_load = self.table.current_id  # stay on this lead if the new view has it
+        self.lead_bar.show(self.table.current, view=view.label())
+        self.request_page("head", None, new_view=True)
+
+    def request_page(self, kind: str, anchor: int | None, *, new_view: bool = False) -> None:
+        if new_view:
+            self.generation += 1
+        query = self.view.query(self.actor)
+        self._requests.put(_Request(self.generation, query, kind, anchor))
+
+    # ------------------------------------------------------------------ the change feed
+
+    def _drain(self) -> list[_Request]:
+        requests: list[_Request] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                requests.append(self._requests.get_nowait())
+        if not requests:
+            return []
+        latest = max(r.generation for r in requests)
+        return [r for r in requests if r.generation == latest]
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="feed", name="change feed")
+    def _feed(self) -> None:
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return worker.is_cancelled
+
+        store = self.store
+        waiter = None
+        cursor: int | None = None
+        announcer = _Announcer(0)
+        query = self.view.query(self.actor)
+        generation = 0
+        last_state = 0.0
+        state_due = True
+        try:
+            while not cancelled():
+                try:
+                    if cursor is None:
+                        cursor = store.cursor()
+                        newest = store.list_leads(LeadQuery(limit=1))
+                        announcer = _Announcer(newest[0].id if newest else 0)
+                    if waiter is None:
+                        waiter = store.waiter()
+                    for request in self._drain():
+                        query, generation = request.query, request.generation
+                        self._load(store, request)
+                    changed = waiter.wait(FEED_WAIT)
+                    if cancelled():
+                        break
+                    if changed:
+                        cursor, touched = self._catch_up(
+                            store, cursor, query, generation, announcer
+                        )
+                        state_due = state_due or touched
+                    now = time.monotonic()
+                    if (state_due and now - last_state >= STATE_MIN_GAP) or (
+                        now - last_state >= STATE_EVERY
+                    ):
+                        self.post_message(StateRead(self._read_state(store)))
+                        last_state, state_due = now, False
+                except Exception as exc:
+                    log.warning("change feed: %s", exc, exc_info=not isinstance(exc, StoreError))
+                    self.post_message(
+                        StateRead(CaptureState(loaded=True, error=str(exc).splitlines()[0][:120]))
+                    )
+                    if waiter is not None:
+                        waiter.close()
+                    waiter = None
+                    store.close()
+                    for _ in range(10):  # retry in a second, still answering cancellation
+                        if cancelled():
+                            break
+                        time.sleep(0.1)
+                    state_due = True
+        finally:
+            if waiter is not None:
+                waiter.close()
+            store.close()
+
+    def _load(self, store: Store, request: _Request) -> None:
+        query = request.query
+        if request.kind == "older":
+            query = replace(query, before_id=request.anchor)
+        elif request.kind == "newer":
+            query = replace(query, after_id=request.anchor)
+        elif request.kind == "tail":
+            query = replace(query, after_id=0)
+        leads = store.list_leads(query)
+        more = len(leads) >= query.limit
+        self.post_message(PageLoaded(request.generation, request.kind, leads, more))
+
+    def _catch_up(
+        self, store: Store, cursor: int, query: LeadQuery, generation: int, announcer: _Announcer
+    ) -> tuple[int, bool]:
+        touched = False
+        while True:
+            changes = store.changes_since(cursor)
+            cursor = changes.cursor
+            touched = touched or bool(changes)
+            if changes.leads:
+                ids = [lead.id for lead in changes.leads]
+                match = set(ids) if _unfiltered(query) else store.matching_ids(query, ids)
+                new = announcer.take(changes.leads)
+                self.post_message(FeedChanged(generation, changes.leads, match, new))
+            if len(changes.leads) < 1000:
+                return cursor, touched
+
+    def _read_state(self, store: Store) -> CaptureState:
+        return CaptureState(
+            health=tuple(store.health()),
+            counts=store.counts(cap=COUNT_CAP),
+            lease=store.lease_info(),
+            loaded=True,
+        )
+
+    def _app_closing(self) -> bool:
+        """Messages from workers can arrive while the app shuts down: ignore them then."""
+        return not self.is_running or not self.screen_stack
+
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        if self._app_closing() or message.generation != self.generation:
+            return  # shutting down, or an older view's page
+        table = self.table
+        if message.kind == "head":
+            keep, self._keep_on_load = self._keep_on_load, None
+            table.replace(
+                message.leads,
+                at_head=True,
+                has_older=message.more,
+                cursor=keep if keep is not None else "first",
+            )
+        elif message.kind == "tail":
+            table.replace(message.leads, at_head=not message.more, has_older=False, cursor="last")
+        else:
+            table.extend(message.kind, message.leads, more=message.more)
+        self._show_empty()
+        if not self.first_page_shown:
+            self.first_page_shown = True
+            self.log.info("first page shown")
+
+    def on_feed_changed(self, message: FeedChanged) -> None:
+        if self._app_closing():
+            return
+        # Changes read for an older view are dropped: the page of the new view was read
+        # after them, so it already shows their current state.
+        if message.generation == self.generation:
+            self.table.apply_changes(
+                [lead for lead in message.leads if lead.id in message.matching],
+                [lead.id for lead in message.leads if lead.id not in message.matching],
+                {lead.id for lead in message.new},
+            )
+            self._show_empty()
+        screen = self.screen
+        if isinstance(screen, LeadScreen) and screen is not self.main_screen:
+            for lead in message.leads:
+                screen.lead_changed(lead)
+        if message.new:
+            self._pending_new.extend(message.new)
+            if not self._burst_armed:
+                self._burst_armed = True
+                self.set_timer(BURST_SECONDS, self._announce)
+
+    def on_state_read(self, message: StateRead) -> None:
+        if not self._app_closing():
+            self.top.show(message.state)
+
+    def on_lease_changed(self, message: LeaseChanged) -> None:
+        self.holding = message.holding
+        if not self._app_closing():
+            self.top.show(holding=message.holding)
+
+    def on_capture_problem(self, message: CaptureProblem) -> None:
+        self.top.add_problem(message.text)
+        self.notify(
+            f"{message.text}: {message.reason}", severity="warning", timeout=10, markup=False
+        )
+
+    def _show_empty(self) -> None:
+        if self.table.row_count:
+            self.main_screen.show_empty(None)
+            return
+        text = Text()
+        if self.view.search.strip() or self.view.filter_name != "all":
+            text.append(f"No leads: {self.view.label()}.\n", style="bold")
+            text.append("Press 0 for all leads, or escape to clear the search.")
+        elif self.demo is None and not self.settings.imap_configured:
+            text.append("No leads yet, and no mailbox is set up.\n\n", style="bold")
+            text.append("Check the settings with:  leadtui doctor\n")
+            text.append(f"Config file:  {config.default_config_path()}\n")
+            text.append("Or set these in the environment:\n")
+            names = [n for n, _ in config.environment_help() if n.startswith("LEADTUI_IMAP_")]
+            text.append("  " + ", ".join(names[:5]) + "\n")
+            text.append("Press ? for every key and setting.")
+        else:
+            text.append("No leads yet. ", style="bold")
+            text.append("New leads appear here the moment they arrive.")
+        self.main_screen.show_empty(text)
+
+    # ------------------------------------------------------------------ arrival
+
+    def _announce(self) -> None:
+        self._burst_armed = False
+        new, self._pending_new = self._pending_new, []
+        if not new:
+            return
+        newest = max(new, key=lambda lead: lead.id)
+        if len(new) == 1:
+            text = display.announce(newest)
+        else:
+            text = f"{len(new)} new leads. Latest: {display.announce(newest)}"
+        self.unseen += len(new)
+        self._set_title()
+        if self.settings.bell:
+            self.bell()
+        self.notify(text, markup=False)
+        if self.settings.desktop_notify:
+            self._desktop_notify(text)
+
+    def _desktop_notify(self, text: str) -> None:
+        """OSC 9 (iTerm2) or OSC 777 (most others) for terminals that show notifications."""
+        body = display.clean(text).replace(";", ",")[:200]
+        if os.environ.get("TERM_PROGRAM") == "iTerm.app":
+            self._write_terminal(f"\x1b]9;{body}\x07")
+        else:
+            self._write_terminal(f"\x1b]777;notify;leadtui;{body}\x07")
+
+    def _write_terminal(self, sequence: str) -> None:
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(sequence)
+
+    def _set_title(self) -> None:
+        title = f"({self.unseen}) leadtui" if self.unseen else "leadtui"
+        if self.demo is not None:
+            title += " demo"
+        self.terminal_title = title
+        self.title = title
+        self._write_terminal(f"\x1b]2;{title}\x07")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown) and self.unseen:
+            self.unseen = 0
+            self._set_title()
+        await super().on_event(event)
+
+    # ------------------------------------------------------------------ capture
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="capture", name="capture")
+    def _capture(self) -> None:
+        try:
+            factories = self._factories
+            if factories is None:
+                factories = self._build_factories()
+            if not factories:
+                return
+            service = CaptureService(
+                self.store.url,
+                factories,
+                holder=self.holder,
+                on_lease=self._lease_changed,
+            )
+            service.run(self.stop_capture)
+        finally:
+            self.capture_done.set()
+
+    def _lease_changed(self, holding: bool) -> None:
+        self.post_message(LeaseChanged(holding))
+
+    def _build_factories(self) -> list[SourceFactory]:
+        settings = self.settings
+        demo = self.demo is not None
+        seed = self.demo.seed if self.demo is not None else None
+        try:
+            return build_factories(settings, demo=demo, demo_seed=seed)
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("capture: a source cannot start: %s", first)
+        # Start what can start: without the HTTP ingest, then without the CRM pull as well.
+        for changes in (
+            {"http_listen": "off"},
+            {"http_listen": "off", "indiamart_key": config.Secret("")},
+        ):
+            try:
+                factories = build_factories(settings.replace(**changes), demo=demo, demo_seed=seed)
+            except Exception:  # noqa: S112 - try the next, smaller set of sources
+                continue
+            off = "HTTP" if len(changes) == 1 else "HTTP and CRM pull"
+            self.post_message(CaptureProblem(f"{off}: not available", first))
+            return factories
+        self.post_message(CaptureProblem("capture: not available", first))
+        return []
+
+    # ------------------------------------------------------------------ triage
+
+    def triage(self, what: str, lead: Lead) -> None:
+        """Run a triage key on ``lead``: the store change happens in a thread worker."""
+        if what == "contacted":
+            self._store_call(what, lead.id, None)
+        elif what == "status":
+
+            def set_status(status: str | None) -> None:
+                if status:
+                    self._store_call("status", lead.id, status)
+
+            prompt = _prompts().ChoicePrompt(
+                f"Status of {display.buyer(lead)}", STATUSES, lead.status
+            )
+            self.push_screen(prompt, set_status)
+        elif what == "note":
+
+            def add_note(text: str | None) -> None:
+                if text and text.strip():
+                    self._store_call("note", lead.id, text)
+
+            prompt = _prompts().TextPrompt(
+                f"Note on {display.buyer(lead)}", placeholder="called, sent the rate list…"
+            )
+            self.push_screen(prompt, add_note)
+        elif what == "assign":
+
+            def assign(owner: str | None) -> None:
+                if owner is not None:
+                    self._store_call("assign", lead.id, owner)
+
+            prompt = _prompts().TextPrompt(
+                f"Owner of {display.buyer(lead)}",
+                value=self.actor,
+                hint="enter claims it for you; type a teammate's name, or clear to unassign",
+            )
+            self.push_screen(prompt, assign)
+        elif what == "follow-up":
+            self._ask_follow_up(lead)
+        elif what in {"copy-phone", "copy-email"}:
+            field = "phone" if what == "copy-phone" else "email"
+            value = display.clean(getattr(lead, field))
+            if not value:
+                self.notify(
+                    f"No {field} for {display.buyer(lead)}", severity="warning", markup=False
+                )
+                return
+            self.copy_to_clipboard(value)
+            self.notify(f"Copied {value}", markup=False)
+        elif what == "whatsapp":
+            url = display.whatsapp_url(lead.phone)
+            if url is None:
+                self.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
+                return
+            self.copy_to_clipboard(url)
+            # The URL is built from digits only, so it is safe inside markup.
+            self.notify(f"Copied [link='{url}']{url}[/link]", title="WhatsApp")
+
+    def _ask_follow_up(self, lead: Lead) -> None:
+        prompts = _prompts()
+        today = datetime.fromtimestamp(self.clock()).date()
+
+        def check(text: str) -> str | None:
+            try:
+                prompts.parse_follow_up(text, today)
+            except ValueError as exc:
+                return str(exc)
+            return None
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self._store_call("follow-up", lead.id, prompts.parse_follow_up(text, today))
+
+        self.push_screen(
+            prompts.TextPrompt(
+                f"Follow up {display.buyer(lead)} on",
+                value=lead.follow_up or "",
+                placeholder="2026-03-05, tomorrow, +3, mon",
+                hint="a date, today, tomorrow, +3 (days) or a weekday; empty clears it",
+                check=check,
+            ),
+            done,
+        )
+
+    @work(thread=True, exit_on_error=False, group="triage", name="triage")
+    def _store_call(self, what: str, lead_id: int, value: Any) -> None:
+        store = self.store
+        try:
+            if what == "contacted":
+                lead = store.mark_contacted(lead_id, self.actor)
+                text = f"Contacted: {display.buyer(lead)}"
+            elif what == "status":
+                lead = store.set_status(lead_id, str(value), self.actor)
+                text = f"{display.buyer(lead)}: {value}"
+            elif what == "note":
+                lead = store.add_note(lead_id, str(value), self.actor)
+                text = f"Note added to {display.buyer(lead)}"
+            elif what == "assign":
+                lead = store.assign(lead_id, str(value) or None, self.actor)
+                owner = display.clean(lead.owner)
+                text = f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
+            elif what == "follow-up":
+                day: date | None = value
+                lead = store.set_follow_up(lead_id, day, self.actor)
+                text = f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared"
+            else:  # pragma: no cover - the callers above name every action
+                raise ValueError(what)
+            self.post_message(TriageDone(text))
+        finally:
+            store.close()
+
+    def on_triage_done(self, message: TriageDone) -> None:
+        self.notify(message.text, markup=False, timeout=3)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures surface: a toast, and the feed restarts."""
+        worker = event.worker
+        if event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        text = str(error).splitlines()[0] if error and str(error) else type(error).__name__
+        log.error("worker %s failed: %s", worker.name, text, exc_info=error)
+        self.notify(f"{worker.name}: {text}", severity="error", markup=False, timeout=8)
+        if worker.group == "feed" and self.is_running:
+            self.set_timer(1.0, self._feed)
+
+    # ------------------------------------------------------------------ screens
+
+    def open_detail(self, lead: Lead) -> None:
+        from leadtui.screens.detail import DetailScreen  # noqa: PLC0415 - loaded on first use
+
+        self.push_screen(DetailScreen(lead))
+
+    def action_review(self) -> None:
+        from leadtui.screens.review import ReviewScreen  # noqa: PLC0415 - loaded on first use
+
+        self.push_screen(ReviewScreen())
+
+    def action_stats(self) -> None:
+        from leadtui.screens.stats import StatsScreen  # noqa: PLC0415 - loaded on first use
+
+        self.push_screen(StatsScreen())
+
+    def action_help(self) -> None:
+        from leadtui.screens.help import HelpScreen  # noqa: PLC0415 - loaded on first use
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self.store)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        """The command palette offers every key of the screen it was opened on."""
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.system or not binding.description:
+                continue
+            name = binding.id or binding.action
+            if name in seen:
+                continue
+            seen.add(name)
+            key = self.get_key_display(binding)
+            node = active.node
+
+            def run(action: str = binding.action, target: Any = node) -> None:
+                self.call_later(self.run_action, action, target)
+
+            yield SystemCommand(
+                f"{binding.description} ({key})", binding.tooltip or binding.description, run
+            )
+        yield from super().get_system_commands(screen)
+
+
+def _prompts() -> Any:
+    from leadtui.screens import prompts  # noqa: PLC0415 - loaded on first use
+
+    return prompts
+
+
+# --------------------------------------------------------------------------- entry point
+
 
 def run_tui(settings: Settings, *, demo: DemoInfo | None = None) -> int:
-    raise SystemExit("leadtui: the lead table is not built yet")
+    """Open the TUI on ``settings.db_url``; returns the exit code."""
+    try:
+        store = Store.open(settings.db_url)
+    except StoreError as exc:
+        print(f"leadtui: {exc}", file=sys.stderr)
+        return 3
+    app = LeadApp(settings, store, demo=demo)
+    try:
+        code = app.run()
+    finally:
+        app.stop_capture.set()
+        store.close()
+    return int(code or app.return_code or 0)

@@ -1,0 +1,49 @@
+"""What every screen that shows one lead under the cursor shares: the triage keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from leadtui.store import Lead
+
+if TYPE_CHECKING:
+    from leadtui.app import LeadApp
+
+TRIAGE_BINDINGS: list[BindingType] = [
+    Binding("c", "triage('contacted')", "Contacted", id="contacted", tooltip="Mark the lead contacted"),
+    Binding("s", "triage('status')", "Status", id="status", tooltip="Set the status: new, contacted, quoted, won, lost, spam"),
+    Binding("n", "triage('note')", "Note", id="note", tooltip="Add a note to the lead"),
+    Binding("a", "triage('assign')", "Claim", id="assign", tooltip="Claim the lead, or assign it to a teammate"),
+    Binding("f", "triage('follow-up')", "Follow-up", id="follow-up", tooltip="Set or clear the follow-up date"),
+    Binding("y", "triage('copy-phone')", "Copy phone", id="copy-phone", tooltip="Copy the buyer's phone number"),
+    Binding("Y", "triage('copy-email')", "Copy email", show=False, id="copy-email", tooltip="Copy the buyer's email address"),
+    Binding("w", "triage('whatsapp')", "WhatsApp", id="whatsapp", tooltip="Copy a wa.me link to chat with the buyer"),
+]  # fmt: skip
+
+
+class LeadScreen(Screen[None]):
+    """A screen with a selected lead that the triage keys act on.
+
+    Subclasses list ``TRIAGE_BINDINGS`` in their own ``BINDINGS``, where the footer order suits
+    them (inherited bindings would always come first).
+    """
+
+    @property
+    def lead_app(self) -> LeadApp:
+        return cast("LeadApp", self.app)
+
+    def selected(self) -> Lead | None:
+        raise NotImplementedError
+
+    def action_triage(self, what: str) -> None:
+        lead = self.selected()
+        if lead is None:
+            self.notify("No lead selected", severity="warning", markup=False)
+            return
+        self.lead_app.triage(what, lead)
+
+    def lead_changed(self, lead: Lead) -> None:
+        """A lead changed in the database (any process); screens showing it refresh."""

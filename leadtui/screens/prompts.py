@@ -1,0 +1,121 @@
+"""Small modal prompts: pick a status, type a note, an owner or a follow-up date."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_follow_up(text: str, today: date) -> date | None:
+    """``2026-03-05``, ``05-03``, ``today``, ``tomorrow``, ``+3`` (days), ``mon`` … ``sun``.
+
+    Empty text clears the follow-up (None). Raises ValueError with a hint otherwise.
+    """
+    value = text.strip().lower()
+    if not value or value in {"none", "clear", "-"}:
+        return None
+    if value in {"today", "tod"}:
+        return today
+    if value in {"tomorrow", "tom", "tmrw"}:
+        return today + timedelta(days=1)
+    match = re.fullmatch(r"\+?(\d{1,3})\s*(d|days?|w|weeks?)?", value)
+    if match and (value.startswith("+") or match.group(2)):
+        n = int(match.group(1))
+        return today + timedelta(days=n * (7 if (match.group(2) or "d").startswith("w") else 1))
+    if value[:3] in _WEEKDAYS and len(value) >= 3:
+        ahead = (_WEEKDAYS.index(value[:3]) - today.weekday()) % 7 or 7
+        return today + timedelta(days=ahead)
+    match = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2,4}))?", value)
+    try:
+        if match:
+            day, month = int(match.group(1)), int(match.group(2))
+            year = int(match.group(3)) if match.group(3) else today.year
+            year += 2000 if year < 100 else 0
+            found = date(year, month, day)
+            if not match.group(3) and found < today:
+                found = date(year + 1, month, day)
+            return found
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValueError("use a date like 2026-03-05 or 05-03, today, tomorrow, +3 or mon")
+
+
+class ChoicePrompt(ModalScreen[str | None]):
+    """Pick one of a few values (a status)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without change")
+    ]
+
+    def __init__(self, title: str, choices: Sequence[str], current: str | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = list(choices)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="prompt"):
+            yield Label(Text(self.title_text), classes="prompt-title")
+            yield OptionList(*[Option(Text(c), id=c) for c in self.choices], id="choices")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.current in self.choices:
+            options.highlighted = self.choices.index(self.current)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """One line of text (a note, an owner, a date). ``check`` returns an error or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without change")
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        value: str = "",
+        placeholder: str = "",
+        hint: str = "",
+        check: Callable[[str], str | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+        self.hint = hint
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="prompt"):
+            yield Label(Text(self.title_text), classes="prompt-title")
+            yield Input(value=self.value, placeholder=self.placeholder, id="answer")
+            yield Label(Text(self.hint), id="hint", classes="prompt-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        problem = self.check(event.value) if self.check else None
+        if problem:
+            hint = self.query_one("#hint", Label)
+            hint.update(Text(problem))
+            hint.add_class("-error")
+            return
+        self.dismiss(event.value)

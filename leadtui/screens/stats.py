@@ -1,0 +1,102 @@
+"""Stats: leads per day, by type and by source, and how fast the team answers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator, Sparkline, Static
+
+from leadtui.store import Stats
+from leadtui.widgets import display
+
+if TYPE_CHECKING:
+    from leadtui.app import LeadApp
+
+DAYS = 14
+
+
+class StatsLoaded(Message):
+    def __init__(self, stats: Stats) -> None:
+        super().__init__()
+        self.stats = stats
+
+
+class StatsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back", id="back", tooltip="Back to the lead table"),
+        Binding("t", "reload", "Refresh", id="stats-refresh", tooltip="Count again"),
+    ]
+
+    @property
+    def lead_app(self) -> LeadApp:
+        return cast("LeadApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Leads in the last {DAYS} days", style="bold"), id="stats-title")
+        yield LoadingIndicator(id="stats-loading")
+        with VerticalScroll(id="stats-body"):
+            yield Sparkline([], id="stats-spark")
+            yield Static(id="stats-days")
+            yield Static(id="stats-tables")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#stats-body").display = False
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stats", name="stats")
+    def _load(self) -> None:
+        store = self.lead_app.store
+        try:
+            self.post_message(StatsLoaded(store.stats(now=self.lead_app.clock(), days=DAYS)))
+        finally:
+            store.close()
+
+    def on_stats_loaded(self, message: StatsLoaded) -> None:
+        stats = message.stats
+        self.query_one("#stats-loading").display = False
+        self.query_one("#stats-body").display = True
+        self.query_one("#stats-spark", Sparkline).data = [n for _, n in stats.per_day]
+        days = Text()
+        if stats.per_day:
+            first, last = stats.per_day[0][0], stats.per_day[-1][0]
+            peak = max(n for _, n in stats.per_day)
+            days.append(f"{first:%d %b} … {last:%d %b}", style="dim")
+            days.append(f"   today {stats.per_day[-1][1]:,} · busiest day {peak:,}")
+        self.query_one("#stats-days", Static).update(days)
+
+        answer = Table(title="Time to first contact (median)", title_justify="left", box=None)
+        answer.add_column("")
+        answer.add_column("median", justify="right")
+        answer.add_row("today", display.duration(stats.median_response_today))
+        answer.add_row("this week", display.duration(stats.median_response_week))
+        answer.add_row("contacted today", f"{stats.contacted_today:,}")
+        answer.add_row("new today", f"{stats.new_today:,}")
+        answer.add_row("awaiting contact", f"{stats.awaiting_contact:,}")
+
+        by_type = Table(title="This week by type", title_justify="left", box=None)
+        by_type.add_column("type")
+        by_type.add_column("leads", justify="right")
+        for code, n in sorted(stats.by_type.items(), key=lambda kv: -kv[1]):
+            by_type.add_row(display.TYPE_LABELS.get(code, display.clean(code)), f"{n:,}")
+
+        by_source = Table(title="This week by source", title_justify="left", box=None)
+        by_source.add_column("source")
+        by_source.add_column("leads", justify="right")
+        for source, n in sorted(stats.by_source.items(), key=lambda kv: -kv[1]):
+            by_source.add_row(display.SOURCE_LABELS.get(source, display.clean(source)), f"{n:,}")
+
+        grid = Table.grid(padding=(1, 4))
+        grid.add_row(answer, by_type, by_source)
+        self.query_one("#stats-tables", Static).update(grid)

@@ -1,0 +1,195 @@
+"""The header (capture health and counts) and the line about the lead under the cursor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Static
+
+from leadtui.store import Health, Lead, LeaseInfo
+from leadtui.widgets import display
+
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class CaptureState:
+    """What the header shows, gathered by the change-feed worker."""
+
+    health: tuple[Health, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    lease: LeaseInfo | None = None
+    loaded: bool = False  # False until the first read (the header says "starting")
+    error: str | None = None  # the database cannot be read right now
+
+
+class TopBar(Widget):
+    """``leadtui  DEMO  mailbox: idle · HTTP: listening on …      new today 4 · awaiting 2``.
+
+    Capture health on the left, counts on the right; on a narrow terminal the counts move to
+    a second line. In demo mode a last line shows the HTTP ingest URL and the demo key.
+    """
+
+    DEFAULT_CSS = """
+    TopBar {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        demo_line: str | None = None,
+        setup_hint: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.demo_line = demo_line
+        self.setup_hint = setup_hint  # e.g. "mailbox: not set up"
+        self.state = CaptureState()
+        self.holding = False
+        self.problems: list[str] = []
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        # Countdowns ("reconnecting in 12 s") move every second.
+        if any(h.next_retry_ts for h in self.state.health):
+            self.refresh()
+
+    def show(self, state: CaptureState | None = None, *, holding: bool | None = None) -> None:
+        if state is not None:
+            self.state = state
+        if holding is not None:
+            self.holding = holding
+        self.refresh(layout=True)
+
+    def add_problem(self, text: str) -> None:
+        self.problems.append(text)
+        self.refresh(layout=True)
+
+    def health(self) -> Text:
+        now = self.clock()
+        out = Text()
+        out.append("leadtui", style="bold")
+        if self.demo_line is not None:
+            out.append(" ")
+            out.append(" DEMO ", style="bold reverse")
+        parts: list[tuple[str, str]] = []
+        state = self.state
+        if state.error:
+            parts.append((f"database: {display.clean(state.error)}", "bold red"))
+        elif not state.loaded:
+            parts.append(("starting…", "dim"))
+        else:
+            for h in state.health:
+                style = "red" if h.state in {"login failed", "reconnecting", "error"} else ""
+                parts.append((display.health_line(h, now), style))
+            if self.setup_hint and not any(h.source == "mailbox" for h in state.health):
+                parts.append((self.setup_hint, "yellow"))
+            lease = state.lease
+            if lease is None and not self.holding:
+                parts.append(("not capturing", "yellow"))
+            elif lease is not None and not self.holding:
+                who = display.clean(lease.holder).split(":")[0]
+                parts.append((f"viewing; {who} captures", "dim"))
+        parts.extend((p, "yellow") for p in self.problems)
+        for i, (text, style) in enumerate(parts):
+            out.append("  " if i == 0 else " · ")
+            out.append(text, style=style)
+        return out
+
+    def counts(self) -> Text:
+        out = Text()
+        counts = self.state.counts
+        if not (self.state.loaded and counts):
+            return out
+        out.append(f"new today {display.count(counts.get('new_today', 0), COUNT_CAP)}")
+        awaiting = counts.get("awaiting", 0)
+        out.append(" · ")
+        out.append(
+            f"awaiting {display.count(awaiting, COUNT_CAP)}", style="bold" if awaiting else ""
+        )
+        review = counts.get("review", 0)
+        if review:
+            out.append(" · ")
+            out.append(f"review {display.count(review, COUNT_CAP)}", style="bold red")
+        return out
+
+    def render(self) -> Text:
+        width = max(20, self.content_region.width or self.size.width or 80)
+        left, right = self.health(), self.counts()
+        if left.cell_len + 3 + right.cell_len <= width:
+            line = left + Text(" " * (width - left.cell_len - right.cell_len)) + right
+        else:
+            right.align("right", width)
+            line = Text("\n").join([left, right])
+        if self.demo_line:
+            line = Text("\n").join([line, Text(self.demo_line, style="dim")])
+        return line
+
+
+class LeadBar(Static):
+    """One line about the lead under the cursor: who did what last, owner, follow-up, notes."""
+
+    DEFAULT_CSS = """
+    LeadBar {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.lead: Lead | None = None
+        self.view = ""
+
+    def on_mount(self) -> None:
+        self.set_interval(30.0, self._draw)  # "2 min ago" moves on
+
+    def show(self, lead: Lead | None = None, *, view: str | None = None) -> None:
+        self.lead = lead
+        if view is not None:
+            self.view = view
+        self._draw()
+
+    def line(self) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(self.view, style="bold")
+        lead = self.lead
+        if lead is None:
+            return out
+        now = self.clock()
+        bits = [f"#{lead.id} {display.buyer(lead)}"]
+        action = display.last_action(lead, now)
+        if action:
+            bits.append(action)
+        if lead.owner:
+            bits.append(f"owner {display.clean(lead.owner)}")
+        if lead.follow_up:
+            bits.append(f"follow-up {lead.follow_up}")
+        if lead.notes_count:
+            bits.append(f"{lead.notes_count} note{'s' if lead.notes_count != 1 else ''}")
+        if lead.messages_count:
+            bits.append(f"{lead.messages_count} repl{'ies' if lead.messages_count != 1 else 'y'}")
+        if lead.enquiry_no > 1:
+            bits.append(f"enquiry no. {lead.enquiry_no} from this buyer")
+        out.append("  ")
+        out.append(" · ".join(bits))
+        return out
+
+    def _draw(self) -> None:
+        self.update(self.line())

@@ -1,0 +1,174 @@
+"""How lead data looks on screen: plain text only, control characters removed, short labels.
+
+Lead text comes from strangers (a buyer's name, an email body), so every string shown goes
+through :func:`clean` and into a :class:`rich.text.Text` (never a markup string): ESC, BEL,
+the other C0/C1 controls and bidirectional overrides cannot reach the terminal, and ``[bold]``
+stays the seven characters a buyer typed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from rich.text import Text
+
+from leadtui.store import Health, Lead
+
+# C0 controls, DEL, C1 controls, and the Unicode bidi embeddings/overrides/isolates that
+# could make a cell display something other than what it contains.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"[ \t\r\n\x0b\x0c\x85\u2028\u2029]+")
+_CONTROL_KEEP_LINES = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+TYPE_LABELS = {"W": "Enquiry", "B": "BuyLead", "P": "Call", "WA": "WhatsApp", "BIZ": "Catalog"}
+# For "New BuyLead: …" toasts.
+TOAST_LABELS = {
+    "W": "enquiry",
+    "B": "BuyLead",
+    "P": "call",
+    "WA": "WhatsApp enquiry",
+    "BIZ": "catalog view",
+}
+SOURCE_LABELS = {
+    "indiamart": "IndiaMART",
+    "tradeindia": "TradeIndia",
+    "website": "Website",
+    "whatsapp": "WhatsApp",
+    "other": "Other",
+}
+STATUS_STYLES = {
+    "new": "bold",
+    "contacted": "green",
+    "quoted": "cyan",
+    "won": "bold green",
+    "lost": "dim",
+    "spam": "dim red",
+}
+HEALTH_LABELS = {"mailbox": "mailbox", "demo": "demo inbox", "pull": "IndiaMART pull"}
+
+
+def clean(value: object, *, lines: bool = False) -> str:
+    """``value`` as display text: no control characters; one line unless ``lines``."""
+    if value is None:
+        return ""
+    text = str(value)
+    if lines:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return _CONTROL_KEEP_LINES.sub("", text.replace("\t", "    "))
+    return _CONTROL.sub("", _SPACES.sub(" ", text)).strip()
+
+
+def plain(value: object, style: str = "", *, lines: bool = False) -> Text:
+    """A :class:`Text` of cleaned lead data: never parsed as markup."""
+    return Text(clean(value, lines=lines), style=style)
+
+
+def type_label(lead: Lead) -> str:
+    if lead.query_type:
+        return TYPE_LABELS.get(lead.query_type, clean(lead.query_type))
+    return SOURCE_LABELS.get(lead.source, clean(lead.source).title() or "Other")
+
+
+def buyer(lead: Lead) -> str:
+    return clean(lead.name) or clean(lead.company) or clean(lead.phone) or "unknown buyer"
+
+
+def quantity(lead: Lead) -> str:
+    return " ".join(x for x in (clean(lead.quantity), clean(lead.unit)) if x)
+
+
+def announce(lead: Lead) -> str:
+    """The toast for one new lead: ``New BuyLead: <buyer> — <product>, <city>``."""
+    kind = TOAST_LABELS.get(lead.query_type or "", "lead")
+    what = ", ".join(x for x in (clean(lead.product), clean(lead.city)) if x)
+    return f"New {kind}: {buyer(lead)}" + (f" — {what}" if what else "")
+
+
+def when(ts: float, now: float) -> str:
+    """A short arrival time: ``14:05`` today, ``02 Mar`` before, ``02 Mar 25`` other years."""
+    moment = datetime.fromtimestamp(ts)
+    today = datetime.fromtimestamp(now)
+    if moment.date() == today.date():
+        return moment.strftime("%H:%M")
+    if moment.year == today.year:
+        return moment.strftime("%d %b")
+    return moment.strftime("%d %b %y")
+
+
+def full_time(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts).strftime("%d %b %Y %H:%M:%S")
+
+
+def stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%d %b %H:%M")
+
+
+def ago(ts: float, now: float) -> str:
+    seconds = max(0.0, now - ts)
+    if seconds < 45:
+        return "just now"
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min ago"
+    if seconds < 86400:
+        return f"{round(seconds / 3600)} h ago"
+    return f"{round(seconds / 86400)} d ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def last_action(lead: Lead, now: float) -> str:
+    """``contacted by asha, 2 min ago`` (what a teammate did last), or ``""``."""
+    if not lead.last_action or lead.last_action_ts is None:
+        return ""
+    verb = {
+        "contacted": "contacted",
+        "status": f"marked {lead.status}",
+        "note": "note added",
+        "assign": f"assigned to {clean(lead.owner)}" if lead.owner else "unassigned",
+        "follow-up": f"follow-up {lead.follow_up}" if lead.follow_up else "follow-up cleared",
+        "reply": "buyer replied",
+    }.get(lead.last_action, clean(lead.last_action))
+    who = clean(lead.last_actor)
+    by = f" by {who}" if who and lead.last_action != "reply" else ""
+    return f"{verb}{by}, {ago(lead.last_action_ts, now)}"
+
+
+def whatsapp_url(phone: str | None) -> str | None:
+    """``https://wa.me/<digits>`` for a phone number, or None when there is none."""
+    digits = re.sub(r"\D", "", phone or "")
+    return f"https://wa.me/{digits}" if len(digits) >= 8 else None
+
+
+def count(value: int, cap: int) -> str:
+    return f"{cap:,}+" if value >= cap else f"{value:,}"
+
+
+def health_line(h: Health, now: float) -> str:
+    """``mailbox: reconnecting in 12 s``, ``HTTP: listening on 127.0.0.1:8765``."""
+    source = clean(h.source)
+    label = HEALTH_LABELS.get(source, "HTTP" if source.startswith("http") else source)
+    state = clean(h.state)
+    detail = clean(h.detail)
+    if h.next_retry_ts is not None and state in {"reconnecting", "login failed"}:
+        left = max(0, round(h.next_retry_ts - now))
+        state = (
+            f"{state} (retry in {left} s)" if state == "login failed" else f"{state} in {left} s"
+        )
+    elif state == "listening" and detail:
+        state = f"listening on {detail.removeprefix('http://')}"
+    return f"{label}: {state}"
