@@ -759,8 +759,8 @@ def doctor(ctx: Context, timeout: float) -> None:
         except ValueError as exc:
             doc.line(False, "mailbox", str(exc), "fix LEADTUI_IMAP_SECURITY")
         else:
-            for check in imap.check(account, timeout=timeout):
-                doc.line(check.ok, "mailbox", f"{check.name}: {check.detail}", check.fix)
+            for step in imap.check(account, timeout=timeout):
+                doc.line(step.ok, "mailbox", f"{step.name}: {step.detail}", step.fix)
     else:
         where = settings.config_path or config.default_config_path()
         doc.line(
@@ -804,10 +804,40 @@ def doctor(ctx: Context, timeout: float) -> None:
     if settings.indiamart_key:
         from leadtui import pull  # noqa: PLC0415
 
-        for check in pull.check(settings, store):
-            doc.line(check.ok, "crm pull", check.detail, check.fix)
+        for item in pull.check(settings, store):
+            doc.line(item.ok, "crm pull", f"{item.name}: {item.detail}", item.fix)
     else:
         doc.line(None, "crm pull", "off: set LEADTUI_INDIAMART_KEY to catch leads email misses")
     if store is not None:
         store.close()
     sys.exit(EXIT_FAILED if doc.failures else 0)
+
+
+# --------------------------------------------------------------------------- pull
+
+
+@main.command(name="pull")
+@click.option("--once", is_flag=True, required=True, help="One manual sync, then exit.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]),
+    help="Pull from this date (IST) instead of the stored cursor.",
+)
+@pass_ctx
+def pull_cmd(ctx: Context, once: bool, since: datetime | None) -> None:
+    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows)."""
+    from leadtui import pull  # noqa: PLC0415
+
+    del once
+    settings = ctx.settings
+    setup_logging(settings)
+    store = open_store(settings)
+    try:
+        report = pull.run_once(settings, store, since, progress=lambda t: click.echo(t, err=True))
+    except pull.PullError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else EXIT_FAILED)

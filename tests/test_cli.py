@@ -213,3 +213,31 @@ def test_bad_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["2d", "6h", "30m", "1w", "today", "yesterday", "2026-03-01"])
 def test_since_accepts_what_people_type(text: str) -> None:
     assert parse_since(text) is not None
+
+
+def test_pull_once_syncs_from_the_crm_api(tmp_path: Path) -> None:
+    import time
+    from datetime import date, timedelta
+
+    from fake_indiamart import FakeIndiaMart
+
+    since = (date.today() - timedelta(days=3)).isoformat()
+
+    with FakeIndiaMart(interval=0) as api:
+        api.add_lead(time.time() - 3600, SENDER_NAME="Asha Verma", QUERY_PRODUCT_NAME="Jute Bags")
+        env = {"LEADTUI_INDIAMART_KEY": api.key, "LEADTUI_INDIAMART_URL": api.url}
+        result = CliRunner().invoke(
+            main, ["--db", str(tmp_path / "l.db"), "pull", "--once", "--since", since],
+            env=env,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 new (email missed them)" in result.output
+    assert api.key not in result.output
+    listed = run("list", "--json", db=tmp_path / "l.db").output
+    assert json.loads(listed)["name"] == "Asha Verma"
+
+
+def test_pull_without_a_key_says_what_to_set(tmp_path: Path) -> None:
+    result = run("pull", "--once", db=tmp_path / "l.db")
+    assert result.exit_code == 2
+    assert "LEADTUI_INDIAMART_KEY" in result.output
