@@ -1,0 +1,513 @@
+"""The store's budgets: import, search/filter over 1,000,000 leads, change-feed latency.
+
+    .venv/bin/python bench/store.py              # one line per figure
+    .venv/bin/python bench/store.py --json       # a dict, for bench/run_all.py
+    .venv/bin/python bench/store.py --only feed  # one part: import, query, feed
+
+- import: the real ``leadtui import`` command (a subprocess, as a user runs it) on a
+  10,000-message synthetic mbox into a fresh database; wall time, median of ``--runs``.
+  Budget ≤ 15 s.
+- query: the first page (100 leads, as the TUI asks) of realistic filters and searches over
+  1,000,000 synthetic leads; median of ``--runs`` after one warm-up. Budget ≤ 300 ms each.
+  The databases are built once (``Store.bulk_insert_leads`` from parsed synthetic leads)
+  and cached: SQLite under /tmp/leadtui-bench, PostgreSQL in a schema of the bench database.
+- feed: a lead committed in this process → seen by another process that follows the change
+  feed (``waiter()`` + ``changes_since``); p50/p99 over ``--feed-events`` commits.
+  Budget ≤ 300 ms p99.
+
+PostgreSQL is measured too when ``--pg URL`` (or LEADTUI_BENCH_PG_URL, or
+LEADTUI_TEST_PG_URL) points at a reachable server; the import there runs
+``--pg-import-runs`` times (default 1: it is slow and only informative).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from leadtui import parser, synth  # noqa: E402
+from leadtui.capture import Pipeline, RawItem  # noqa: E402
+from leadtui.store import LeadQuery, Store  # noqa: E402
+
+CACHE = Path("/tmp/leadtui-bench")
+LEADTUI = str(Path(sys.executable).with_name("leadtui"))
+PAGE = 100  # the TUI's first page (leadtui/widgets/table.py)
+BUDGET_IMPORT_S = 15.0
+BUDGET_QUERY_MS = 300.0
+BUDGET_FEED_P99_MS = 300.0
+BASE_LEADS = 5000
+CHUNK = 20_000
+PG_BASE_LEADS = 50_000  # PostgreSQL: bulk-insert these, then copy them server-side
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def quiet_env(home: Path) -> dict[str, str]:
+    """The environment for a ``leadtui`` subprocess: no user config, logs in ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADTUI_")}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env[name] = str(home / name.lower())
+    return env
+
+
+def pg_base_url(given: str | None) -> str | None:
+    url = given or os.environ.get("LEADTUI_BENCH_PG_URL") or os.environ.get("LEADTUI_TEST_PG_URL")
+    if not url:
+        return None
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except Exception as exc:
+        print(f"store: PostgreSQL at {url} is not reachable ({exc}); skipping it", file=sys.stderr)
+        return None
+    return url
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def pg_admin(base: str, sql: str) -> None:
+    with psycopg.connect(base, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql)
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, pg: str | None) -> Iterator[str]:
+    """An empty database URL, removed afterwards."""
+    if backend == "postgres":
+        assert pg is not None
+        schema = "bench_" + uuid.uuid4().hex[:10]
+        pg_admin(pg, f'CREATE SCHEMA "{schema}"')
+        try:
+            yield pg_schema_url(pg, schema)
+        finally:
+            pg_admin(pg, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="leadtui-bench-", dir="/tmp"))
+        try:
+            yield str(directory / "leads.db")
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_mbox(messages: int) -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"import-{messages}.mbox"
+    if not path.exists():
+        tmp = path.with_suffix(".building")
+        tmp.write_bytes(synth.mbox(random.Random(messages), messages))
+        tmp.rename(path)
+    return path
+
+
+def bench_import(backend: str, pg: str | None, messages: int, runs: int) -> dict[str, Any]:
+    mbox = import_mbox(messages)
+    times: list[float] = []
+    summary = ""
+    for _ in range(runs):
+        with fresh_database(backend, pg) as url, tempfile.TemporaryDirectory() as home:
+            start = time.perf_counter()
+            done = subprocess.run(
+                [LEADTUI, "--db", url, "import", str(mbox)],
+                capture_output=True,
+                text=True,
+                env=quiet_env(Path(home)),
+                check=False,
+            )
+            times.append(time.perf_counter() - start)
+            if done.returncode not in (0, 1):  # 1: some mails failed (replies to no lead)
+                raise RuntimeError(f"leadtui import failed ({done.returncode}): {done.stderr}")
+            summary = done.stdout.splitlines()[0] if done.stdout else ""
+    median = statistics.median(times)
+    return {
+        "seconds": round(median, 2),
+        "runs_s": [round(t, 2) for t in times],
+        "messages_per_s": round(messages / median),
+        "summary": summary,
+    }
+
+
+# --------------------------------------------------------------------------- 1M leads
+
+
+def _base_leads(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Parsed synthetic leads: IndiaMART push payloads and lead emails, as captured."""
+    leads: list[dict[str, Any]] = []
+    kinds = ("enquiry", "buylead", "phone", "tradeindia")
+    while len(leads) < n:
+        if rng.random() < 0.5:
+            results = parser.parse(synth.push_payload(rng))
+        else:
+            results = parser.parse(synth.email(rng, rng.choice(kinds)))
+        leads += [r for r in results if r.get("kind") == "lead"]
+    return leads[:n]
+
+
+def _varied(base: list[dict[str, Any]], i: int) -> dict[str, Any]:
+    """Lead ``i``: a base lead with its own ids and phone, so keys stay unique."""
+    lead = dict(base[i % len(base)])
+    lead["external_id"] = str(3_000_000_000 + i)
+    lead["message_id"] = f"bench-{i}@mail.indiamart.com"
+    if lead.get("phone"):
+        lead["phone"] = f"+91{9_000_000_000 + (i * 7919) % 999_999_999}"
+    return lead
+
+
+def status_mix(mod: str) -> str:
+    """SQL for a realistic spread of statuses (``mod``: the modulo operator as written)."""
+    m = f"id {mod} 100"
+    return (
+        f"CASE WHEN {m} < 45 THEN 'new' WHEN {m} < 70 THEN 'contacted' "
+        f"WHEN {m} < 82 THEN 'quoted' WHEN {m} < 88 THEN 'won' "
+        f"WHEN {m} < 97 THEN 'lost' ELSE 'spam' END"
+    )
+
+
+def _marked(store: Store, n: int) -> bool:
+    meta = store.m.Meta
+    return bool(meta.select().where((meta.key == "bench_leads") & (meta.value == str(n))).exists())
+
+
+def _mark(store: Store, n: int) -> None:
+    meta = store.m.Meta
+    meta.delete().where(meta.key == "bench_leads").execute()
+    meta.insert(key="bench_leads", value=str(n)).execute()
+
+
+def sqlite_leads_db(n: int) -> str:
+    """A SQLite database with ``n`` synthetic leads, built once and cached."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"store-{n}.db"
+    if path.exists():
+        return str(path)
+    tmp = CACHE / f"store-{n}.building"
+    for leftover in CACHE.glob(tmp.name + "*"):
+        leftover.unlink()
+    print(f"store: building {path} with {n:,} leads (once)…", file=sys.stderr)
+    base = _base_leads(random.Random(n), BASE_LEADS)
+    store = Store.open(str(tmp))
+    try:
+        for start in range(0, n, CHUNK):
+            store.bulk_insert_leads([_varied(base, i) for i in range(start, min(n, start + CHUNK))])
+        store.db.execute_sql(f"UPDATE lead SET status = {status_mix('%')}")
+        _mark(store, n)
+        store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    tmp.rename(path)
+    return str(path)
+
+
+def pg_leads_db(pg: str, n: int) -> str:
+    """A PostgreSQL schema with ``n`` synthetic leads, built once and cached.
+
+    ``PG_BASE_LEADS`` go in through ``bulk_insert_leads``; the rest are copies made by the
+    server with their own ids, external ids and phones (the search column is generated, so
+    the copies are indexed exactly as inserted ones).
+    """
+    schema = f"leadtui_bench_{n}"
+    url = pg_schema_url(pg, schema)
+    pg_admin(pg, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    store = Store.open(url)
+    try:
+        if _marked(store, n):
+            return url
+    finally:
+        store.close()
+    print(f"store: building PostgreSQL schema {schema} with {n:,} leads (once)…", file=sys.stderr)
+    pg_admin(pg, f'DROP SCHEMA "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
+    store = Store.open(url)
+    try:
+        first = min(n, PG_BASE_LEADS)
+        base = _base_leads(random.Random(n), BASE_LEADS)
+        for start in range(0, first, CHUNK):
+            store.bulk_insert_leads(
+                [_varied(base, i) for i in range(start, min(first, start + CHUNK))]
+            )
+        columns = [
+            c.name
+            for c in store.db.get_columns("lead")
+            if c.name not in {"id", "search", "external_id", "message_id", "phone", "buyer_key"}
+        ]
+        names = ", ".join(columns)
+        copied = first
+        while copied < n:
+            take = min(first, n - copied)
+            phone = f"'+91' || (9000000000 + ((id + {copied}) * 7919) %% 999999999)::text"
+            store.db.execute_sql(
+                f"INSERT INTO lead ({names}, external_id, message_id, phone, buyer_key) "
+                f"SELECT {names}, (3000000000 + id + {copied})::text, "
+                f"'bench-' || (id + {copied}) || '@mail.indiamart.com', "
+                f"CASE WHEN phone IS NULL THEN NULL ELSE {phone} END, "
+                f"CASE WHEN phone IS NULL THEN buyer_key ELSE {phone} END "
+                f"FROM lead WHERE id <= {take} ORDER BY id"
+            )
+            copied += take
+        store.db.execute_sql(f"UPDATE lead SET status = {status_mix('%%')}")
+        _mark(store, n)
+    finally:
+        store.close()
+    pg_admin(url, "VACUUM ANALYZE lead")  # what autovacuum does soon after a big load
+    return url
+
+
+def queries(store: Store, n: int) -> dict[str, LeadQuery]:
+    """Realistic first pages: filters, and searches for what a salesperson types."""
+    picks = store.get_leads([n // 2, n // 3, n // 4, n // 5, n // 7])
+    by_id = {lead.id: lead for lead in picks}
+    name = by_id[n // 2].name or "Kumar"
+    product_words = [w for w in (by_id[n // 3].product or "bricks").split() if len(w) >= 4]
+    product = (product_words or ["bricks"])[0].lower()
+    phone = next((lead.phone for lead in picks if lead.phone), "+919845600066")
+    national = phone[-10:]
+    city = next((lead.city for lead in picks if lead.city), "Pune")
+    return {
+        "newest": LeadQuery(limit=PAGE),
+        "status won": LeadQuery(status="won", limit=PAGE),
+        "status open": LeadQuery(status="open", limit=PAGE),
+        f"name {name!r}": LeadQuery(search=name, limit=PAGE),
+        f"product {product!r}": LeadQuery(search=product, limit=PAGE),
+        f"phone fragment {national[:5]!r}": LeadQuery(search=national[:5], limit=PAGE),
+        f"whole phone {national!r}": LeadQuery(search=national, limit=PAGE),
+        f"city {city!r} + status new": LeadQuery(search=city, status="new", limit=PAGE),
+        f"open + {product!r} + name {name.split()[0]!r}": LeadQuery(
+            status="open", search=f"{product} {name.split()[0]}", limit=PAGE
+        ),
+    }
+
+
+def timed(fn: Callable[[], object], runs: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def bench_queries(url: str, n: int, runs: int) -> dict[str, Any]:
+    store = Store.open(url, create=False)
+    try:
+        total = store.count_leads()
+        if total != n:
+            raise RuntimeError(f"{url} holds {total} leads, not {n}; delete it to rebuild")
+        results: dict[str, Any] = {}
+        for label, query in queries(store, n).items():
+            page_ms = timed(functools.partial(store.list_leads, query), runs)
+            count_ms = timed(functools.partial(store.count_leads, query), max(1, runs // 2))
+            rows = len(store.list_leads(query))
+            results[label] = {
+                "first_page_ms": round(page_ms, 1),
+                "rows": rows,
+                "count_ms": round(count_ms, 1),
+            }
+        return results
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------- change feed
+
+VIEWER = """
+import json, sys, time
+from leadtui.store import Store
+
+url, expected = sys.argv[1], int(sys.argv[2])
+store = Store.open(url)
+waiter = store.waiter()
+cursor = store.cursor()
+waiter.wait(0.01)  # PostgreSQL: connect and LISTEN before the first commit
+print("ready", flush=True)
+seen = {}
+deadline = time.monotonic() + 120
+while len(seen) < expected and time.monotonic() < deadline:
+    waiter.wait(1.0)
+    changes = store.changes_since(cursor)
+    now = time.monotonic()
+    for lead in changes.leads:
+        seen.setdefault(lead.id, now)
+    cursor = changes.cursor
+print(json.dumps(seen), flush=True)
+"""
+
+
+def bench_feed(url: str, events: int) -> dict[str, Any]:
+    """Commit ``events`` leads here; another process records when its feed shows each one."""
+    Store.open(url).close()
+    viewer = subprocess.Popen(
+        [sys.executable, "-c", VIEWER, url, str(events)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert viewer.stdout is not None
+    if viewer.stdout.readline().strip() != "ready":
+        raise RuntimeError("the viewer process did not start")
+    rng = random.Random(events)
+    mails = [synth.email(random.Random(i), "enquiry") for i in range(events)]
+    committed: dict[int, float] = {}
+    store = Store.open(url)
+    try:
+        pipeline = Pipeline(store)
+        for body in mails:
+            time.sleep(rng.uniform(0.005, 0.03))  # commits arrive one by one, not in a burst
+            outcome = pipeline.accept(RawItem(body, source="bench", kind="email"))
+            done = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
+            for lead_id in outcome.new_lead_ids:
+                committed[lead_id] = done
+    finally:
+        store.close()
+    out, _ = viewer.communicate(timeout=150)
+    seen = {int(k): float(v) for k, v in json.loads(out.splitlines()[-1]).items()}
+    missing = set(committed) - set(seen)
+    latencies = [max(0.0, seen[i] - t) * 1000 for i, t in committed.items() if i in seen]
+    return {
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies), 1),
+        "events": len(latencies),
+        "missing": len(missing),
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+def figure(name: str, value: float, unit: str, budget: str, ok: bool | None) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "budget": budget, "ok": ok}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--only", default="import,query,feed", help="parts to run (default all)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per measure (default 3)")
+    ap.add_argument("--pg-import-runs", type=int, default=1, help="PostgreSQL import runs")
+    ap.add_argument("--messages", type=int, default=10_000, help="mbox size for import")
+    ap.add_argument("--leads", type=int, default=1_000_000, help="leads for the queries")
+    ap.add_argument("--feed-events", type=int, default=300, help="commits for the feed")
+    ap.add_argument("--pg", metavar="URL", help="PostgreSQL (default LEADTUI_BENCH_PG_URL)")
+    args = ap.parse_args()
+    parts = set(args.only.split(","))
+    pg = pg_base_url(args.pg)
+    backends = ["sqlite"] + (["postgres"] if pg else [])
+    result: dict[str, Any] = {"runs": args.runs, "python": sys.version.split()[0]}
+    figures: list[dict[str, Any]] = []
+
+    if "import" in parts:
+        for backend in backends:
+            runs = args.runs if backend == "sqlite" else args.pg_import_runs
+            got = bench_import(backend, pg, args.messages, runs)
+            result[f"import_{backend}"] = got
+            ok = got["seconds"] <= BUDGET_IMPORT_S
+            figures.append(
+                figure(
+                    f"import {args.messages:,}-message mbox ({backend}, median of {runs})",
+                    got["seconds"],
+                    "s",
+                    f"≤ {BUDGET_IMPORT_S:g} s",
+                    ok if backend == "sqlite" else None,
+                )
+            )
+            if not args.json:
+                print(
+                    f"store: import of {args.messages:,} mails on {backend}: {got['seconds']} s "
+                    f"({got['messages_per_s']}/s; runs {got['runs_s']}; "
+                    f"budget ≤ {BUDGET_IMPORT_S:g} s: {'within' if ok else 'OVER'}) — {got['summary']}"
+                )
+
+    if "query" in parts:
+        for backend in backends:
+            url = (
+                sqlite_leads_db(args.leads)
+                if backend == "sqlite"
+                else pg_leads_db(pg or "", args.leads)
+            )
+            got = bench_queries(url, args.leads, args.runs * 2 + 1)
+            result[f"query_{backend}"] = got
+            worst = max(v["first_page_ms"] for v in got.values())
+            figures.append(
+                figure(
+                    f"slowest first page of {len(got)} filters/searches over {args.leads:,} leads ({backend})",
+                    worst,
+                    "ms",
+                    f"≤ {BUDGET_QUERY_MS:g} ms",
+                    worst <= BUDGET_QUERY_MS,
+                )
+            )
+            if not args.json:
+                for label, v in got.items():
+                    verdict = "within" if v["first_page_ms"] <= BUDGET_QUERY_MS else "OVER"
+                    print(
+                        f"store: {backend} {args.leads:,} leads, {label}: first page "
+                        f"{v['first_page_ms']} ms ({v['rows']} rows; budget ≤ "
+                        f"{BUDGET_QUERY_MS:g} ms: {verdict}); count {v['count_ms']} ms"
+                    )
+
+    if "feed" in parts:
+        for backend in backends:
+            with fresh_database(backend, pg) as url:
+                got = bench_feed(url, args.feed_events)
+            result[f"feed_{backend}"] = got
+            ok = got["p99_ms"] <= BUDGET_FEED_P99_MS and got["missing"] == 0
+            figures.append(
+                figure(
+                    f"change feed, commit → seen in another process, p99 ({backend})",
+                    got["p99_ms"],
+                    "ms",
+                    f"≤ {BUDGET_FEED_P99_MS:g} ms p99",
+                    ok,
+                )
+            )
+            if not args.json:
+                print(
+                    f"store: change feed on {backend}, commit → seen by another process: "
+                    f"p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, max {got['max_ms']} ms "
+                    f"over {got['events']} commits, {got['missing']} missed (budget p99 ≤ "
+                    f"{BUDGET_FEED_P99_MS:g} ms: {'within' if ok else 'OVER'})"
+                )
+
+    result["figures"] = figures
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
