@@ -106,6 +106,9 @@ def main() -> int:
     print(f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"- machine: {machine()}")
     print(f"- Python {platform.python_version()} ({sys.executable})")
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"- load average at the start: {load} (other work on the machine skews figures)")
     print()
     table: list[tuple[str, str, str, str, str]] = []
     failed = False

@@ -267,7 +267,7 @@ def test_an_import_killed_midway_and_run_again_ends_as_a_clean_import(
     db_url: str, tmp_path: Path
 ) -> None:
     big = tmp_path / "big.mbox"
-    big.write_bytes(synth.mbox(random.Random(11), 600))
+    big.write_bytes(synth.mbox(random.Random(11), 400))
     watcher = Store.open(db_url)
     try:
         proc = leadtui_import(db_url, big)
