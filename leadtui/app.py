@@ -41,6 +41,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from leadtui import config
@@ -58,7 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BURST_SECONDS = 0.25  # new leads closer together than this are one arrival: one bell, one toast
+BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
+BURST_MAX = 2.0  # … but a long stream is announced at least this often
 STATE_EVERY = 5.0  # refresh the header at least this often (lease expiry, a new day)
 STATE_MIN_GAP = 0.5  # and at most this often while changes stream in
 FEED_WAIT = 0.05  # the change feed's longest wait between looks at the request queue
@@ -226,7 +228,8 @@ class LeadApp(App[int]):
         self.generation = 0
         self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._pending_new: list[Lead] = []
-        self._burst_armed = False
+        self._burst_timer: Timer | None = None
+        self._burst_started = 0.0
         self.unseen = 0
         self.terminal_title = "leadtui"
         self.holding = False
@@ -489,9 +492,12 @@ class LeadApp(App[int]):
                 screen.lead_changed(lead)
         if message.new:
             self._pending_new.extend(message.new)
-            if not self._burst_armed:
-                self._burst_armed = True
-                self.set_timer(BURST_SECONDS, self._announce)
+            now = time.monotonic()
+            if self._burst_timer is None:
+                self._burst_started = now
+                self._burst_timer = self.set_timer(BURST_SECONDS, self._announce)
+            elif now - self._burst_started < BURST_MAX:
+                self._burst_timer.reset()  # the burst goes on: announce once it is over
 
     def on_state_read(self, message: StateRead) -> None:
         if not self._app_closing():
@@ -532,7 +538,7 @@ class LeadApp(App[int]):
     # ------------------------------------------------------------------ arrival
 
     def _announce(self) -> None:
-        self._burst_armed = False
+        self._burst_timer = None
         new, self._pending_new = self._pending_new, []
         if not new:
             return
@@ -571,9 +577,11 @@ class LeadApp(App[int]):
         self._write_terminal(f"\x1b]2;{title}\x07")
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key | events.MouseDown) and self.unseen:
-            self.unseen = 0
-            self._set_title()
+        if isinstance(event, events.Key | events.MouseDown):
+            self.table.follow_head = False
+            if self.unseen:
+                self.unseen = 0
+                self._set_title()
         await super().on_event(event)
 
     # ------------------------------------------------------------------ capture

@@ -140,6 +140,11 @@ def row_text(app: LeadApp, lead_id: int) -> list[str]:
     return app.table.row_of(lead_id)
 
 
+def cell(app: LeadApp, lead_id: int, column: str) -> str:
+    """The text of one cell, by column (what a user reads in that column)."""
+    return str(app.table.get_cell(str(lead_id), column))
+
+
 def static_text(app: LeadApp, selector: str) -> str:
     """The plain text a Static shows (Text, tables and groups alike)."""
     widget = app.screen.query_one(selector, Static)
@@ -243,8 +248,8 @@ async def test_a_new_lead_rings_once_is_highlighted_toasted_and_counted_in_the_t
         ]
         assert heard.markup == [False]
         assert app.terminal_title == "(1) leadtui"
-        cell = app.table.get_row(str(new_id))[2]
-        assert "bold" in str(cell.style)  # the highlight a user sees
+        name_cell = app.table.get_cell(str(new_id), "name")
+        assert "bold" in str(name_cell.style)  # the highlight a user sees
         await pilot.press("j")  # the user is back: the title forgets the count
         assert app.terminal_title == "leadtui"
 
@@ -278,7 +283,7 @@ async def test_the_bell_can_be_turned_off_and_highlights_fade(filled: str) -> No
         await until(pilot, lambda: not app.table.is_highlighted(new_id), "the highlight to fade")
         await until(
             pilot,
-            lambda: "bold" not in str(app.table.get_row(str(new_id))[2].style),
+            lambda: "bold" not in str(app.table.get_cell(str(new_id), "name").style),
             "the row drawn plain again",
         )
 
@@ -314,7 +319,7 @@ async def test_c_marks_the_lead_contacted_by_the_os_user(filled: str) -> None:
         await started(pilot)
         await select(pilot, app, sunil.id)
         await pilot.press("c")
-        await until(pilot, lambda: row_text(app, sunil.id)[-2] == "contacted", "status cell")
+        await until(pilot, lambda: cell(app, sunil.id, "status") == "contacted", "status cell")
         with Store.open(filled) as store:
             lead = store.get_lead(sunil.id)
         assert lead is not None
@@ -340,7 +345,7 @@ async def test_s_sets_a_status_from_a_list(filled: str) -> None:
             "spam",
         ]
         await pilot.press("down", "down", "enter")  # new → contacted → quoted
-        await until(pilot, lambda: row_text(app, priya.id)[-2] == "quoted", "status cell")
+        await until(pilot, lambda: cell(app, priya.id, "status") == "quoted", "status cell")
         assert lead_named(filled, "Priya Nair").status == "quoted"
 
 
@@ -456,7 +461,7 @@ async def test_slash_searches_as_you_type_and_escape_clears(filled: str) -> None
         await started(pilot)
         await pilot.press("slash", *"tiles")
         await until(pilot, lambda: len(app.table.ids) == 5, f"five tile leads, {app.table.ids}")
-        products = {row_text(app, i)[5] for i in app.table.ids}
+        products = {cell(app, i, "product") for i in app.table.ids}
         assert all("Tiles" in p for p in products), products
         await pilot.press("enter")  # back to the table, the search stays
         assert app.focused is app.table
@@ -471,7 +476,7 @@ async def test_search_finds_a_phone_number_as_people_type_it(filled: str) -> Non
         await started(pilot)
         await pilot.press("slash", *"9845600066")
         await until(pilot, lambda: len(app.table.ids) == 1, "one lead")
-        assert row_text(app, app.table.ids[0])[2] == "Sunil Rao"
+        assert cell(app, app.table.ids[0], "name") == "Sunil Rao"
 
 
 async def test_status_filters_and_a_lead_leaving_the_filtered_view(filled: str) -> None:
@@ -742,10 +747,10 @@ async def test_hostile_lead_text_is_shown_literally_and_cannot_act(filled: str) 
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         heard = Recorder(app)
-        shown = row_text(app, lead_id)[2]
+        shown = cell(app, lead_id, "name")
         assert shown == "[31mEvil]52;c;SGVsbG8= [bold]Boss[/bold] [@click=app.quit]x[/]2J"
-        cell = app.table.get_row(str(lead_id))[2]
-        assert cell.spans == []  # no styling came from the text
+        name_cell = app.table.get_cell(str(lead_id), "name")
+        assert name_cell.spans == []  # no styling came from the text
         await select(pilot, app, lead_id)
         row = app.table.get_row_index(str(lead_id))
         await pilot.click("#leads", offset=(30, row + 1))  # on the "[@click=app.quit]" text
@@ -847,7 +852,7 @@ async def test_two_viewers_see_each_others_triage(
         await select(p2, two, sunil.id)
         await select(p1, one, sunil.id)
         await p1.press("c")
-        await until(p2, lambda: row_text(two, sunil.id)[-2] == "contacted", "the other table")
+        await until(p2, lambda: cell(two, sunil.id, "status") == "contacted", "the other table")
         assert "contacted by asha" in str(two.lead_bar.render())
         await p2.press("a", *["backspace"] * 4, "enter")  # ravi clears the owner… then claims
         await p2.press("a", *["backspace"] * 4, *"ravi", "enter")

@@ -73,7 +73,7 @@ class DetailScreen(LeadScreen):
             yield Static(id="detail-text")
             yield Static(id="detail-history")
             yield Static(id="detail-raw")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._draw_title()
@@ -229,7 +229,7 @@ class DetailScreen(LeadScreen):
             line.append(f"{display.full_time(event.ts)}  ", style="dim")
             line.append(display.clean(event.actor), style="bold")
             line.append(f"  {display.clean(event.action)}")
-            if event.detail:
+            if event.detail and event.detail != event.action:
                 line.append(": ")
                 line.append(display.clean(event.detail))
             parts.append(line)

@@ -28,7 +28,7 @@ class HelpScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             yield Static(self._render_help(), id="help-text")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
@@ -39,15 +39,21 @@ class HelpScreen(Screen[None]):
         keys.add_column("does")
         keys.add_column("setting", style="dim", no_wrap=True)
         seen: set[str] = set()
+        ours: list[Binding] = []
+        builtin: list[Binding] = []
         for active in self.under.active_bindings.values():
             binding = active.binding
             name = binding.id or binding.action
             if binding.system or name in seen or not binding.description:
                 continue
             seen.add(name)
+            (ours if binding.id else builtin).append(binding)
+        for binding in ours:  # leadtui's keys, remappable by their setting name
             what = binding.tooltip or binding.description
             keys.add_row(self.app.get_key_display(binding), Text(what), binding.id or "")
-        keys.add_row("ctrl+p", Text("Command palette: every action by name"), "")
+        keys.add_row("^p", Text("Command palette: every action by name"), "")
+        for binding in builtin:  # the table's own movement keys
+            keys.add_row(self.app.get_key_display(binding), Text(binding.description), "")
         path = config.default_config_path()
         settings = Text()
         settings.append("\nChange a key", style="bold")

@@ -66,7 +66,7 @@ class MainScreen(LeadScreen):
         yield self.table
         yield Static(id="empty")
         yield self.lead_bar
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.table.focus()

@@ -63,7 +63,7 @@ class ReviewScreen(Screen[None]):
         yield table
         with VerticalScroll(id="review-raw"):
             yield Static(id="review-raw-text")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

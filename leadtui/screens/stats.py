@@ -46,7 +46,7 @@ class StatsScreen(Screen[None]):
             yield Sparkline([], id="stats-spark")
             yield Static(id="stats-days")
             yield Static(id="stats-tables")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#stats-body").display = False

@@ -88,14 +88,14 @@ def announce(lead: Lead) -> str:
 
 
 def when(ts: float, now: float) -> str:
-    """A short arrival time: ``14:05`` today, ``02 Mar`` before, ``02 Mar 25`` other years."""
+    """A short arrival time: ``14:05`` today, ``02 Mar`` this year, ``Mar 25`` before."""
     moment = datetime.fromtimestamp(ts)
     today = datetime.fromtimestamp(now)
     if moment.date() == today.date():
         return moment.strftime("%H:%M")
     if moment.year == today.year:
         return moment.strftime("%d %b")
-    return moment.strftime("%d %b %y")
+    return moment.strftime("%b %y")
 
 
 def full_time(ts: float | None) -> str:
@@ -170,5 +170,7 @@ def health_line(h: Health, now: float) -> str:
             f"{state} (retry in {left} s)" if state == "login failed" else f"{state} in {left} s"
         )
     elif state == "listening" and detail:
-        state = f"listening on {detail.removeprefix('http://')}"
+        state = f"listening on {detail.split(' (')[0].removeprefix('http://')}"
+    elif state == "error" and detail:
+        state = detail
     return f"{label}: {state}"

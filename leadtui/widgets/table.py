@@ -48,23 +48,31 @@ class ColumnSpec:
 
 COLUMNS = (
     ColumnSpec("time", "Time", 6, 6, 9),
-    ColumnSpec("type", "Type", 8, 8, 8),
+    ColumnSpec("type", "Type", 8, 10, 7),
     ColumnSpec("name", "Name", 10, 22, 10),
     ColumnSpec("company", "Company", 10, 24, 3),
-    ColumnSpec("phone", "Phone", 13, 13, 7),
+    ColumnSpec("phone", "Phone", 13, 13, 8),
     ColumnSpec("product", "Product", 12, 28, 6),
     ColumnSpec("quantity", "Qty", 6, 12, 2),
     ColumnSpec("city", "City", 8, 14, 4),
-    ColumnSpec("status", "Status", 9, 9, 5),
+    ColumnSpec("status", "Status", 9, 9, 7),
     ColumnSpec("owner", "Owner", 6, 10, 1),
 )
 PADDING = 2  # DataTable's cell padding, both sides
 
 
 def layout_columns(width: int) -> list[tuple[ColumnSpec, int]]:
-    """Which columns fit in ``width`` cells, and how wide each is (in display order)."""
+    """Which columns fit in ``width`` cells, and how wide each is (in display order).
+
+    Columns are dropped, least needed first, until the rest fit a third of the way from their
+    minimum to their ideal width: a readable name beats a cramped company.
+    """
     shown = list(COLUMNS)
-    while len(shown) > 3 and sum(c.minimum + PADDING for c in shown) > width:
+
+    def comfortable(c: ColumnSpec) -> int:
+        return c.minimum + (c.ideal - c.minimum) // 3 + PADDING
+
+    while len(shown) > 3 and sum(comfortable(c) for c in shown) > width:
         shown.remove(min(shown, key=lambda c: c.keep))
     widths = {c.key: c.minimum for c in shown}
     spare = width - sum(c.minimum + PADDING for c in shown)
@@ -155,6 +163,9 @@ class LeadTable(DataTable[Text]):
         self.at_head = True  # no matching lead is newer than the window
         self.has_older = False  # matching leads exist below the window
         self.waiting: str | None = None  # the page asked for and not yet loaded
+        # Until the user presses a key the cursor follows the newest lead; after that it
+        # stays on the lead it is on, so a key never lands on a lead that just arrived.
+        self.follow_head = True
         self._rendered: dict[int, dict[str, tuple[str, str]]] = {}
         self._highlight_until: dict[int, float] = {}
         self._layout: list[tuple[ColumnSpec, int]] = []
@@ -358,6 +369,8 @@ class LeadTable(DataTable[Text]):
         """Apply a change-feed diff. Returns the ids of rows added for new leads."""
         keep = self.current_id
         row = self.cursor_row
+        if self.follow_head and row == 0:
+            keep = None  # nobody has touched the table yet: stay on the newest lead
         anchor = self._view_anchor()
         added: list[int] = []
         highlighted: list[int] = []
