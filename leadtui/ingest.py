@@ -739,7 +739,11 @@ class Ingest:
         auth = self._authorise(request)
         if isinstance(auth, web.Response):
             return auth
-        errors = []
+        errors = [
+            _field_error(name, "is not a parameter of this route (since, limit)", "query")
+            for name in dict.fromkeys(request.query)
+            if name not in {"since", "limit"}
+        ]
         since_text = request.query.get("since", "").strip()
         limit_text = request.query.get("limit", "100").strip()
         limit = int(limit_text) if limit_text.isascii() and limit_text.isdigit() else 0

@@ -678,6 +678,7 @@ def test_list_leads_names_bad_parameters(server: Server) -> None:
         ("limit=0", "limit"),
         ("limit=5000", "limit"),
         ("since=-1", "since"),
+        ("sinse=5", "sinse"),  # a typo must not quietly return everything
     ):
         reply = get(server, f"/api/leads?{query}")
         assert reply.status == 422
