@@ -16,7 +16,9 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     if the item went to the review queue, 400 for a body that is not JSON or a form, 401
     without a valid key, 413 above 64 KiB, 415 for other content types, 422 (RFC 9457
     problem+json) naming every invalid field, 429 with Retry-After above the key's rate.
-    A JSON body is kept as sent; a form is kept as the lead JSON it maps to.
+    A JSON body is kept as sent; a form is kept as the lead JSON it maps to, with the form's
+    own fields beside it (under ``request``, which the parser ignores). A body that does not
+    arrive within 30 s is 408.
 
 ``POST /api/indiamart/push/{token}``
     IndiaMART's push payloads (FORMATS 5). The unguessable token is the only credential
@@ -27,8 +29,9 @@ Routes (``GET /api/openapi.json`` describes them for machines):
 ``POST /api/whatsapp/twilio``, ``GET``/``POST /api/whatsapp/meta``
     WhatsApp messages via Twilio (``X-Twilio-Signature``) or Meta's Cloud API
     (``hub.challenge`` handshake, ``X-Hub-Signature-256``). Each message becomes a generic
-    lead ``{source: whatsapp, name, phone, message}``; the store appends a message from a
-    phone it knows to that buyer's newest lead instead of making a new one. A route whose
+    lead ``{source: whatsapp, name, phone, message}`` (the webhook's own fields kept beside
+    it); the store appends a message from a phone it knows to that buyer's newest lead
+    instead of making a new one. Redeliveries are recognised by the message id. A route whose
     secret is not configured answers 404.
 
 ``GET /api/leads?since=&limit=``
@@ -91,6 +94,8 @@ MAX_LIST = 1000
 IST = timezone(timedelta(hours=5, minutes=30))
 
 PROBLEM_JSON = "application/problem+json"
+ORIGINAL_KEY = "request"  # in a lead JSON leadtui made: the request it was made from
+BODY_TIMEOUT = 30.0  # a client gets this long to send its body (then 408)
 PUSH_PREFIX = "/api/indiamart/push/"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -169,6 +174,10 @@ MAX_FORM_SPECS = 50
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _SlowBody(Exception):
     pass
 
 
@@ -312,6 +321,16 @@ def lead_from_form(fields: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], d
     return lead, names
 
 
+def kept_as_json(lead: Mapping[str, Any], original: object) -> bytes:
+    """The raw item for a request leadtui reads into a lead itself (a form, a WhatsApp hook).
+
+    The pipeline reads generic lead JSON, so that is what is stored; the request as received
+    rides along under :data:`ORIGINAL_KEY`, which the parser ignores, so nothing of it is lost.
+    """
+    data = {**lead, ORIGINAL_KEY: original}
+    return json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+
+
 def idempotency_key(key_name: str, header: str | None) -> str | None:
     """The raw item's dedupe key for an ``Idempotency-Key``, scoped to the API key's name."""
     if not header:
@@ -401,6 +420,7 @@ def twilio_message(fields: Mapping[str, str]) -> tuple[dict[str, Any], str | Non
         return None
     sid = fields.get("MessageSid", "").strip() or fields.get("SmsMessageSid", "").strip()
     lead = whatsapp_lead(phone, fields.get("ProfileName", "").strip() or None, text or None)
+    lead[ORIGINAL_KEY] = dict(fields)
     return lead, (f"wa:twilio:{sid}"[:300] if sid else None)
 
 
@@ -420,8 +440,8 @@ def meta_messages(payload: object) -> list[tuple[dict[str, Any], str | None]] | 
             if not isinstance(value, Mapping):
                 continue
             contacts = value.get("contacts")
-            names = {
-                str(c.get("wa_id")): _dig(c, "profile", "name")
+            known = {
+                str(c.get("wa_id")): c
                 for c in (contacts if isinstance(contacts, list) else [])
                 if isinstance(c, Mapping)
             }
@@ -431,9 +451,14 @@ def meta_messages(payload: object) -> list[tuple[dict[str, Any], str | None]] | 
                     continue
                 sender = as_text(msg.get("from")) or ""
                 phone = f"+{sender}" if sender.isdigit() else sender or None
+                contact = known.get(sender)
                 lead = whatsapp_lead(
-                    phone, names.get(sender), _meta_text(msg), _epoch_time(msg.get("timestamp"))
+                    phone,
+                    _dig(contact, "profile", "name"),
+                    _meta_text(msg),
+                    _epoch_time(msg.get("timestamp")),
                 )
+                lead[ORIGINAL_KEY] = {"message": msg, "contact": contact}
                 mid = as_text(msg.get("id"))
                 found.append((lead, f"wa:meta:{mid}"[:300] if mid else None))
     return found
@@ -635,6 +660,9 @@ class Ingest:
             response = problem(exc.status, _generic_detail(exc.status), headers=headers)
         except _TooLarge:
             response = _too_large()
+        except _SlowBody:
+            response = problem(408, f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
+            response.force_close()
         except Exception:
             log.exception("ingest: %s %s failed", request.method, _log_path(request.path))
             response = problem(500, "the server failed to handle this request; it is logged")
@@ -699,9 +727,12 @@ class Ingest:
                 return parsed
         elif media in {"application/x-www-form-urlencoded", "multipart/form-data"}:
             try:
-                form = await request.post()
+                async with asyncio.timeout(BODY_TIMEOUT):
+                    form = await request.post()
             except web.HTTPRequestEntityTooLarge:
                 return _too_large()
+            except TimeoutError:
+                raise _SlowBody from None
             except Exception:
                 return problem(400, "the form could not be read (malformed encoding)")
             fields = [(k, v) for k, v in form.items() if isinstance(v, str)]
@@ -709,7 +740,9 @@ class Ingest:
             errors = check_lead(lead, names)
             if errors:
                 return _invalid(errors)
-            body = json.dumps(lead, ensure_ascii=False, sort_keys=True).encode()
+            files = [k for k, v in form.items() if not isinstance(v, str)]
+            original = {"content_type": media, "fields": fields, "files": files}
+            body = kept_as_json(lead, original)
         else:
             return problem(
                 415,
@@ -929,10 +962,14 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise _TooLarge
     body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise _TooLarge
+    except TimeoutError:
+        raise _SlowBody from None
     return bytes(body)
 
 

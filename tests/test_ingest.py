@@ -31,10 +31,10 @@ from ingest_server import (
     twilio_signature,
 )
 
-from leadtui import config
+from leadtui import config, ingest
 from leadtui.capture import CaptureService, Pipeline, build_factories
 from leadtui.ingest import ingest_factory, openapi_document
-from leadtui.store import Health, Lead, LeadQuery, Store
+from leadtui.store import Health, Lead, LeadQuery, Store, StoreError
 
 PAYLOADS = FIXTURES / "samples" / "payload"
 EXPECTED = FIXTURES / "samples" / "expected"
@@ -312,6 +312,10 @@ def test_a_website_form_with_common_aliases(server: Server) -> None:
     )
     assert (lead.source, lead.channel) == ("website", "api")
     assert lead.specs == {"utm_source": "google"}  # captcha and plumbing fields are dropped
+    # The raw item keeps the form as posted beside the lead it became.
+    kept = json.loads(server.store.raw_body(reply.json()["item"]) or b"")
+    assert kept["request"]["fields"][1] == ["mobile", "98470 12345"]
+    assert ["g-recaptcha-response", "03AGdBq2x"] in kept["request"]["fields"]
 
 
 def test_a_multipart_form_with_first_and_last_name_and_a_file(server: Server) -> None:
@@ -493,6 +497,30 @@ def test_twilio_message_from_a_new_phone_is_a_lead_and_the_next_is_appended(serv
     wait_for(lambda: server.store.messages(lead.id), what="the second message on the lead")
     assert [m.text for m in server.store.messages(lead.id)] == ["Need 5000 pieces"]
     assert server.store.count_leads() == 1
+
+
+def test_twilio_signatures_match_twilios_published_examples() -> None:
+    # The request validator examples Twilio publishes (auth token 12345).
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+        "Caller": "+14158675309",
+    }
+    assert ingest.twilio_signature("12345", url, params.items()) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    repeated = [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234")]
+    assert ingest.twilio_signature("12345", url, repeated) == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+    pairs = list(params.items())
+    assert ingest.twilio_valid("12345", url, pairs, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    # Twilio may sign with or without the default port.
+    assert ingest.twilio_valid("12345", url, pairs, "kvajT1Ptam85bY51eRf/AJRuM3w=")
+    with_port = url.replace(".com", ".com:443")
+    assert ingest.twilio_valid("12345", with_port, pairs, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not ingest.twilio_valid("12345", url, pairs, "RSOYDt4T1cUTdK1PDd93/VVr8B8")
+    assert not ingest.twilio_valid("1234", url, pairs, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not ingest.twilio_valid("12345", url, pairs[1:], "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
 
 
 def test_twilio_rejects_tampered_and_unsigned_requests(server: Server) -> None:
@@ -716,6 +744,25 @@ def test_the_openapi_document_describes_every_route(server: Server) -> None:
 
 
 # --------------------------------------------------------------------------- never leaks
+
+
+def test_without_a_database_nothing_is_acknowledged(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("the database /x/leads.db refused a write: disk I/O error")
+
+    monkeypatch.setattr(server.store, "add_raw_many", down)
+    lead = server.post_json("/api/leads", {"name": "Asha"})
+    push = server.request("POST", PUSH, b"{}", {"content-type": "application/json"})
+    # Not 2xx: the client keeps the lead and retries (IndiaMART too: a 200 would lose it).
+    for reply in (lead, push):
+        assert reply.status == 503
+        assert reply.headers["retry-after"] == "5"
+        assert reply.content_type == "application/problem+json"
+        assert "disk I/O" not in reply.body.decode()
+    monkeypatch.undo()
+    assert server.post_json("/api/leads", {"name": "Asha"}).status == 201
 
 
 def test_unknown_urls_and_methods_answer_problem_json(server: Server) -> None:
