@@ -1,0 +1,434 @@
+"""HTTP ingest throughput and latency on SQLite, against a bare aiohttp handler in the same run.
+
+    .venv/bin/python bench/ingest.py            # one line per figure
+    .venv/bin/python bench/ingest.py --json     # a dict, for bench/run_all.py
+
+Each server runs in its own process (as ``leadtui serve`` would); the load comes from this
+process over loopback with a small keep-alive HTTP/1.1 client (an asyncio Protocol that
+parses only the status line and Content-Length, so it costs less CPU than the servers).
+
+- bare: an aiohttp handler that reads the body and answers 201 with JSON: the ceiling.
+- leads: ``POST /api/leads`` on a fresh SQLite database, ``--connections`` clients posting
+  distinct website leads as fast as they are answered; each 201 means the raw body and the
+  lead were committed. Budget: ≥ 40% of bare.
+- push: IndiaMART push payloads, answered once the raw body is committed; the leads are
+  applied behind the answers, and the run waits until the last one is in (the rate counts
+  that wait).
+- latency: ``POST /api/leads`` paced at ``--rate`` requests/s (500) for ``--latency-seconds``;
+  latency from each request's scheduled time to its answer, so a stall is not hidden by the
+  requests it delays. Budget: p99 ≤ 20 ms.
+- nothing lost: every 201/200 answered is a lead in the database afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BUDGET_SHARE = 0.40
+BUDGET_P99_MS = 20.0
+API_KEY = "ltk_bench_0123456789"
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def serve(kind: str, db: str) -> None:
+    """Run one server in this process; print its URL, stop on SIGTERM or stdin EOF."""
+    import logging  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    if kind == "bare":
+        asyncio.run(_serve_bare(stop))
+        return
+    from leadtui import config  # noqa: PLC0415
+    from leadtui.capture import Pipeline  # noqa: PLC0415
+    from leadtui.ingest import IngestSource, ingest_factory  # noqa: PLC0415
+    from leadtui.store import Store  # noqa: PLC0415
+
+    settings = config.load(
+        environ={
+            "LEADTUI_HTTP_LISTEN": "127.0.0.1:0",
+            "LEADTUI_API_KEYS": f"bench:{API_KEY}",
+            "LEADTUI_PUSH_TOKEN": "bench-push-token",
+            "LEADTUI_HTTP_RATE_PER_MINUTE": "0",
+        }
+    )
+    store = Store.open(db)
+    source = ingest_factory(settings)(store, Pipeline(store), lambda _h: None)
+    assert isinstance(source, IngestSource)
+    thread = threading.Thread(target=source.run, args=(stop,))
+    thread.start()
+    while source.url is None and thread.is_alive():
+        time.sleep(0.01)
+    print(source.url, flush=True)
+    thread.join()
+
+
+async def _serve_bare(stop: threading.Event) -> None:
+    from aiohttp import web  # noqa: PLC0415
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"id": 1, "status": "created", "item": 1}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/leads", handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"http://{host}:{port}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    await runner.cleanup()
+
+
+class Server:
+    def __init__(self, kind: str, db: str = "") -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, "--db", db],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise SystemExit(f"the {kind} server did not start")
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# --------------------------------------------------------------------------- client
+
+
+def lead_body(n: int) -> bytes:
+    return (
+        f'{{"name": "Buyer {n}", "phone": "+919{n:09d}", "email": "buyer{n}@example.in", '
+        f'"product": "Fly Ash Bricks", "city": "Jaipur", "source": "website", '
+        f'"message": "Need 5000 pieces, delivery to Sitapura. Enquiry {n}."}}'
+    ).encode()
+
+
+def push_body(n: int) -> bytes:
+    row = {
+        "UNIQUE_QUERY_ID": str(3_000_000_000 + n),
+        "QUERY_TYPE": "W",
+        "QUERY_TIME": "2026-03-02 11:17:14",
+        "SENDER_NAME": f"Buyer {n}",
+        "SENDER_MOBILE": f"+91-9{n:09d}",
+        "SENDER_EMAIL": f"buyer{n}@example.in",
+        "SUBJECT": "Requirement for Red Clay Bricks",
+        "SENDER_CITY": "Pune",
+        "SENDER_STATE": "Maharashtra",
+        "SENDER_COUNTRY_ISO": "IN",
+        "QUERY_PRODUCT_NAME": "Red Clay Bricks",
+        "QUERY_MESSAGE": "I want to buy Red Clay Bricks.<br> Quantity : 5000<br> Quantity Unit : Piece",
+        "QUERY_MCAT_NAME": "Clay Bricks",
+    }
+    return json.dumps({"CODE": 200, "STATUS": "SUCCESS", "RESPONSE": row}).encode()
+
+
+def request_bytes(host: str, port: int, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"x-api-key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection that sends a request when the previous answer is complete."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if len(self.buffer) < end + 4 + length:
+            return
+        del self.buffer[: end + 4 + length]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(int(head[9:12]))
+
+    def send(self, data: bytes) -> asyncio.Future[int]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def connect(server: Server) -> _Connection:
+    loop = asyncio.get_running_loop()
+    _transport, conn = await loop.create_connection(_Connection, server.host, server.port)
+    return conn
+
+
+class Counter:
+    def __init__(self, start: int) -> None:
+        self.value = start
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+
+async def closed_loop(
+    server: Server, path: str, body: Any, seconds: float, connections: int, counter: Counter
+) -> dict[int, int]:
+    """As many requests as the server answers in ``seconds``: how many got each status."""
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        conn = await connect(server)
+        try:
+            while time.perf_counter() < deadline:
+                data = request_bytes(server.host, server.port, path, body(counter.next()))
+                status = await conn.send(data)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return statuses
+
+
+async def paced(
+    server: Server, rate: float, seconds: float, connections: int, counter: Counter
+) -> tuple[list[float], dict[int, int]]:
+    """Requests at ``rate``/s; latency from each one's scheduled time to its answer (ms)."""
+    pool: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await connect(server))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    total = int(rate * seconds)
+
+    async def one(i: int) -> None:
+        scheduled = start + i / rate
+        conn = await pool.get()
+        try:
+            data = request_bytes(server.host, server.port, "/api/leads", lead_body(counter.next()))
+            status = await conn.send(data)
+        finally:
+            pool.put_nowait(conn)
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    tasks = []
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait().close()
+    return latencies, statuses
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def count_leads(db: str) -> tuple[int, int]:
+    from leadtui.store import Store  # noqa: PLC0415
+
+    with Store.open(db) as store:
+        return store.count_leads(), len(store.pending_raw_ids())
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="leadtui-bench-ingest-"))
+    result: dict[str, Any] = {}
+
+    bare = Server("bare")
+    try:
+        asyncio.run(closed_loop(bare, "/api/leads", lead_body, 1.0, args.connections, Counter(0)))
+        statuses = asyncio.run(
+            closed_loop(bare, "/api/leads", lead_body, args.seconds, args.connections, Counter(0))
+        )
+        result["bare_requests_per_s"] = round(sum(statuses.values()) / args.seconds)
+    finally:
+        bare.close()
+
+    db = str(tmp / "leads.db")
+    ingest = Server("ingest", db)
+    counter = Counter(0)
+    try:
+        asyncio.run(closed_loop(ingest, "/api/leads", lead_body, 1.0, args.connections, counter))
+        warm = counter.value
+        statuses = asyncio.run(
+            closed_loop(ingest, "/api/leads", lead_body, args.seconds, args.connections, counter)
+        )
+        answered = statuses.get(201, 0)
+        result["ingest_leads_per_s"] = round(answered / args.seconds)
+        result["ingest_other_statuses"] = {str(k): v for k, v in statuses.items() if k != 201}
+        latencies, paced_statuses = asyncio.run(
+            paced(ingest, args.rate, args.latency_seconds, args.connections, counter)
+        )
+        result["ingest_latency_rate_per_s"] = args.rate
+        result["ingest_latency_p50_ms"] = round(percentile(latencies, 0.50), 2)
+        result["ingest_latency_p99_ms"] = round(percentile(latencies, 0.99), 2)
+        accepted = warm + answered + paced_statuses.get(201, 0)
+        # The same at half the sustained rate: the endpoint's own latency, without a queue.
+        easy = max(1.0, result["ingest_leads_per_s"] / 2)
+        latencies, paced_statuses = asyncio.run(
+            paced(ingest, easy, args.latency_seconds, args.connections, counter)
+        )
+        result["ingest_half_rate_per_s"] = round(easy)
+        result["ingest_half_rate_p99_ms"] = round(percentile(latencies, 0.99), 2)
+        accepted += paced_statuses.get(201, 0)
+    finally:
+        ingest.close()
+    leads, pending = count_leads(db)
+    result["accepted"] = accepted
+    result["leads_in_database"] = leads
+    result["nothing_lost"] = leads == accepted and pending == 0
+
+    db = str(tmp / "push.db")
+    push = Server("ingest", db)
+    try:
+        path = "/api/indiamart/push/bench-push-token"
+        start = time.perf_counter()
+        statuses = asyncio.run(
+            closed_loop(push, path, push_body, args.seconds, args.connections, Counter(0))
+        )
+        answered_s = time.perf_counter() - start
+        pushed = statuses.get(200, 0)
+        deadline = time.monotonic() + 300
+        while count_leads(db)[0] < pushed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        drained_s = time.perf_counter() - start
+        result["push_all_applied"] = count_leads(db) == (pushed, 0)
+        result["push_answers_per_s"] = round(pushed / answered_s)
+        result["push_leads_per_s"] = round(pushed / drained_s)
+    finally:
+        push.close()
+
+    share = result["ingest_leads_per_s"] / max(1, result["bare_requests_per_s"])
+    result["ingest_share_of_bare"] = round(share, 3)
+    result["ingest_within_budget"] = share >= BUDGET_SHARE
+    result["ingest_latency_within_budget"] = result["ingest_latency_p99_ms"] <= BUDGET_P99_MS
+    result["figures"] = figures(result)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def figures(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures in bench/run_all.py's shape, one per printed line."""
+    rate = r["ingest_latency_rate_per_s"]
+    return [
+        {"name": "bare aiohttp handler", "value": r["bare_requests_per_s"], "unit": "requests/s",
+         "budget": None, "ok": None},
+        {"name": "POST /api/leads, SQLite, lead committed before the answer",
+         "value": r["ingest_leads_per_s"], "unit": "leads/s",
+         "budget": f"≥ {BUDGET_SHARE:.0%} of bare = {BUDGET_SHARE * r['bare_requests_per_s']:,.0f}",
+         "ok": r["ingest_within_budget"]},
+        {"name": "POST /api/leads share of bare", "value": round(100 * r["ingest_share_of_bare"], 1),
+         "unit": "%", "budget": f"≥ {BUDGET_SHARE:.0%}", "ok": r["ingest_within_budget"]},
+        {"name": f"POST /api/leads p99 at {rate:.0f} requests/s", "value": r["ingest_latency_p99_ms"],
+         "unit": "ms", "budget": f"≤ {BUDGET_P99_MS:.0f} ms", "ok": r["ingest_latency_within_budget"]},
+        {"name": f"POST /api/leads p50 at {rate:.0f} requests/s", "value": r["ingest_latency_p50_ms"],
+         "unit": "ms", "budget": None, "ok": None},
+        {"name": f"POST /api/leads p99 at {r['ingest_half_rate_per_s']} requests/s (half the sustained rate)",
+         "value": r["ingest_half_rate_p99_ms"], "unit": "ms", "budget": None, "ok": None},
+        {"name": "IndiaMART push, answered once the body is committed",
+         "value": r["push_answers_per_s"], "unit": "answers/s", "budget": None, "ok": None},
+        {"name": "IndiaMART push, leads applied behind the answers",
+         "value": r["push_leads_per_s"], "unit": "leads/s", "budget": None, "ok": None},
+        {"name": "answered 2xx and in the database afterwards",
+         "value": f"{r['leads_in_database']:,} of {r['accepted']:,}", "unit": "",
+         "budget": "all", "ok": r["nothing_lost"]},
+        {"name": "IndiaMART push, every 200 a lead afterwards", "value": r["push_all_applied"],
+         "unit": "", "budget": "all", "ok": r["push_all_applied"]},
+    ]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--seconds", type=float, default=10.0, help="throughput run (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
+    parser.add_argument("--rate", type=float, default=500.0, help="paced rate (500 req/s)")
+    parser.add_argument("--latency-seconds", type=float, default=10.0, help="paced run (10 s)")
+    parser.add_argument("--serve", choices=["bare", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.db)
+        return 0
+    r = measure(args)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    for f in r["figures"]:
+        value = f"{f['value']:,}" if isinstance(f["value"], int | float) else str(f["value"])
+        verdict = "" if f["ok"] is None else ("  ok" if f["ok"] else "  MISSED")
+        budget = f"  (budget {f['budget']})" if f["budget"] else ""
+        print(f"{f['name']}: {value} {f['unit']}".rstrip() + budget + verdict)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
