@@ -1,8 +1,9 @@
 """Mailbox to lead table, end to end: Dovecot, the watcher, the pipeline and the real store.
 
-What a seller would notice: a lead email shows up as a lead within seconds; the mailbox is
-read from where it was left (the watermark lives in the database); and a capture process
-killed in the middle of a big backfill, then restarted, stores every email exactly once.
+What a seller would notice: a lead email shows up as a lead within seconds, even one that
+lands just as the watcher goes back to IDLE; the mailbox is read from where it was left (the
+watermark lives in the database); and a capture process killed in the middle of a big
+backfill, then restarted, stores every email exactly once.
 """
 
 from __future__ import annotations
