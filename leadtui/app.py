@@ -311,7 +311,7 @@ class LeadApp(App[int]):
 
     def _watchdog(self) -> None:
         self.capture_done.wait(10)
-        time.sleep(2.0)
+        time.sleep(1.0)  # the normal exit usually wins; a dead terminal can block it
         log.info("exiting after the terminal went away")
         logging.shutdown()
         os._exit(0)

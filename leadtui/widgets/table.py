@@ -59,6 +59,7 @@ COLUMNS = (
     ColumnSpec("owner", "Owner", 6, 10, 1),
 )
 PADDING = 2  # DataTable's cell padding, both sides
+GROW_FIRST = frozenset({"type", "name", "product"})
 
 
 def layout_columns(width: int) -> list[tuple[ColumnSpec, int]]:
@@ -76,15 +77,17 @@ def layout_columns(width: int) -> list[tuple[ColumnSpec, int]]:
         shown.remove(min(shown, key=lambda c: c.keep))
     widths = {c.key: c.minimum for c in shown}
     spare = width - sum(c.minimum + PADDING for c in shown)
-    growable = [c for c in shown if c.ideal > c.minimum]
-    while spare > 0 and growable:
-        for c in list(growable):
-            if spare <= 0:
-                break
-            widths[c.key] += 1
-            spare -= 1
-            if widths[c.key] >= c.ideal:
-                growable.remove(c)
+    # Space goes to the name and the product first, then to the rest.
+    for first in (True, False):
+        growable = [c for c in shown if c.ideal > widths[c.key] and (c.key in GROW_FIRST) == first]
+        while spare > 0 and growable:
+            for c in list(growable):
+                if spare <= 0:
+                    break
+                widths[c.key] += 1
+                spare -= 1
+                if widths[c.key] >= c.ideal:
+                    growable.remove(c)
     # Past every ideal width the free text columns share what is left.
     flexible = [c for c in shown if c.key in {"name", "company", "product"}]
     i = 0
