@@ -422,7 +422,12 @@ def main() -> int:
         print(json.dumps(r))
         return 0
     for f in r["figures"]:
-        value = f"{f['value']:,}" if isinstance(f["value"], int | float) else str(f["value"])
+        if isinstance(f["value"], bool):
+            value = "yes" if f["value"] else "no"
+        elif isinstance(f["value"], int | float):
+            value = f"{f['value']:,}"
+        else:
+            value = str(f["value"])
         verdict = "" if f["ok"] is None else ("  ok" if f["ok"] else "  MISSED")
         budget = f"  (budget {f['budget']})" if f["budget"] else ""
         print(f"{f['name']}: {value} {f['unit']}".rstrip() + budget + verdict)
