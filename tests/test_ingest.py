@@ -896,7 +896,12 @@ def test_it_serves_only_in_the_process_holding_the_capture_lease(sqlite_url: str
         threads[0].start()
         wait_for(answers, what="the lease holder to serve HTTP")
         threads[1].start()
-        wait_for(lambda: Store.open(sqlite_url).health(), what="health")
+
+        def reported() -> bool:
+            with Store.open(sqlite_url) as store:
+                return any(h.state == "listening" for h in store.health())
+
+        wait_for(reported, what="the holder's HTTP health")
         assert first.holding
         assert not second.holding
         stops[0].set()  # the holder quits: the other process takes over, port and all
