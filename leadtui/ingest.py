@@ -27,7 +27,8 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     review queue): IndiaMART switches a receiver off after 48 hours without a 200.
 
 ``POST /api/whatsapp/twilio``, ``GET``/``POST /api/whatsapp/meta``
-    WhatsApp messages via Twilio (``X-Twilio-Signature``) or Meta's Cloud API
+    WhatsApp messages via Twilio (``X-Twilio-Signature``, over ``LEADTUI_HTTP_PUBLIC_URL`` +
+    path when that is set, else over the URL as requested) or Meta's Cloud API
     (``hub.challenge`` handshake, ``X-Hub-Signature-256``). Each message becomes a generic
     lead ``{source: whatsapp, name, phone, message}`` (the webhook's own fields kept beside
     it); the store appends a message from a phone it knows to that buyer's newest lead
@@ -43,6 +44,10 @@ Routes (``GET /api/openapi.json`` describes them for machines):
 
 ``GET /healthz``
     No key: whether the database answers and the state of each capture source.
+
+Every route that stores answers 503 with Retry-After when the database refuses the write:
+nothing is acknowledged that is not committed. ``LEADTUI_HTTP_RATE_PER_MINUTE`` is per API
+key (0: no limit); the webhooks are not rate limited, so IndiaMART is never refused.
 
 Writes go through one writer thread (group commit): handlers queue raw items, the writer
 commits a batch of them in one transaction and applies their leads in one more, and each
