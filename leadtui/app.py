@@ -51,7 +51,7 @@ from leadtui.screens.main import FILTER_LABELS, MainScreen
 from leadtui.store import STATUSES, Lead, LeadQuery, Store, StoreError, current_actor
 from leadtui.widgets import display
 from leadtui.widgets.bars import COUNT_CAP, CaptureState, LeadBar, TopBar
-from leadtui.widgets.table import PAGE, LeadTable
+from leadtui.widgets.table import FIRST_PAGE, PAGE, LeadTable
 
 if TYPE_CHECKING:
     from leadtui.config import Settings
@@ -274,7 +274,6 @@ class LeadApp(App[int]):
     def main_ready(self) -> None:
         """The main screen is composed: fill in what depends on its widgets."""
         self.lead_bar.show(view=self.view.label())
-        self._show_empty()
         self._greet()
 
     def _greet(self) -> None:
@@ -420,7 +419,9 @@ class LeadApp(App[int]):
         elif request.kind == "newer":
             query = replace(query, after_id=request.anchor)
         elif request.kind == "tail":
-            query = replace(query, after_id=0)
+            query = replace(query, after_id=0, limit=FIRST_PAGE)
+        else:
+            query = replace(query, limit=FIRST_PAGE)
         leads = store.list_leads(query)
         more = len(leads) >= query.limit
         self.post_message(PageLoaded(request.generation, request.kind, leads, more))
@@ -469,10 +470,8 @@ class LeadApp(App[int]):
             table.replace(message.leads, at_head=not message.more, has_older=False, cursor="last")
         else:
             table.extend(message.kind, message.leads, more=message.more)
+        self.first_page_shown = True
         self._show_empty()
-        if not self.first_page_shown:
-            self.first_page_shown = True
-            self.log.info("first page shown")
 
     def on_feed_changed(self, message: FeedChanged) -> None:
         if self._app_closing():
@@ -515,7 +514,7 @@ class LeadApp(App[int]):
         )
 
     def _show_empty(self) -> None:
-        if self.table.row_count:
+        if self.table.row_count or not self.first_page_shown:
             self.main_screen.show_empty(None)
             return
         text = Text()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -25,6 +26,7 @@ from leadtui.store import Lead
 from leadtui.widgets import display
 
 PAGE = 100
+FIRST_PAGE = 60  # a fresh view loads a screenful or two: the first paint is what counts
 MAX_ROWS = 300
 EDGE = 10  # rows from an edge that trigger loading the next page
 
@@ -234,23 +236,28 @@ class LeadTable(DataTable[Text]):
             }
         return values
 
-    def _cell(self, lead_id: int, text: str, style: str) -> Cell:
-        cell = Cell(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+    def _cell(self, lead_id: int, text: str, style: str, width: int) -> Cell:
+        # Cut to the column here, once: a Text that ellipsizes itself costs twice as much
+        # to draw, on every frame.
+        if cell_len(text) > width:
+            text = set_cell_size(text, width - 1).rstrip() + "…"
+        cell = Cell(text, style=style, end="")
         cell.lead_id = lead_id
         return cell
 
     def _add(self, lead: Lead) -> None:
         values = self._cells(lead)
         self._rendered[lead.id] = values
-        cells = [self._cell(lead.id, *values[key]) for key in self.shown_columns]
+        cells = [self._cell(lead.id, *values[spec.key], w) for spec, w in self._layout]
         self.add_row(*cells, key=str(lead.id))
 
     def _update(self, lead: Lead) -> None:
         values = self._cells(lead)
         before = self._rendered.get(lead.id, {})
-        for key in self.shown_columns:
-            if before.get(key) != values[key]:
-                self.update_cell(str(lead.id), key, self._cell(lead.id, *values[key]))
+        for spec, width in self._layout:
+            if before.get(spec.key) != values[spec.key]:
+                cell = self._cell(lead.id, *values[spec.key], width)
+                self.update_cell(str(lead.id), spec.key, cell)
         self._rendered[lead.id] = values
 
     def _remove(self, lead_id: int) -> None:
