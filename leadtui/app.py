@@ -28,6 +28,7 @@ import os
 import queue
 import signal
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -269,6 +270,9 @@ class LeadApp(App[int]):
             for sig in (signal.SIGHUP, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._hang_up, sig)
+            stdin = sys.__stdin__
+            if stdin is not None and os.isatty(stdin.fileno()):
+                self.set_interval(2.0, self._check_terminal)
         self._set_title()
 
     def main_ready(self) -> None:
@@ -307,6 +311,16 @@ class LeadApp(App[int]):
         self.stop_capture.set()
         threading.Thread(target=self._watchdog, name="hangup-watchdog", daemon=True).start()
         self.exit(0)
+
+    def _check_terminal(self) -> None:
+        """A terminal that went away without a SIGHUP: its file answers EIO from then on."""
+        stdin = sys.__stdin__
+        try:
+            if stdin is not None:
+                termios.tcgetattr(stdin.fileno())
+        except (termios.error, OSError, ValueError):
+            log.info("the terminal is gone")
+            self._hang_up(signal.SIGHUP)
 
     def _watchdog(self) -> None:
         self.capture_done.wait(10)
@@ -499,8 +513,15 @@ class LeadApp(App[int]):
                 self._burst_timer.reset()  # the burst goes on: announce once it is over
 
     def on_state_read(self, message: StateRead) -> None:
-        if not self._app_closing():
-            self.top.show(message.state)
+        if self._app_closing():
+            return
+        review = message.state.counts.get("review")
+        if review is not None and review != self.top.state.counts.get("review"):
+            from leadtui.screens.review import ReviewScreen  # noqa: PLC0415
+
+            if isinstance(self.screen, ReviewScreen):
+                self.screen.reload()  # a new failure, or another viewer reparsed one
+        self.top.show(message.state)
 
     def on_lease_changed(self, message: LeaseChanged) -> None:
         self.holding = message.holding

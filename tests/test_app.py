@@ -863,3 +863,36 @@ async def test_two_viewers_see_each_others_triage(
         new = (await deliver(url, [sample("08")]))[0].new_lead_ids[0]
         await until(p1, lambda: new in one.table.ids, "the new lead in one")
         await until(p2, lambda: new in two.table.ids, "the new lead in two")
+
+
+async def test_no_color_keeps_new_rows_and_statuses_visible(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(filled, highlight_seconds=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.no_color  # Textual drops every colour from the output
+        new_id = (await deliver(filled, [synthetic("buylead", 11)[0]]))[0].new_lead_ids[0]
+        await until(pilot, lambda: new_id in app.table.ids, "the new row")
+        # Without colour the highlight still reads: the new row is bold, and so is "new".
+        assert "bold" in str(app.table.get_cell(str(new_id), "name").style)
+        sunil = lead_named(filled, "Sunil Rao")
+        assert "bold" in str(app.table.get_cell(str(sunil.id), "status").style)
+
+
+async def test_the_review_queue_fills_in_while_it_is_open(filled: str) -> None:
+    app = make_app(filled)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("r")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen, "review"
+        )
+        table = screen.query_one(DataTable)
+        await until(
+            pilot, lambda: "Nothing to review" in static_text(app, "#review-raw-text"), "empty"
+        )
+        broken = RawItem(b"not json at all", source="push", kind="json")
+        raw_id = (await deliver(filled, [broken]))[0].raw_id
+        await until(pilot, lambda: str(raw_id) in table.rows, "the new failure listed", within=8)

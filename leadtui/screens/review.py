@@ -74,6 +74,9 @@ class ReviewScreen(Screen[None]):
         table.focus()
         self._load()
 
+    def reload(self) -> None:
+        self._load()
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="review", name="review queue")
     def _load(self) -> None:
         store = self.lead_app.store
