@@ -245,7 +245,7 @@ class LeadApp(App[int]):
         demo_line = None
         if demo is not None:
             demo_line = (
-                f"HTTP ingest {demo.http_url}  ·  demo key {demo.api_key}"
+                f"demo API key {demo.api_key}"
                 if demo.http_url
                 else "simulated inbox only (no free port for the HTTP ingest)"
             )
@@ -283,11 +283,11 @@ class LeadApp(App[int]):
     def _greet(self) -> None:
         demo = self.demo
         if demo is not None:
-            lines = ["Demo: a simulated inbox delivers a lead every few seconds."]
+            lines = ["A simulated inbox delivers a lead every few seconds."]
             if demo.http_url:
-                lines.append(f"HTTP ingest: {demo.http_url}")
-                lines.append(f"Demo API key: {demo.api_key}")
-            self.notify("\n".join(lines), title="leadtui demo", timeout=12, markup=False)
+                lines.append(f"Or POST your own to {demo.http_url} with the demo API key")
+                lines.append(f"{demo.api_key} (both stay in the header).")
+            self.notify("\n".join(lines), title="leadtui demo", timeout=8, markup=False)
         elif not self.settings.imap_configured:
             self.notify(
                 "No mailbox is set up, so no email leads will arrive. "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.columns import Columns
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -72,31 +73,33 @@ class StatsScreen(Screen[None]):
         if stats.per_day:
             first, last = stats.per_day[0][0], stats.per_day[-1][0]
             peak = max(n for _, n in stats.per_day)
-            days.append(f"{first:%d %b} … {last:%d %b}", style="dim")
-            days.append(f"   today {stats.per_day[-1][1]:,} · busiest day {peak:,}")
+            days.append(f"{first:%d %b} … {last:%d %b}, busiest day {peak:,}\n", style="dim")
+        days.append("Today: ", style="bold")
+        days.append(
+            f"{stats.new_today:,} new · {stats.contacted_today:,} contacted · "
+            f"{stats.awaiting_contact:,} awaiting contact"
+        )
         self.query_one("#stats-days", Static).update(days)
 
-        answer = Table(title="Time to first contact (median)", title_justify="left", box=None)
+        answer = Table(title="First contact", title_justify="left", box=None)
         answer.add_column("")
         answer.add_column("median", justify="right")
         answer.add_row("today", display.duration(stats.median_response_today))
         answer.add_row("this week", display.duration(stats.median_response_week))
-        answer.add_row("contacted today", f"{stats.contacted_today:,}")
-        answer.add_row("new today", f"{stats.new_today:,}")
-        answer.add_row("awaiting contact", f"{stats.awaiting_contact:,}")
 
-        by_type = Table(title="This week by type", title_justify="left", box=None)
+        by_type = Table(title="By type, 7 days", title_justify="left", box=None)
         by_type.add_column("type")
         by_type.add_column("leads", justify="right")
         for code, n in sorted(stats.by_type.items(), key=lambda kv: -kv[1]):
-            by_type.add_row(display.TYPE_LABELS.get(code, display.clean(code)), f"{n:,}")
+            label = display.TYPE_LABELS.get(code, display.clean(code).capitalize())
+            by_type.add_row(label, f"{n:,}")
 
-        by_source = Table(title="This week by source", title_justify="left", box=None)
+        by_source = Table(title="By source, 7 days", title_justify="left", box=None)
         by_source.add_column("source")
         by_source.add_column("leads", justify="right")
         for source, n in sorted(stats.by_source.items(), key=lambda kv: -kv[1]):
             by_source.add_row(display.SOURCE_LABELS.get(source, display.clean(source)), f"{n:,}")
 
-        grid = Table.grid(padding=(1, 4))
-        grid.add_row(answer, by_type, by_source)
-        self.query_one("#stats-tables", Static).update(grid)
+        # Side by side when they fit, one under another on a narrow terminal.
+        tables = Columns([answer, by_type, by_source], padding=(1, 4))
+        self.query_one("#stats-tables", Static).update(tables)

@@ -128,15 +128,18 @@ class TopBar(Widget):
 
     def render(self) -> Text:
         width = max(20, self.content_region.width or self.size.width or 80)
-        left, right = self.health(), self.counts()
-        if left.cell_len + 3 + right.cell_len <= width:
-            line = left + Text(" " * (width - left.cell_len - right.cell_len)) + right
+        lines = [self.health()]
+        if self.demo_line:
+            lines.append(Text(self.demo_line, style="dim"))
+        right = self.counts()
+        for i, line in enumerate(lines):  # the counts go right of the first line with room
+            if line.cell_len + 3 + right.cell_len <= width:
+                lines[i] = line + Text(" " * (width - line.cell_len - right.cell_len)) + right
+                break
         else:
             right.align("right", width)
-            line = Text("\n").join([left, right])
-        if self.demo_line:
-            line = Text("\n").join([line, Text(self.demo_line, style="dim")])
-        return line
+            lines.append(right)
+        return Text("\n").join(lines)
 
 
 class LeadBar(Static):
