@@ -501,3 +501,24 @@ def test_bulk_insert_takes_more_leads_than_one_statement_can_carry(store: Store)
     assert store.count_leads() == 2500
     found = store.list_leads(LeadQuery(search="9800001234"))
     assert [lead.message_id for lead in found] == ["bulk-1234@example.com"]
+
+
+def test_a_database_from_schema_1_is_migrated_with_its_leads(tmp_path: Any) -> None:
+    """A user's schema-1 database gets the dedupe indexes of schema 2 and keeps its leads."""
+    path = str(tmp_path / "old.db")
+    with Store.open(path) as s:
+        ingest(s, make_lead())
+        s.db.execute_sql("DROP INDEX lead_phone_product_key")
+        s.db.execute_sql("DROP INDEX lead_email_product_key")
+        s.m.Meta.update(value="1").where(s.m.Meta.key == "schema_version").execute()
+    with Store.open(path) as s:
+        assert s.count_leads() == 1
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == "2"
+        indexes = {i.name for i in s.db.get_indexes("lead")}
+        assert {"lead_phone_product_key", "lead_email_product_key"} <= indexes
+        plan = s.db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM lead WHERE phone = ? AND product_key = ?"
+            " AND received_ts BETWEEN ? AND ?",
+            ("+919845600066", "fly ash bricks", 0, 1e12),
+        ).fetchall()
+        assert "lead_phone_product_key" in str(plan)
