@@ -1759,6 +1759,7 @@ class Store:
             row.update(
                 source=row["source"] or "other",
                 channel=row["channel"] or "api",
+                received_at=row["received_at"] or _iso(now),
                 received_ts=_parse_received(result.get("received_at")),
                 first_seen_ts=now,
                 updated_ts=now,
@@ -1780,7 +1781,7 @@ class Store:
                     first = int(lead.insert_many(chunk).execute()) - len(chunk) + 1
                     ids = list(range(first, first + len(chunk)))
                 for lead_id, values in zip(ids, chunk, strict=True):
-                    self._index_search(lead_id, values)
+                    self._index_search(lead_id, values, new=True)
                 self._stamp_leads(ids)
 
             self._retrying(txn)

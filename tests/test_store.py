@@ -522,3 +522,10 @@ def test_a_database_from_schema_1_is_migrated_with_its_leads(tmp_path: Any) -> N
             ("+919845600066", "fly ash bricks", 0, 1e12),
         ).fetchall()
         assert "lead_phone_product_key" in str(plan)
+
+
+def test_bulk_insert_takes_leads_without_a_time(store: Store) -> None:
+    lead = make_lead(received_at=None, message_id=None)
+    store.bulk_insert_leads([lead, make_lead(message_id=None, name="Asha")])
+    assert store.count_leads() == 2
+    assert [x.name for x in store.list_leads(LeadQuery(search="asha"))] == ["Asha"]
