@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -190,7 +191,7 @@ class TriageDone(Message):
 class LeadApp(App[int]):
     """leadtui's terminal UI."""
 
-    CSS_PATH = "styles.tcss"
+    CSS_PATH = str(Path(__file__).with_name("styles.tcss"))  # absolute: subclasses find it too
     TITLE = "leadtui"
     ENABLE_COMMAND_PALETTE = True
     NOTIFICATION_TIMEOUT = 6.0
