@@ -223,6 +223,7 @@ class LeadApp(App[int]):
         self.holder = holder_id()
         self.stop_capture = threading.Event()
         self.capture_done = threading.Event()
+        self._hung_up = False
         if not capture:
             self.capture_done.set()
         self.view = View()
@@ -308,6 +309,9 @@ class LeadApp(App[int]):
         The terminal may be gone, so Textual's own goodbye to it can block; a watchdog thread
         ends the process once the capture thread has released the lease.
         """
+        if self._hung_up:
+            return
+        self._hung_up = True
         log.info("received %s; stopping", signal.Signals(sig).name)
         self.stop_capture.set()
         threading.Thread(target=self._watchdog, name="hangup-watchdog", daemon=True).start()
