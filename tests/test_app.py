@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from helpers import FIXTURES
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
@@ -468,6 +469,17 @@ async def test_slash_searches_as_you_type_and_escape_clears(filled: str) -> None
         assert len(app.table.ids) == 5
         await pilot.press("escape")
         await until(pilot, lambda: len(app.table.ids) == 21, "every lead again")
+
+
+async def test_text_typed_in_one_burst_after_slash_goes_to_the_search(filled: str) -> None:
+    """Over SSH "/tiles" arrives in one read: no letter may run a table key (s = status)."""
+    app = make_app(filled)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        for key, char in [("slash", "/"), *((c, c) for c in "stiles"[1:])]:
+            app.post_message(events.Key(key, char))  # queued together, no pause between
+        await until(pilot, lambda: len(app.table.ids) == 5, f"five tile leads, {app.table.ids}")
+        assert app.screen.id == "main"  # no status prompt opened
 
 
 async def test_search_finds_a_phone_number_as_people_type_it(filled: str) -> None:

@@ -40,7 +40,9 @@ class MainScreen(LeadScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.help", "Keys", id="help", tooltip="Every key, and how to change them"),
         *TRIAGE_BINDINGS,
-        Binding("slash", "search", "Search", id="search", tooltip="Find leads as you type (name, phone, product, city…)"),
+        # priority: handled as the key arrives, so text typed right after "/" (one burst over
+        # SSH) already goes to the search box instead of running table keys.
+        Binding("slash", "search", "Search", id="search", tooltip="Find leads as you type (name, phone, product, city…)", priority=True),
         Binding("escape", "clear_search", "Clear search", show=False, id="clear-search", tooltip="Show every lead again"),
         Binding("r", "app.review", "Review", id="review", tooltip="Items that failed to become leads; reparse them"),
         Binding("t", "app.stats", "Stats", id="stats", tooltip="Leads per day, by type and source, response times"),
@@ -80,7 +82,10 @@ class MainScreen(LeadScreen):
     def action_search(self) -> None:
         bar = self.query_one("#search-bar")
         bar.add_class("-open")
-        self.query_one("#search", Input).focus()
+        # Focus now, not on the next idle (Widget.focus defers): keys typed right after "/"
+        # over a slow link arrive in the same batch and must go to the search, not run
+        # table keys such as "s" (status).
+        self.set_focus(self.query_one("#search", Input))
 
     def action_clear_search(self) -> None:
         search = self.query_one("#search", Input)
