@@ -119,11 +119,12 @@ class SimulatedInbox:
     def run(self, stop: threading.Event) -> None:
         self.report(Health("demo", "delivering", "simulated inbox (synthetic emails)"))
         now = _now()
-        for i in range(self.backlog):
+        # The backlog: the last day or so of mail, delivered oldest first as a mailbox would.
+        ages = sorted((self.rng.uniform(5, 26 * 60) for _ in range(self.backlog)), reverse=True)
+        for minutes in ages:
             if stop.is_set():
                 return
-            when = now - timedelta(minutes=(self.backlog - i) * self.rng.uniform(20, 70))
-            self.deliver(when)
+            self.deliver(now - timedelta(minutes=minutes))
         while not stop.wait(self.rng.uniform(*self.interval)):
             try:
                 self.deliver()
