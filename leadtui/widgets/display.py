@@ -88,14 +88,15 @@ def announce(lead: Lead) -> str:
 
 
 def when(ts: float, now: float) -> str:
-    """A short arrival time: ``14:05`` today, ``02 Mar`` this year, ``Mar 25`` before."""
+    """A short arrival time: ``14:05`` today, ``02 Mar`` this year, ``2025`` before (the
+    year alone, so an old lead never reads as a day of this year; detail shows the date)."""
     moment = datetime.fromtimestamp(ts)
     today = datetime.fromtimestamp(now)
     if moment.date() == today.date():
         return moment.strftime("%H:%M")
     if moment.year == today.year:
         return moment.strftime("%d %b")
-    return moment.strftime("%b %y")
+    return moment.strftime("%Y")
 
 
 def full_time(ts: float | None) -> str:
