@@ -75,7 +75,7 @@ def rows_of(bench: str, data: dict[str, Any]) -> list[tuple[str, str, str, str, 
             (
                 bench,
                 prefix.replace("_", " "),
-                f"{value:,} {nice_unit}" if isinstance(value, int | float) else str(value),
+                f"{value:,} {nice_unit}" if isinstance(value, int | float) else "see below",
                 f"{budget:,} {nice_unit}" if isinstance(budget, int | float) else "—",
                 "pass" if ok else "**FAIL**",
             )
@@ -111,6 +111,7 @@ def main() -> int:
         print(f"- load average at the start: {load} (other work on the machine skews figures)")
     print()
     table: list[tuple[str, str, str, str, str]] = []
+    raw: dict[str, Any] = {}
     failed = False
     for path in benches:
         print(f"running bench/{path.name} …", file=sys.stderr, flush=True)
@@ -141,11 +142,23 @@ def main() -> int:
             failed = True
             continue
         table += rows_of(path.stem, data)
+        raw[path.stem] = data
 
     print("| bench | figure | measured | budget | result |")
     print("| --- | --- | --- | --- | --- |")
     for row in table:
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    print()
+    print("<details><summary>every figure, as each benchmark reported it</summary>")
+    print()
+    for name, data in raw.items():
+        print(f"bench/{name}.py:")
+        print()
+        print("```json")
+        print(json.dumps({k: v for k, v in data.items() if k != "figures"}, indent=1))
+        print("```")
+        print()
+    print("</details>")
     return 1 if failed else 0
 
 
