@@ -89,6 +89,7 @@ class Pipeline:
         self,
         items: Sequence[RawItem],
         committed: Callable[[list[tuple[int, bool]]], None] | None = None,
+        parsed: Sequence[list[dict[str, Any]]] | None = None,
     ) -> list[Outcome]:
         """:meth:`accept` for a burst of items with two commits in all (group commit).
 
@@ -96,23 +97,36 @@ class Pipeline:
         ``(raw_id, is_new)`` (an HTTP webhook answers there); then their results are applied in
         one more. An item repeated in the batch (same body or dedupe key) is processed once, and
         the repeats get the "duplicate" outcome, as they would one after another.
+
+        ``parsed`` may hold each item's parse results, computed elsewhere (``leadtui import``
+        parses in a second process while this one writes); they are used only after the raw
+        items are committed, so nothing is lost if parsing fails or the process dies.
         """
         added = self.store.add_raw_many(items)
         if committed is not None:
             committed(added)
         todo: dict[int, RawItem] = {}
-        for item, (raw_id, is_new) in zip(items, added, strict=True):
+        known: dict[int, list[dict[str, Any]]] = {}
+        for index, (item, (raw_id, is_new)) in enumerate(zip(items, added, strict=True)):
             if raw_id in todo:
                 continue
             if is_new:
                 todo[raw_id] = item
-                continue
-            info = self.store.raw_info(raw_id)
-            body = self.store.raw_body(raw_id)
-            if info is not None and info.status == "pending" and body is not None:
+            else:
+                info = self.store.raw_info(raw_id)
+                body = self.store.raw_body(raw_id)
+                if info is None or info.status != "pending" or body is None:
+                    continue
                 todo[raw_id] = RawItem(body, info.source, info.kind, info.channel)
+            if parsed is not None and todo[raw_id].body == item.body:
+                known[raw_id] = parsed[index]
         batch = [
-            (raw_id, self._parse(raw_id, item.body, item.kind, item.channel))
+            (
+                raw_id,
+                known[raw_id]
+                if raw_id in known
+                else self._parse(raw_id, item.body, item.kind, item.channel),
+            )
             for raw_id, item in todo.items()
         ]
         try:

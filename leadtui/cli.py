@@ -13,8 +13,9 @@ import signal
 import socket
 import sys
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,9 @@ from leadtui.store import (
 )
 
 log = logging.getLogger("leadtui")
+
+IMPORT_BATCH = 100  # items per pair of commits: fast, and the capture process waits briefly
+PARALLEL_PARSE_FROM = 1000  # items; below this a second process costs more than it saves
 
 EXIT_FAILED = 1  # some input failed (parse, import)
 EXIT_CONFIG = 2  # the configuration is wrong
@@ -284,6 +288,11 @@ def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
 # --------------------------------------------------------------------------- import
 
 
+def _parse_batch(items: list[tuple[bytes, str, str | None]]) -> list[list[dict[str, Any]]]:
+    """Parse a batch in the parser process (a top-level function, so it can be sent there)."""
+    return [parse_item(body, kind, channel) for body, kind, channel in items]
+
+
 def _is_mbox(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
@@ -368,17 +377,49 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
     try:
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("importing", total=total)
-            for label, items, _count in sources:
-                progress.update(task, description=f"importing {Path(label).name}")
-                for item in items():
-                    if channel and item.kind == "json":
-                        item = RawItem(item.body, item.source, item.kind, channel)  # noqa: PLW2901
-                    outcome = pipeline.accept(item)
+            # A big import parses in a second process while this one reads and writes: the
+            # parser is pure, and its results are applied only after the raw items commit.
+            pool = ProcessPoolExecutor(1) if total >= PARALLEL_PARSE_FROM else None
+            pending: deque[tuple[list[RawItem], Future[list[Any]] | None]] = deque()
+
+            def store_oldest() -> None:
+                # Group commit: one transaction for the batch's raw items, one for its leads.
+                batch, parsing = pending.popleft()
+                parsed = parsing.result() if parsing is not None else None
+                for outcome in pipeline.accept_many(batch, parsed=parsed):
                     tally[outcome.status] += 1
                     tally["leads"] += len(outcome.new_lead_ids)
                     if outcome.status == "failed" and len(problems) < 10:
                         problems.append(f"item {outcome.raw_id}: {outcome.detail}")
-                    progress.advance(task)
+                progress.advance(task, len(batch))
+
+            def queue(batch: list[RawItem]) -> None:
+                parsing = None
+                if pool is not None:
+                    work = [(i.body, i.kind, i.channel) for i in batch]
+                    parsing = pool.submit(_parse_batch, work)
+                pending.append((batch, parsing))
+                while len(pending) > 2:  # one batch parsing ahead of the one being stored
+                    store_oldest()
+
+            try:
+                batch: list[RawItem] = []
+                for label, items, _count in sources:
+                    progress.update(task, description=f"importing {Path(label).name}")
+                    for item in items():
+                        if channel and item.kind == "json":
+                            item = RawItem(item.body, item.source, item.kind, channel)  # noqa: PLW2901
+                        batch.append(item)
+                        if len(batch) >= IMPORT_BATCH:
+                            queue(batch)
+                            batch = []
+                if batch:
+                    queue(batch)
+                while pending:
+                    store_oldest()
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
     except StoreError as exc:
         fail(str(exc), EXIT_DATABASE)
     except KeyboardInterrupt:

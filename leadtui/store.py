@@ -811,6 +811,17 @@ class Store:
             sql = text
         return self.db.execute_sql(sql, tuple(params))
 
+    def _sql_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """:meth:`_sql` once per row of parameters, in one call to the driver."""
+        if self.backend == "postgres":
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        cursor = self.db.cursor()
+        try:
+            with pw.__exception_wrapper__:  # driver errors as Peewee's, as execute_sql does
+                cursor.executemany(sql, [tuple(r) for r in rows])
+        finally:
+            cursor.close()
+
     def _row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         row = self._sql(sql, params).fetchone()
         return None if row is None else tuple(row)
@@ -1003,7 +1014,7 @@ class Store:
 
         Idempotent: applying the same results again changes nothing and says "duplicate".
         """
-        return self._retrying(lambda: self._apply_txn(raw_id, results))
+        return self.apply_many([(raw_id, results)])[0]
 
     def apply_many(self, batch: Sequence[tuple[int, Sequence[dict[str, Any]]]]) -> list[Outcome]:
         """:meth:`apply` for several raw items in one transaction (group commit), in order.
@@ -1013,14 +1024,29 @@ class Store:
         """
         if not batch:
             return []
-        return self._retrying(lambda: [self._apply_txn(raw_id, res) for raw_id, res in batch])
 
-    def _apply_txn(self, raw_id: int, results: Sequence[dict[str, Any]]) -> Outcome:
+        def txn() -> list[Outcome]:
+            done = [self._apply_txn(raw_id, res) for raw_id, res in batch]
+            # One change value for the whole batch: it commits as one, so a viewer sees all
+            # of it or none, and the counter and its lock are taken once.
+            seq = self._stamp_leads(lead for _outcome, changed, _raw in done for lead in changed)
+            self._sql_many(
+                "UPDATE raw_item SET status = ?, error = ?, summary = ?, message_id = ?,"
+                " attempts = attempts + 1, updated_ts = ?, seq = ? WHERE id = ?",
+                [(*raw[:-1], seq, raw[-1]) for _outcome, _changed, raw in done],
+            )
+            return [outcome for outcome, _changed, _raw in done]
+
+        return self._retrying(txn)
+
+    def _apply_txn(
+        self, raw_id: int, results: Sequence[dict[str, Any]]
+    ) -> tuple[Outcome, list[int], tuple[Any, ...]]:
+        """Apply one item's results; returns its outcome, the leads it changed, and the
+        values of its raw item's row (without the change value, which the batch adds)."""
         now = time.time()
-        row = self._row("SELECT attempts FROM raw_item WHERE id = ?", (raw_id,))
-        if row is None:
+        if self._row("SELECT 1 FROM raw_item WHERE id = ?", (raw_id,)) is None:
             raise StoreError(f"raw item {raw_id} does not exist")
-        attempts = int(row[0])
         lead_ids: list[int] = []
         new_ids: list[int] = []
         changed: list[int] = []
@@ -1077,22 +1103,16 @@ class Store:
         else:  # e.g. a pull response with no leads (CODE 204)
             status, outcome_status, detail = "parsed", "ignored", "no leads in this item"
         summary = "; ".join(_summary_of(r) for r in results[:3]) if results else detail
-        seq = self._stamp_leads(changed)
-        self._sql(
-            "UPDATE raw_item SET status = ?, error = ?, summary = ?, message_id = ?,"
-            " attempts = ?, updated_ts = ?, seq = ? WHERE id = ?",
-            (
-                status,
-                detail if status in {"failed", "ignored"} else None,
-                summary[:500] or None,
-                message_id,
-                attempts + 1,
-                now,
-                seq,
-                raw_id,
-            ),
+        raw_row = (
+            status,
+            detail if status in {"failed", "ignored"} else None,
+            summary[:500] or None,
+            message_id,
+            now,
+            raw_id,
         )
-        return Outcome(raw_id, outcome_status, tuple(lead_ids), tuple(new_ids), detail)
+        outcome = Outcome(raw_id, outcome_status, tuple(lead_ids), tuple(new_ids), detail)
+        return outcome, changed, raw_row
 
     def _find_existing(self, values: dict[str, Any]) -> dict[str, Any] | None:
         """The lead this result is another copy of, by the dedupe keys of FORMATS.md 9."""
