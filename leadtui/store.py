@@ -918,11 +918,9 @@ class Store:
                 "SELECT id FROM raw_item WHERE content_hash = ? OR dedupe_key = ? LIMIT 1",
                 (digest, dedupe_key),
             )
-        found = self._row(*lookup)
-        if found is not None:
-            return int(found[0]), False
-        # Another process may insert the same item between the lookup and here: then nothing
-        # is inserted and its row is the answer.
+        # Insert first: a new item (the usual case) costs one statement. When the same body or
+        # dedupe key is there already (from us or from another process), nothing is inserted
+        # and that row is the answer.
         inserted = self._row(
             "INSERT INTO raw_item (source, kind, channel, content_hash, dedupe_key, body,"
             " size, received_ts, updated_ts, status, attempts, seq)"
