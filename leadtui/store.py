@@ -43,7 +43,7 @@ import peewee as pw
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("new", "contacted", "quoted", "won", "lost", "spam")
 CONTACTED_STATUSES = frozenset({"contacted", "quoted", "won", "lost"})
 RAW_STATUSES = ("pending", "parsed", "ignored", "failed")
@@ -520,7 +520,33 @@ def _migrate_1_dedupe_indexes(store: Store) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _migrate_1_dedupe_indexes}
+def _migrate_2_phone_suffix_search(store: Store) -> None:
+    """Schema 3: index phone numbers backwards too, so their last digits find the lead."""
+    if store.backend == "postgres":
+        store.db.execute_sql("ALTER TABLE lead DROP COLUMN IF EXISTS search")  # and its index
+        store._create_search()
+        return
+    lead = store.m.Lead
+    last = 0
+    while True:  # in batches, so a big database never sits in memory
+        rows = list(
+            lead.select(lead.id, *(getattr(lead, f) for f in SEARCH_FIELDS))
+            .where(lead.id > last)
+            .order_by(lead.id)
+            .limit(5000)
+            .tuples()
+        )
+        if not rows:
+            return
+        for row in rows:
+            store._index_search(row[0], dict(zip(SEARCH_FIELDS, row[1:], strict=True)))
+        last = rows[-1][0]
+
+
+MIGRATIONS: dict[int, Callable[[Store], None]] = {
+    1: _migrate_1_dedupe_indexes,
+    2: _migrate_2_phone_suffix_search,
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -562,15 +588,46 @@ def _decompress(body: bytes | memoryview) -> bytes:
         return data
 
 
+def _search_words(text: str) -> list[tuple[str, str | None]]:
+    """The words of a search, each with its reversed form when it is a digit run.
+
+    Phone numbers are indexed forwards and reversed ("r" + the national number backwards),
+    so the last digits of a number, which is how people often remember it, match too.
+    """
+    words = re.findall(r"\w+", text, flags=re.UNICODE)[:12]
+    return [(w, "r" + w[::-1] if w.isdigit() and len(w) >= 3 else None) for w in words]
+
+
 def _fts_query(text: str) -> str:
     """User text to an FTS5 query: every word must match as a prefix, in any field."""
-    words = re.findall(r"\w+", text, flags=re.UNICODE)
-    return " AND ".join(f'"{w}"*' for w in words[:12])
+    terms = [f'("{w}"* OR "{rev}"*)' if rev else f'"{w}"*' for w, rev in _search_words(text)]
+    return " AND ".join(terms)
 
 
 def _pg_tsquery(text: str) -> str:
-    words = re.findall(r"\w+", text, flags=re.UNICODE)
-    return " & ".join(f"{w}:*" for w in words[:12])
+    terms = [f"({w}:* | {rev}:*)" if rev else f"{w}:*" for w, rev in _search_words(text)]
+    return " & ".join(terms)
+
+
+def _search_body(values: dict[str, Any]) -> str:
+    """The text a lead is found by (SQLite; PostgreSQL computes the same in _PG_SEARCH)."""
+    parts = [str(values.get(f) or "") for f in SEARCH_FIELDS]
+    phone = str(values.get("phone") or "")
+    if phone:
+        national = phone[-10:]
+        parts += [national, "r" + national[::-1]]  # as people type it, and backwards
+    return " ".join(p for p in parts if p)
+
+
+_PG_SEARCH = (
+    "to_tsvector('simple', regexp_replace("
+    "coalesce(name,'') || ' ' || coalesce(company,'') || ' ' "
+    "|| coalesce(phone,'') || ' ' || coalesce(right(phone, 10),'') || ' ' "
+    "|| coalesce('r' || reverse(right(phone, 10)),'') || ' ' "
+    "|| coalesce(email,'') || ' ' || coalesce(product,'') || ' ' "
+    "|| coalesce(city,'') || ' ' || coalesce(message,''), "
+    "'[^[:alnum:]]+', ' ', 'g'))"
+)
 
 
 def _summary_of(result: dict[str, Any]) -> str:
@@ -735,24 +792,15 @@ class Store:
             )
         else:
             self.db.execute_sql(
-                "ALTER TABLE lead ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS "
-                "(to_tsvector('simple', regexp_replace("
-                "coalesce(name,'') || ' ' || coalesce(company,'') || ' ' "
-                "|| coalesce(phone,'') || ' ' || coalesce(right(phone, 10),'') || ' ' "
-                "|| coalesce(email,'') || ' ' || coalesce(product,'') || ' ' "
-                "|| coalesce(city,'') || ' ' || coalesce(message,''), "
-                "'[^[:alnum:]]+', ' ', 'g'))) STORED"
+                "ALTER TABLE lead ADD COLUMN IF NOT EXISTS search tsvector"
+                f" GENERATED ALWAYS AS ({_PG_SEARCH}) STORED"
             )
             self.db.execute_sql("CREATE INDEX IF NOT EXISTS lead_search ON lead USING gin(search)")
 
     def _index_search(self, lead_id: int, values: dict[str, Any], *, new: bool = False) -> None:
         if self.backend != "sqlite":
             return  # PostgreSQL keeps a generated tsvector column
-        parts = [str(values.get(f) or "") for f in SEARCH_FIELDS]
-        phone = values.get("phone") or ""
-        if phone:
-            parts.append(phone[-10:])  # the national number, as people type it
-        body = " ".join(p for p in parts if p)
+        body = _search_body(values)
         if not new:
             self.db.execute_sql("DELETE FROM lead_fts WHERE rowid = ?", (lead_id,))
         self.db.execute_sql("INSERT INTO lead_fts(rowid, body) VALUES (?, ?)", (lead_id, body))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from helpers import wait_for
 
-from leadtui.store import CONTRACT_FIELDS, Health, LeadQuery, Store, StoreError
+from leadtui.store import CONTRACT_FIELDS, SCHEMA_VERSION, Health, LeadQuery, Store, StoreError
 
 
 def make_lead(**over: Any) -> dict[str, Any]:
@@ -312,6 +312,9 @@ def test_filters_and_keyset_paging(store: Store) -> None:
         ("Rao Constr", True),
         ("9845600066", True),
         ("98456", True),
+        ("00066", True),  # the last digits, as people remember a caller
+        ("600066", True),
+        ("66006", False),
         ("sunil.rao@example.com", True),
         ("fly ash", True),
         ("mysuru", True),
@@ -513,7 +516,7 @@ def test_a_database_from_schema_1_is_migrated_with_its_leads(tmp_path: Any) -> N
         s.m.Meta.update(value="1").where(s.m.Meta.key == "schema_version").execute()
     with Store.open(path) as s:
         assert s.count_leads() == 1
-        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == "2"
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         indexes = {i.name for i in s.db.get_indexes("lead")}
         assert {"lead_phone_product_key", "lead_email_product_key"} <= indexes
         plan = s.db.execute_sql(
@@ -529,3 +532,24 @@ def test_bulk_insert_takes_leads_without_a_time(store: Store) -> None:
     store.bulk_insert_leads([lead, make_lead(message_id=None, name="Asha")])
     assert store.count_leads() == 2
     assert [x.name for x in store.list_leads(LeadQuery(search="asha"))] == ["Asha"]
+
+
+def test_a_schema_2_database_learns_to_find_phones_by_their_last_digits(db_url: str) -> None:
+    with Store.open(db_url) as s:
+        ingest(s, make_lead())
+        if s.backend == "sqlite":  # schema 2 indexed the number forwards only
+            s.db.execute_sql("DELETE FROM lead_fts")
+            s.db.execute_sql(
+                "INSERT INTO lead_fts(rowid, body) SELECT id, name || ' ' || phone FROM lead"
+            )
+        else:
+            s.db.execute_sql("ALTER TABLE lead DROP COLUMN search")
+            s.db.execute_sql(
+                "ALTER TABLE lead ADD COLUMN search tsvector GENERATED ALWAYS AS "
+                "(to_tsvector('simple', coalesce(name,''))) STORED"
+            )
+        s.m.Meta.update(value="2").where(s.m.Meta.key == "schema_version").execute()
+        assert s.list_leads(LeadQuery(search="600066")) == []
+    with Store.open(db_url) as s:
+        assert [x.name for x in s.list_leads(LeadQuery(search="600066"))] == ["Sunil Rao"]
+        assert [x.name for x in s.list_leads(LeadQuery(search="sunil"))] == ["Sunil Rao"]
