@@ -39,7 +39,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
-import peewee as pw
+import peewee
+
+# Peewee's bundled stubs type query rows as model instances even after .tuples(). The store
+# turns rows into its own typed dataclasses (Lead, Event, …), so it uses Peewee untyped.
+pw: Any = peewee
 
 log = logging.getLogger(__name__)
 
