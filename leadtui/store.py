@@ -41,6 +41,8 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 
+from leadtui.parser import LEAD_FIELDS
+
 # Peewee's bundled stubs type query rows as model instances even after .tuples(). The store
 # turns rows into its own typed dataclasses (Lead, Event, …), so it uses Peewee untyped.
 pw: Any = peewee
@@ -54,38 +56,9 @@ RAW_STATUSES = ("pending", "parsed", "ignored", "failed")
 DEDUPE_WINDOW_SECONDS = 48 * 3600
 LEASE_NAME = "capture"
 
-# The contract's lead fields (FORMATS.md 1.1), in contract order, without "kind".
-CONTRACT_FIELDS = (
-    "source",
-    "channel",
-    "external_id",
-    "query_type",
-    "received_at",
-    "name",
-    "company",
-    "phone",
-    "phone_alt",
-    "email",
-    "email_alt",
-    "address",
-    "city",
-    "state",
-    "pincode",
-    "country",
-    "product",
-    "category",
-    "quantity",
-    "unit",
-    "order_value",
-    "requirement_type",
-    "message",
-    "specs",
-    "call_duration",
-    "receiver_phone",
-    "message_id",
-    "verified",
-    "member_since",
-)
+# The contract's lead fields (FORMATS.md 1.1), in contract order, without "kind": the parser
+# defines the contract; the store keeps the same names, so no layer renames a field.
+CONTRACT_FIELDS = tuple(f for f in LEAD_FIELDS if f != "kind")
 # Fields the store may fill in from a later copy of the same lead (e.g. the API adds its id).
 _MERGEABLE = tuple(f for f in CONTRACT_FIELDS if f not in {"source", "channel", "received_at"})
 SEARCH_FIELDS = ("name", "company", "phone", "email", "product", "city", "message")
