@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import secrets as _secrets
@@ -434,6 +435,17 @@ password = "app-password-here"           # a Gmail app password, or use oauth_* 
 # bell = true
 # desktop_notify = false
 """
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for this machine (``localhost``, 127/8, ::1): where test servers run, so plain
+    HTTP and short intervals are allowed there and nowhere else."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # --------------------------------------------------------------------------- editing keys

@@ -18,7 +18,6 @@ returns ``[]`` at once, forever, on a closed connection; a read without a timeou
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -255,15 +254,6 @@ class Backoff:
 # --------------------------------------------------------------------------- XOAUTH2
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class TokenSource:
     """Exchanges the refresh token for short-lived access tokens and caches them."""
 
@@ -317,7 +307,7 @@ class TokenSource:
     def _refresh(self) -> None:
         parsed = urllib.parse.urlsplit(self.url)
         if parsed.scheme != "https" and not (
-            parsed.scheme == "http" and _loopback(parsed.hostname or "")
+            parsed.scheme == "http" and config.is_loopback_host(parsed.hostname or "")
         ):
             raise OAuthError(
                 f"the OAuth token URL must be https:// (got {parsed.scheme or 'no'} scheme); "

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import json
 import logging
 import math
@@ -56,7 +55,7 @@ import aiohttp
 
 from leadtui import __version__
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.config import Secret
+from leadtui.config import Secret, is_loopback_host
 from leadtui.formats.text import IST
 from leadtui.store import Health, Store, StoreError
 
@@ -103,13 +102,7 @@ class PullError(Exception):
 
 def is_loopback_url(url: str) -> bool:
     """True when ``url`` points at this machine (a test server): the 300 s floor is lifted."""
-    host = (urlparse(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlparse(url).hostname or "")
 
 
 def effective_interval(settings: Any) -> float:
