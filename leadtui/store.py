@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -660,6 +660,7 @@ class Store:
         self._channel = "leadtui_changes"
         self._pg_sql: dict[str, str] = {}
         self._closed = False
+        self._local = threading.local()  # this thread's _Deferred while it applies a batch
 
     # ------------------------------------------------------------------ open / close
 
@@ -778,9 +779,13 @@ class Store:
         if self.backend != "sqlite":
             return  # PostgreSQL keeps a generated tsvector column
         body = _search_body(values)
+        deferred = self._batching()
+        if deferred is not None and (new or lead_id in deferred.search):
+            deferred.search[lead_id] = body  # its row is inserted with the batch's others
+            return
         if not new:
             self.db.execute_sql("DELETE FROM lead_fts WHERE rowid = ?", (lead_id,))
-        self.db.execute_sql("INSERT INTO lead_fts(rowid, body) VALUES (?, ?)", (lead_id, body))
+        self.db.execute_sql(_INSERT_FTS_SQL, (lead_id, body))
 
     # ------------------------------------------------------------------ transactions
 
@@ -1049,7 +1054,17 @@ class Store:
             return []
 
         def txn() -> list[Outcome]:
-            done = [self._apply_txn(raw_id, res) for raw_id, res in batch]
+            ids = sorted({raw_id for raw_id, _res in batch})
+            marks = ",".join("?" * len(ids))
+            found = {r[0] for r in self._sql(f"SELECT id FROM raw_item WHERE id IN ({marks})", ids)}
+            if missing := [i for i in ids if i not in found]:
+                raise StoreError(f"raw item {missing[0]} does not exist")
+            self._local.deferred = deferred = _Deferred()
+            try:
+                done = [self._apply_txn(raw_id, res) for raw_id, res in batch]
+                self._flush(deferred)
+            finally:
+                self._local.deferred = None
             # One change value for the whole batch: it commits as one, so a viewer sees all
             # of it or none, and the counter and its lock are taken once.
             seq = self._stamp_leads(lead for _outcome, changed, _raw in done for lead in changed)
@@ -1068,8 +1083,6 @@ class Store:
         """Apply one item's results; returns its outcome, the leads it changed, and the
         values of its raw item's row (without the change value, which the batch adds)."""
         now = time.time()
-        if self._row("SELECT 1 FROM raw_item WHERE id = ?", (raw_id,)) is None:
-            raise StoreError(f"raw item {raw_id} does not exist")
         lead_ids: list[int] = []
         new_ids: list[int] = []
         changed: list[int] = []
@@ -1152,14 +1165,19 @@ class Store:
         if found is None and product_key:
             ts = _parse_received(values.get("received_at"))
             window = (ts - DEDUPE_WINDOW_SECONDS, ts + DEDUPE_WINDOW_SECONDS)
-            for column in ("phone", "email"):  # never a masked or missing phone
-                if not values.get(column):
-                    continue
-                candidate = self._row(
-                    select + f"{column} = ? AND product_key = ? AND received_ts BETWEEN ? AND ?"
-                    " ORDER BY id LIMIT 1",
-                    (values[column], product_key, *window),
-                )
+            phone, email = values.get("phone"), values.get("email")  # never a masked phone
+            rows = (
+                self._sql(
+                    select + "(phone = ? OR email = ?) AND product_key = ?"
+                    " AND received_ts BETWEEN ? AND ? ORDER BY id",
+                    (phone, email, product_key, *window),
+                ).fetchall()
+                if phone or email
+                else []
+            )
+            for column, value in (("phone", phone), ("email", email)):
+                index = _EXISTING_COLS.index(column)
+                candidate = next((r for r in rows if value and r[index] == value), None)
                 if candidate is None:
                     continue
                 other_id = candidate[_EXISTING_COLS.index("external_id")]
@@ -1220,10 +1238,6 @@ class Store:
             return lead_id, False, False
 
         buyer_key = values.get("phone") or values.get("email")
-        earlier = 0
-        if buyer_key:
-            counted = self._row("SELECT count(*) FROM lead WHERE buyer_key = ?", (buyer_key,))
-            earlier = int(counted[0]) if counted else 0
         row = dict(values)
         row["specs"] = json.dumps(values.get("specs") or {}, ensure_ascii=False)
         row["verified"] = json.dumps(values.get("verified") or [])
@@ -1235,7 +1249,7 @@ class Store:
             updated_ts=now,
             buyer_key=buyer_key,
             product_key=_product_key(values.get("product")),
-            enquiry_no=earlier + 1,
+            enquiry_no=buyer_key,  # the SQL counts this buyer's earlier leads
             channels=channel,
             missed_by_email=channel == "pull",
             notes_count=0,
@@ -1258,11 +1272,10 @@ class Store:
 
     def _link(self, lead_id: int, raw_id: int, channel: str, now: float) -> None:
         """Record that a raw item delivered a lead (once)."""
-        self._sql(
-            "INSERT INTO lead_source (lead_id, raw_id, channel, ts) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            (lead_id, raw_id, channel, now),
-        )
+        if (deferred := self._batching()) is not None:
+            deferred.links.append((lead_id, raw_id, channel, now))
+            return
+        self._sql(_INSERT_LINK_SQL, (lead_id, raw_id, channel, now))
 
     @staticmethod
     def _merge_detail(updates: dict[str, Any], channel: str) -> str:
@@ -1348,10 +1361,25 @@ class Store:
         return self._attach_reply(reply, raw_id, now)
 
     def _event(self, lead_id: int, actor: str, action: str, detail: str | None = None) -> None:
-        self._sql(
-            "INSERT INTO event (lead_id, ts, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-            (lead_id, time.time(), actor[:64], action, detail),
-        )
+        row = (lead_id, time.time(), actor[:64], action, detail)
+        if (deferred := self._batching()) is not None:
+            deferred.events.append(row)
+            return
+        self._sql(_INSERT_EVENT_SQL, row)
+
+    def _batching(self) -> _Deferred | None:
+        """The inserts :meth:`apply_many` is holding back on this thread, if it is running."""
+        deferred: _Deferred | None = getattr(self._local, "deferred", None)
+        return deferred
+
+    def _flush(self, deferred: _Deferred) -> None:
+        """Run a batch's held-back inserts, one driver call per table."""
+        if deferred.links:
+            self._sql_many(_INSERT_LINK_SQL, deferred.links)
+        if deferred.events:
+            self._sql_many(_INSERT_EVENT_SQL, deferred.events)
+        if deferred.search:
+            self._sql_many(_INSERT_FTS_SQL, list(deferred.search.items()))
 
     # ------------------------------------------------------------------ reading leads
 
@@ -1852,9 +1880,33 @@ _INSERT_LEAD_COLS = (
     "seq",
     "raw_id",
 )
+# The capture path's inserts that nothing in a batch reads back: apply_many runs them last.
+_INSERT_LINK_SQL = (
+    "INSERT INTO lead_source (lead_id, raw_id, channel, ts) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+_INSERT_EVENT_SQL = "INSERT INTO event (lead_id, ts, actor, action, detail) VALUES (?, ?, ?, ?, ?)"
+_INSERT_FTS_SQL = "INSERT INTO lead_fts(rowid, body) VALUES (?, ?)"
+
+
+@dataclass
+class _Deferred:
+    """Inserts held back while :meth:`Store.apply_many` applies a batch, run together at its
+    end: a lead's source link, its events and its search row (SQLite), keyed by lead."""
+
+    links: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    search: dict[int, str] = field(default_factory=dict)
+
+
 _INSERT_LEAD_SQL = (
-    f"INSERT INTO lead ({', '.join(_INSERT_LEAD_COLS)})"
-    f" VALUES ({', '.join('?' * len(_INSERT_LEAD_COLS))}) ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO lead ({', '.join(_INSERT_LEAD_COLS)}) VALUES ("
+    + ", ".join(
+        # "3rd enquiry from this buyer": counted in the insert, not by a statement of its own
+        "(SELECT count(*) + 1 FROM lead WHERE buyer_key = ?)" if c == "enquiry_no" else "?"
+        for c in _INSERT_LEAD_COLS
+    )
+    + ") ON CONFLICT DO NOTHING RETURNING id"
 )
 
 
