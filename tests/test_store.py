@@ -333,6 +333,30 @@ def test_search_over_name_company_phone_email_product_city_message(
     assert (found == [lead_id]) is hit
 
 
+def test_search_pages_are_newest_first_across_old_and_recent_leads(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL searches the newest leads by id and the older ones through the search index;
+    # a window of 4 puts this table's matches on both sides of that line.
+    monkeypatch.setattr(Store, "PG_SEARCH_WINDOW", 4)
+    ids = []
+    for i in range(12):
+        product = "Fly Ash Bricks" if i % 3 == 0 else "Roof Tiles"
+        lead = make_lead(
+            message_id=f"p{i}@x",
+            phone=f"+9198450001{i:02d}",
+            email=None,
+            product=product,
+            message=None,
+        )
+        ids.append(ingest(store, lead).lead_ids[0])
+    bricks = [lead_id for i, lead_id in enumerate(ids) if i % 3 == 0][::-1]
+    first = store.list_leads(LeadQuery(search="bricks", limit=3))
+    rest = store.list_leads(LeadQuery(search="bricks", limit=3, before_id=first[-1].id))
+    assert [x.id for x in first + rest] == bricks
+    assert [x.id for x in store.list_leads(LeadQuery(search="000100"))] == [ids[0]]
+
+
 def test_search_with_punctuation_only_does_not_crash(store: Store) -> None:
     ingest(store, make_lead())
     assert len(store.list_leads(LeadQuery(search='"*^()'))) == 1
