@@ -205,6 +205,8 @@ def serve(ctx: Context) -> None:
     def on_lease(held: bool) -> None:
         if held:
             log.info("capturing into %s", describe_url(settings.db_url))
+        elif stop.is_set():
+            log.info("released the capture lease")
         else:
             log.info("another process captures into this database; waiting to take over")
 

@@ -85,6 +85,7 @@ def test_serve_captures_then_stops_cleanly_on_a_signal(
 
     assert process.wait(timeout=5) == 0
     assert "stopped" in process.stderr()
+    assert "waiting to take over" not in process.stderr(), "a clean stop is not a lost lease"
     assert process.stdout() == "", "serve logs to stderr only"
     assert mailbox.password not in process.stderr()
     assert lease_pid(sqlite_url) is None, "the lease was not released for the next process"
