@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import socket
 import sqlite3
@@ -622,6 +623,28 @@ def _summary_of(result: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- opening
 
 
+def _use_wal(path: str) -> None:
+    """Put a SQLite file in WAL mode (a no-op when it is), retrying a busy moment.
+
+    SQLite answers "database is locked" at once, without its busy timeout, when two
+    connections switch a new file to WAL together (two processes starting on a new database).
+    """
+    deadline = time.monotonic() + 10
+    delay = 0.005
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=10)) as conn:
+                conn.execute("PRAGMA journal_mode = wal").fetchall()
+            return
+        except sqlite3.DatabaseError as exc:  # also "file is not a database"
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            busy = "locked" in text or "busy" in text
+            if not busy or time.monotonic() > deadline:
+                raise StoreError(f"cannot open the database {path}: {text}") from None
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.1)
+
+
 def _sqlite_path(url: str) -> str:
     if url.startswith("sqlite:///"):
         return unquote(url[len("sqlite:///") :]) or ":memory:"
@@ -691,10 +714,10 @@ class Store:
                         f"no database at {path}; run leadtui once to create it, or check --db"
                     )
                 path = str(Path(path).expanduser())
+                _use_wal(path)
             db = pw.SqliteDatabase(
                 path,
-                pragmas={
-                    "journal_mode": "wal",
+                pragmas={  # WAL is set by _use_wal: it stays with the file
                     "synchronous": "normal",
                     "foreign_keys": 1,
                     "busy_timeout": 10_000,

@@ -132,6 +132,45 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, Any]:
     return result
 
 
+# Opens the database named by each line on stdin as soon as it arrives; prints the outcome.
+OPENER = """
+import sys
+from leadtui.store import Store
+for line in sys.stdin:
+    try:
+        Store.open(line.strip()).close()
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", flush=True)
+    else:
+        print("ok", flush=True)
+"""
+
+
+def test_processes_starting_together_on_a_new_sqlite_database_all_open_it(
+    tmp_path: Path,
+) -> None:
+    # e.g. `leadtui serve` and a salesperson's `leadtui` started on the same new database.
+    # SQLite refused one of two connections that switched a new file to WAL at once, without
+    # waiting; a round is a new file, so each one is another chance to meet that.
+    openers = [spawn(OPENER, stdin=subprocess.PIPE) for _ in range(4)]
+    failures = []
+    try:
+        for round_ in range(30):
+            for proc in openers:
+                assert proc.stdin is not None
+                proc.stdin.write(f"{tmp_path / f'new-{round_}.db'}\n")
+                proc.stdin.flush()
+            for proc in openers:
+                assert proc.stdout is not None
+                answer = proc.stdout.readline().strip()
+                if answer != "ok":
+                    failures.append(f"round {round_}: {answer or 'the opener ended'}")
+    finally:
+        for proc in openers:
+            proc.communicate(input="", timeout=30)
+    assert failures == []
+
+
 def test_writers_and_viewers_in_several_processes_lose_and_double_nothing(
     db_url: str, tmp_path: Path
 ) -> None:
