@@ -45,18 +45,28 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from leadtui import parser, synth  # noqa: E402
+from leadtui import synth  # noqa: E402
 from leadtui.capture import Pipeline, RawItem  # noqa: E402
 from leadtui.store import LeadQuery, Store  # noqa: E402
 
-CACHE = Path("/tmp/leadtui-bench")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _synthetic import (  # noqa: E402
+    BASE_LEADS,
+    CACHE,
+    CHUNK,
+    base_leads,
+    mark,
+    marked,
+    sqlite_leads_db,
+    status_mix,
+    varied,
+)
+
 LEADTUI = str(Path(sys.executable).with_name("leadtui"))
 PAGE = 100  # the TUI's first page (leadtui/widgets/table.py)
 BUDGET_IMPORT_S = 15.0
 BUDGET_QUERY_MS = 300.0
 BUDGET_FEED_P99_MS = 300.0
-BASE_LEADS = 5000
-CHUNK = 20_000
 PG_BASE_LEADS = 50_000  # PostgreSQL: bulk-insert these, then copy them server-side
 
 
@@ -161,76 +171,6 @@ def bench_import(backend: str, pg: str | None, messages: int, runs: int) -> dict
 # --------------------------------------------------------------------------- 1M leads
 
 
-def _base_leads(rng: random.Random, n: int) -> list[dict[str, Any]]:
-    """Parsed synthetic leads: IndiaMART push payloads and lead emails, as captured."""
-    leads: list[dict[str, Any]] = []
-    kinds = ("enquiry", "buylead", "phone", "tradeindia")
-    while len(leads) < n:
-        if rng.random() < 0.5:
-            results = parser.parse(synth.push_payload(rng))
-        else:
-            results = parser.parse(synth.email(rng, rng.choice(kinds)))
-        leads += [r for r in results if r.get("kind") == "lead"]
-    return leads[:n]
-
-
-def _varied(base: list[dict[str, Any]], i: int) -> dict[str, Any]:
-    """Lead ``i``: a base lead with its own ids and phone, so keys stay unique."""
-    lead = dict(base[i % len(base)])
-    lead["external_id"] = str(3_000_000_000 + i)
-    lead["message_id"] = f"bench-{i}@mail.indiamart.com"
-    if lead.get("phone"):
-        lead["phone"] = f"+91{9_000_000_000 + (i * 7919) % 999_999_999}"
-    return lead
-
-
-def status_mix(mod: str) -> str:
-    """SQL for a realistic spread of statuses (``mod``: the modulo operator as written)."""
-    m = f"id {mod} 100"
-    return (
-        f"CASE WHEN {m} < 45 THEN 'new' WHEN {m} < 70 THEN 'contacted' "
-        f"WHEN {m} < 82 THEN 'quoted' WHEN {m} < 88 THEN 'won' "
-        f"WHEN {m} < 97 THEN 'lost' ELSE 'spam' END"
-    )
-
-
-def _marked(store: Store, n: int) -> bool:
-    meta = store.m.Meta
-    return bool(meta.select().where((meta.key == "bench_leads") & (meta.value == str(n))).exists())
-
-
-def _mark(store: Store, n: int) -> None:
-    meta = store.m.Meta
-    meta.delete().where(meta.key == "bench_leads").execute()
-    meta.insert(key="bench_leads", value=str(n)).execute()
-
-
-def sqlite_leads_db(n: int) -> str:
-    """A SQLite database with ``n`` synthetic leads, built once and cached."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"store-{n}.db"
-    if path.exists():
-        return str(path)
-    tmp = CACHE / f"store-{n}.building"
-    for leftover in CACHE.glob(tmp.name + "*"):
-        leftover.unlink()
-    print(f"store: building {path} with {n:,} leads (once)…", file=sys.stderr)
-    base = _base_leads(random.Random(n), BASE_LEADS)
-    store = Store.open(str(tmp))
-    try:
-        for start in range(0, n, CHUNK):
-            store.bulk_insert_leads([_varied(base, i) for i in range(start, min(n, start + CHUNK))])
-        store.db.execute_sql(f"UPDATE lead SET status = {status_mix('%')}")
-        _mark(store, n)
-        store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    tmp.rename(path)
-    return str(path)
-
-
 def pg_leads_db(pg: str, n: int) -> str:
     """A PostgreSQL schema with ``n`` synthetic leads, built once and cached.
 
@@ -243,7 +183,7 @@ def pg_leads_db(pg: str, n: int) -> str:
     pg_admin(pg, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     store = Store.open(url)
     try:
-        if _marked(store, n):
+        if marked(store, n):
             return url
     finally:
         store.close()
@@ -252,10 +192,10 @@ def pg_leads_db(pg: str, n: int) -> str:
     store = Store.open(url)
     try:
         first = min(n, PG_BASE_LEADS)
-        base = _base_leads(random.Random(n), BASE_LEADS)
+        base = base_leads(random.Random(n), BASE_LEADS)
         for start in range(0, first, CHUNK):
             store.bulk_insert_leads(
-                [_varied(base, i) for i in range(start, min(first, start + CHUNK))]
+                [varied(base, i) for i in range(start, min(first, start + CHUNK))]
             )
         columns = [
             c.name
@@ -277,7 +217,7 @@ def pg_leads_db(pg: str, n: int) -> str:
             )
             copied += take
         store.db.execute_sql(f"UPDATE lead SET status = {status_mix('%%')}")
-        _mark(store, n)
+        mark(store, n)
     finally:
         store.close()
     pg_admin(url, "VACUUM ANALYZE lead")  # what autovacuum does soon after a big load

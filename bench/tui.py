@@ -16,8 +16,9 @@
   the screen refresh that draws the row, without the terminal or the polling.
 
 The screen is read with ``tmux capture-pane`` every 10 ms, so every figure includes up to ten
-milliseconds of polling (and the polling competes with the TUI for the CPU). Databases are built once with ``Store.bulk_insert_leads`` from
-synthetic parsed leads and cached under /tmp/leadtui-bench (delete it to rebuild).
+milliseconds of polling (and the polling competes with the TUI for the CPU). The databases
+are bench/store.py's (bench/_synthetic.py: synthetic leads with a spread of statuses, built
+once and cached under /tmp/leadtui-bench; delete it to rebuild).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -40,15 +40,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from leadtui import parser, synth  # noqa: E402
 from leadtui.capture import Pipeline, RawItem  # noqa: E402
 from leadtui.store import LeadQuery, Store  # noqa: E402
 
-CACHE = Path("/tmp/leadtui-bench")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _synthetic import sqlite_leads_db  # noqa: E402
+
 LEADTUI = Path(sys.executable).with_name("leadtui")
 SIZES = (0, 10_000, 100_000, 1_000_000)
-BASE_LEADS = 4000
-CHUNK = 20_000
 POLL = 0.01
 BUDGET_PAINT_S = 1.0
 BUDGET_PAINT_RATIO = 1.2
@@ -61,46 +60,9 @@ SEARCHES = ("bricks", "swati", "9000", "pune tiles", "solar street light")
 # --------------------------------------------------------------------------- databases
 
 
-def _base_leads(rng: random.Random) -> list[dict[str, Any]]:
-    leads: list[dict[str, Any]] = []
-    while len(leads) < BASE_LEADS:
-        for result in parser.parse(synth.push_payload(rng)):
-            if result.get("kind") == "lead":
-                leads.append(result)
-    return leads
-
-
 def synthetic_db(n: int) -> Path:
-    """A SQLite database with ``n`` synthetic leads (built once, then reused)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"leads-{n}.db"
-    if path.exists():
-        return path
-    tmp = path.with_suffix(".building")
-    for leftover in CACHE.glob(tmp.name + "*"):
-        leftover.unlink()
-    rng = random.Random(n)
-    base = _base_leads(rng)
-    store = Store.open(str(tmp))
-    try:
-        done = 0
-        while done < n:
-            chunk = []
-            for i in range(done, min(n, done + CHUNK)):
-                lead = dict(base[i % BASE_LEADS])
-                lead["external_id"] = str(3_000_000_000 + i)
-                if lead.get("phone"):
-                    lead["phone"] = f"+91{9_000_000_000 + (i * 7919) % 999_999_999}"
-                chunk.append(lead)
-            store.bulk_insert_leads(chunk)
-            done += len(chunk)
-        store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    tmp.rename(path)
-    return path
+    """A SQLite database with ``n`` synthetic leads: the one bench/store.py queries."""
+    return Path(sqlite_leads_db(n))
 
 
 def newest_phone(db: Path) -> str | None:
