@@ -18,6 +18,16 @@ parses only the status line and Content-Length, so it costs less CPU than the se
   latency from each request's scheduled time to its answer, so a stall is not hidden by the
   requests it delays. Budget: p99 ≤ 20 ms.
 - nothing lost: every 201/200 answered is a lead in the database afterwards.
+
+``--ceilings`` measures, in one run, where the throughput budget is lost. Each server answers
+``POST /api/leads`` 201 only after its commit, with the same client:
+
+- bare: as above;
+- raw: the JSON is parsed and the raw body committed to leadtui's raw_item table by a
+  writer thread in batches, with no lead made: what durability before the answer costs;
+- split: the whole capture pipeline (``Pipeline.accept_many``) in a second process with a
+  core to itself, the HTTP side in this one: the most a process split could give;
+- leads: leadtui's ingest as shipped.
 """
 
 from __future__ import annotations
@@ -57,6 +67,9 @@ def serve(kind: str, db: str) -> None:
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     if kind == "bare":
         asyncio.run(_serve_bare(stop))
+        return
+    if kind in {"raw", "split"}:
+        asyncio.run(_serve_ceiling(kind, db, stop))
         return
     from leadtui import config  # noqa: PLC0415
     from leadtui.capture import Pipeline  # noqa: PLC0415
@@ -98,6 +111,78 @@ async def _serve_bare(stop: threading.Event) -> None:
     host, port = runner.addresses[0][:2]
     print(f"http://{host}:{port}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    await runner.cleanup()
+
+
+def _split_writer(conn: Any, db: str) -> None:
+    """The ``split`` ceiling's second process: the capture pipeline, fed through a pipe."""
+    from leadtui.capture import Pipeline, RawItem  # noqa: PLC0415
+    from leadtui.store import Store  # noqa: PLC0415
+
+    pipeline = Pipeline(Store.open(db))
+    while True:
+        try:
+            bodies = conn.recv()
+        except EOFError:
+            return
+        items = [RawItem(b, source="http:bench", kind="json", channel="api") for b in bodies]
+        conn.send([o.lead_ids[0] if o.lead_ids else 0 for o in pipeline.accept_many(items)])
+
+
+async def _serve_ceiling(kind: str, db: str, stop: threading.Event) -> None:
+    """A ``POST /api/leads`` that answers after its batch commits: see ``--ceilings``."""
+    import multiprocessing  # noqa: PLC0415
+    import queue  # noqa: PLC0415
+
+    from aiohttp import web  # noqa: PLC0415
+
+    from leadtui.capture import RawItem  # noqa: PLC0415
+    from leadtui.store import Store  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    jobs: queue.SimpleQueue[tuple[bytes, asyncio.Future[int]]] = queue.SimpleQueue()
+    if kind == "split":
+        ctx = multiprocessing.get_context("spawn")
+        pipe, child_end = ctx.Pipe()
+        ctx.Process(target=_split_writer, args=(child_end, db), daemon=True).start()
+
+        def commit(bodies: list[bytes]) -> list[int]:
+            pipe.send(bodies)
+            return list(pipe.recv())
+    else:
+        store = Store.open(db)
+
+        def commit(bodies: list[bytes]) -> list[int]:
+            items = [RawItem(b, source="http:bench", kind="json", channel="api") for b in bodies]
+            return [raw_id for raw_id, _new in store.add_raw_many(items)]
+
+    def writer() -> None:
+        while True:
+            batch = [jobs.get()]
+            while len(batch) < 64 and not jobs.empty():
+                batch.append(jobs.get_nowait())
+            ids = commit([body for body, _f in batch])
+            loop.call_soon_threadsafe(
+                lambda b=batch, i=ids: [f.set_result(n) for (_body, f), n in zip(b, i, strict=True)]
+            )
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        json.loads(body)
+        future: asyncio.Future[int] = loop.create_future()
+        jobs.put((body, future))
+        return web.json_response({"id": await future, "status": "created"}, status=201)
+
+    threading.Thread(target=writer, daemon=True).start()
+    app = web.Application()
+    app.router.add_post("/api/leads", handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"http://{host}:{port}", flush=True)
+    await loop.run_in_executor(None, stop.wait)
     await runner.cleanup()
 
 
@@ -372,6 +457,34 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def ceilings(args: argparse.Namespace) -> dict[str, Any]:
+    """Requests/s of each ``--ceilings`` server, and its share of bare."""
+    tmp = Path(tempfile.mkdtemp(prefix="leadtui-bench-ceilings-"))
+    result: dict[str, Any] = {}
+    try:
+        for kind in ("bare", "raw", "split", "ingest"):
+            server = Server(kind, str(tmp / f"{kind}.db"))
+            try:
+                counter = Counter(0)
+                asyncio.run(
+                    closed_loop(server, "/api/leads", lead_body, 1.0, args.connections, counter)
+                )
+                statuses = asyncio.run(
+                    closed_loop(
+                        server, "/api/leads", lead_body, args.seconds, args.connections, counter
+                    )
+                )
+            finally:
+                server.close()
+            result[f"{kind}_requests_per_s"] = round(statuses.get(201, 0) / args.seconds)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    bare = max(1, result["bare_requests_per_s"])
+    for kind in ("raw", "split", "ingest"):
+        result[f"{kind}_share_of_bare"] = round(result[f"{kind}_requests_per_s"] / bare, 3)
+    return result
+
+
 def figures(r: dict[str, Any]) -> list[dict[str, Any]]:
     """The figures in bench/run_all.py's shape, one per printed line."""
     rate = r["ingest_latency_rate_per_s"]
@@ -411,11 +524,23 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="client connections (32)")
     parser.add_argument("--rate", type=float, default=500.0, help="paced rate (500 req/s)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="paced run (10 s)")
-    parser.add_argument("--serve", choices=["bare", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--ceilings", action="store_true", help="where the budget is lost")
+    parser.add_argument(
+        "--serve", choices=["bare", "ingest", "raw", "split"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--db", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.db)
+        return 0
+    if args.ceilings:
+        c = ceilings(args)
+        if args.json:
+            print(json.dumps(c))
+            return 0
+        for kind in ("bare", "raw", "split", "ingest"):
+            share = c.get(f"{kind}_share_of_bare", 1.0)
+            print(f"{kind}: {c[f'{kind}_requests_per_s']:,} requests/s ({share:.1%} of bare)")
         return 0
     r = measure(args)
     if args.json:
