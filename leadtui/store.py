@@ -566,25 +566,36 @@ def _decompress(body: bytes | memoryview) -> bytes:
         return data
 
 
-def _search_words(text: str) -> list[tuple[str, str | None]]:
-    """The words of a search, each with its reversed form when it is a digit run.
+def _search_words(text: str) -> list[list[str]]:
+    """The words of a search, each with the other forms it may match.
 
     Phone numbers are indexed forwards and reversed ("r" + the national number backwards),
-    so the last digits of a number, which is how people often remember it, match too.
+    so the last digits of a number, which is how people often remember it, match too. A
+    number written with its trunk or international prefix (``07079117117``,
+    ``00917079117117``) also matches without the leading zeros.
     """
-    words = re.findall(r"\w+", text, flags=re.UNICODE)[:12]
-    return [(w, "r" + w[::-1] if w.isdigit() and len(w) >= 3 else None) for w in words]
+    found = []
+    for word in re.findall(r"\w+", text, flags=re.UNICODE)[:12]:
+        forms = [word]
+        if word.isdigit() and len(word) >= 3:
+            if len(bare := word.lstrip("0")) >= 3 and bare != word:
+                forms.append(bare)
+            forms.append("r" + word[::-1])
+        found.append(forms)
+    return found
 
 
 def _fts_query(text: str) -> str:
     """User text to an FTS5 query: every word must match as a prefix, in any field."""
-    terms = [f'("{w}"* OR "{rev}"*)' if rev else f'"{w}"*' for w, rev in _search_words(text)]
-    return " AND ".join(terms)
+    return " AND ".join(
+        "(" + " OR ".join(f'"{f}"*' for f in forms) + ")" for forms in _search_words(text)
+    )
 
 
 def _pg_tsquery(text: str) -> str:
-    terms = [f"({w}:* | {rev}:*)" if rev else f"{w}:*" for w, rev in _search_words(text)]
-    return " & ".join(terms)
+    return " & ".join(
+        "(" + " | ".join(f"{f}:*" for f in forms) + ")" for forms in _search_words(text)
+    )
 
 
 def _search_body(values: dict[str, Any]) -> str:
@@ -1797,6 +1808,9 @@ class Store:
     def counts(self, cap: int | None = None) -> dict[str, int]:
         """Header counts: new today, awaiting contact, review queue.
 
+        "Today" is when the buyer enquired (``received_ts``), not when leadtui captured the
+        lead: a first run that reads a week of mail must not count the whole week as today.
+
         With ``cap`` each count stops at ``cap`` (shown as "10,000+"): a viewer refreshes its
         header after every change, and an exact count over a million new leads takes half a
         second, while a capped one reads at most ``cap`` index entries.
@@ -1811,7 +1825,7 @@ class Store:
             return int(q.count())
 
         return {
-            "new_today": count(lead.select().where(lead.first_seen_ts >= start)),
+            "new_today": count(lead.select().where(lead.received_ts >= start)),
             "awaiting": count(lead.select().where(lead.status == "new")),
             "review": count(raw.select().where(raw.status == "failed")),
         }
@@ -1822,11 +1836,17 @@ class Store:
         today = _start_of_day(now)
         since = today - (days - 1) * 86400
         week = today - 6 * 86400
+        # Days are the buyer's (received); response times run from when leadtui saw the lead.
         rows = (
             lead.select(
-                lead.first_seen_ts, lead.contacted_ts, lead.query_type, lead.source, lead.status
+                lead.received_ts,
+                lead.first_seen_ts,
+                lead.contacted_ts,
+                lead.query_type,
+                lead.source,
+                lead.status,
             )
-            .where(lead.first_seen_ts >= since)
+            .where(lead.received_ts >= since)
             .tuples()
         )
         per_day: dict[date, int] = {
@@ -1838,17 +1858,17 @@ class Store:
         resp_week: list[float] = []
         contacted_today = 0
         new_today = 0
-        for first_seen, contacted, qtype, source, _status in rows:
-            day = datetime.fromtimestamp(first_seen).date()
+        for received, first_seen, contacted, qtype, source, _status in rows:
+            day = datetime.fromtimestamp(received).date()
             if day in per_day:
                 per_day[day] += 1
-            if first_seen >= week:
+            if received >= week:
                 label = qtype or "other"
                 by_type[label] = by_type.get(label, 0) + 1
                 by_source[source] = by_source.get(source, 0) + 1
                 if contacted is not None:
                     resp_week.append(contacted - first_seen)
-            if first_seen >= today:
+            if received >= today:
                 new_today += 1
                 if contacted is not None:
                     resp_today.append(contacted - first_seen)

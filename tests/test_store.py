@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -314,6 +315,10 @@ def test_filters_and_keyset_paging(store: Store) -> None:
         ("98456", True),
         ("00066", True),  # the last digits, as people remember a caller
         ("600066", True),
+        ("09845600066", True),  # with the trunk prefix, as caller ID shows it
+        ("00919845600066", True),  # with the international prefix
+        ("+91 98456 00066", True),
+        ("08845600066", False),
         ("66006", False),
         ("sunil.rao@example.com", True),
         ("fly ash", True),
@@ -433,24 +438,36 @@ def test_sync_state_round_trips(store: Store) -> None:
     assert store.get_state("imap:x") == {"uidvalidity": 7, "last_uid": 43}
 
 
+def _received(days_ago: float) -> str:
+    return datetime.fromtimestamp(time.time() - days_ago * 86400).astimezone().isoformat()
+
+
 def test_stats_median_response_and_counts(store: Store) -> None:
-    a = ingest(store, make_lead(message_id="a@x")).lead_ids[0]
-    ingest(store, make_lead(message_id="b@x", product="Tiles", query_type="B"))
+    a = ingest(store, make_lead(message_id="a@x", received_at=_received(0))).lead_ids[0]
+    ingest(
+        store,
+        make_lead(message_id="b@x", product="Tiles", query_type="B", received_at=_received(0)),
+    )
+    # Captured today (a first run reads a week of mail), enquired a week ago: not "today".
+    ingest(store, make_lead(message_id="old@x", product="Pavers", received_at=_received(7)))
     store.mark_contacted(a, actor="asha")
     stats = store.stats()
     assert stats.new_today == 2
     assert stats.contacted_today == 1
-    assert stats.awaiting_contact == 1
+    assert stats.awaiting_contact == 2  # awaiting counts every day
     assert stats.by_type == {"W": 1, "B": 1}
     assert stats.median_response_today is not None
     assert stats.median_response_today >= 0
     assert stats.per_day[-1][1] == 2
-    assert store.counts() == {"new_today": 2, "awaiting": 1, "review": 0}
+    assert stats.per_day[-8][1] == 1
+    assert store.counts() == {"new_today": 2, "awaiting": 2, "review": 0}
 
 
 def test_capped_counts_stop_at_the_cap(store: Store) -> None:
     for i in range(3):
-        ingest(store, make_lead(message_id=f"c{i}@x", product=f"Tiles {i}"))
+        ingest(
+            store, make_lead(message_id=f"c{i}@x", product=f"Tiles {i}", received_at=_received(0))
+        )
     raw_id, _ = store.add_raw(b"not a lead", source="test", kind="email")
     store.apply(raw_id, [{"kind": "error", "error": "unreadable"}])
     assert store.counts(cap=2) == {"new_today": 2, "awaiting": 2, "review": 1}
