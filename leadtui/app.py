@@ -546,7 +546,10 @@ class LeadApp(App[int]):
         text = Text()
         if self.view.search.strip() or self.view.filter_name != "all":
             text.append(f"No leads: {self.view.label()}.\n", style="bold")
-            text.append("Press 0 for all leads, or escape to clear the search.")
+            if self.view.search.strip():
+                text.append("Press 0 for all leads, or escape to clear the search.")
+            else:
+                text.append("Press 0 for all leads.")
         elif self.demo is None and not self.settings.imap_configured:
             text.append("No leads yet, and no mailbox is set up.\n\n", style="bold")
             text.append("Check the settings with:  leadtui doctor\n")
@@ -721,9 +724,11 @@ class LeadApp(App[int]):
 
         def check(text: str) -> str | None:
             try:
-                prompts.parse_follow_up(text, today)
+                day = prompts.parse_follow_up(text, today)
             except ValueError as exc:
                 return str(exc)
+            if day is not None and day < today and text.strip() != (lead.follow_up or ""):
+                return f"{day:%d %b %Y} has passed: use today or a later date"
             return None
 
         def done(text: str | None) -> None:
@@ -734,7 +739,7 @@ class LeadApp(App[int]):
             prompts.TextPrompt(
                 f"Follow up {display.buyer(lead)} on",
                 value=lead.follow_up or "",
-                placeholder="2026-03-05, tomorrow, +3, mon",
+                placeholder=prompts.follow_up_example(today),
                 hint="a date, today, tomorrow, +3 (days) or a weekday; empty clears it",
                 check=check,
             ),

@@ -391,7 +391,9 @@ async def test_f_sets_a_follow_up_date_and_rejects_nonsense(filled: str) -> None
         await pilot.press("f", *"someday", "enter")
         hint = await until(pilot, lambda: app.screen.query("#hint.-error"), "the error hint")
         assert "tomorrow" in str(hint.first(Static).render())
-        await pilot.press(*["backspace"] * 7, *"tomorrow", "enter")
+        await pilot.press(*["backspace"] * 7, *"01-01-2020", "enter")
+        await until(pilot, lambda: "has passed" in str(hint.first(Static).render()), "past")
+        await pilot.press(*["backspace"] * 10, *"tomorrow", "enter")
         await until(pilot, lambda: app.table.leads[kavita.id].follow_up, "the follow-up")
         assert lead_named(filled, "Kavita Joshi").follow_up == "2026-03-13"
 
@@ -515,6 +517,10 @@ async def test_an_empty_view_says_why(filled: str) -> None:
         await pilot.press("5")  # won: none yet
         await until(pilot, lambda: app.main_screen.has_class("-empty"), "the empty state")
         assert "No leads: Won." in static_text(app, "#empty")
+        assert "search" not in static_text(app, "#empty")  # there is none to clear
+        await pilot.press("0", "slash", *"nobody", "enter")
+        await until(pilot, lambda: "nobody" in static_text(app, "#empty"), "the empty search")
+        assert "escape to clear the search" in static_text(app, "#empty")
 
 
 # --------------------------------------------------------------------------- windowing
@@ -677,6 +683,7 @@ async def test_help_lists_every_key_with_its_setting_name(filled: str) -> None:
                 for line in text.splitlines()
             ), (key, setting)
         assert "LEADTUI_IMAP_HOST" in text
+        assert [line.split()[0] for line in text.splitlines() if line.strip()].count("^p") == 1
         await pilot.press("escape")
         assert app.screen is app.main_screen
 

@@ -46,6 +46,8 @@ class HelpScreen(Screen[None]):
             name = binding.id or binding.action
             if binding.system or name in seen or not binding.description:
                 continue
+            if binding.action in {"command_palette", "app.command_palette"}:  # listed below
+                continue
             seen.add(name)
             (ours if binding.id else builtin).append(binding)
         for binding in ours:  # leadtui's keys, remappable by their setting name

@@ -50,7 +50,15 @@ def parse_follow_up(text: str, today: date) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         pass
-    raise ValueError("use a date like 2026-03-05 or 05-03, today, tomorrow, +3 or mon")
+    soon = today + timedelta(days=3)
+    raise ValueError(
+        f"use a date like {soon.isoformat()} or {soon:%d-%m}, today, tomorrow, +3 or mon"
+    )
+
+
+def follow_up_example(today: date) -> str:
+    """The prompt's placeholder: a date that is still ahead, and the words."""
+    return f"{today + timedelta(days=3):%Y-%m-%d}, tomorrow, +3, mon"
 
 
 class ChoicePrompt(ModalScreen[str | None]):
