@@ -42,7 +42,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -285,11 +285,10 @@ class LeadApp(App[int]):
     def _greet(self) -> None:
         demo = self.demo
         if demo is not None:
-            lines = ["A simulated inbox delivers a lead every few seconds."]
+            text = "A simulated inbox delivers a lead every few seconds."
             if demo.http_url:
-                lines.append(f"Or POST your own to {demo.http_url} with the demo API key")
-                lines.append(f"{demo.api_key} (both stay in the header).")
-            self.notify("\n".join(lines), title="leadtui demo", timeout=8, markup=False)
+                text += " POST your own with the URL and API key in the header."
+            self.notify(text, title="leadtui demo", timeout=6, markup=False)
         elif not self.settings.imap_configured:
             self.notify(
                 "No mailbox is set up, so no email leads will arrive. "
@@ -464,7 +463,7 @@ class LeadApp(App[int]):
     def _read_state(self, store: Store) -> CaptureState:
         return CaptureState(
             health=tuple(store.health()),
-            counts=store.counts(cap=COUNT_CAP),
+            counts=store.counts(cap=COUNT_CAP, now=self.clock()),
             lease=store.lease_info(),
             loaded=True,
         )
@@ -579,7 +578,8 @@ class LeadApp(App[int]):
         self._set_title()
         if self.settings.bell:
             self.bell()
-        self.notify(text, markup=False)
+        if not isinstance(self.screen, ModalScreen):  # a toast would cover the dialog's choices
+            self.notify(text, markup=False)
         if self.settings.desktop_notify:
             self._desktop_notify(text)
 

@@ -45,31 +45,35 @@ class DemoInfo:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _free_port(preferred: int) -> int:
+def _free_port(host: str, preferred: int) -> int:
+    """``preferred`` when it is free on ``host``, else any free port."""
     for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
             try:
-                sock.bind(("127.0.0.1", port))
+                sock.bind((host, port))
             except OSError:
                 continue
             return int(sock.getsockname()[1])
-    raise OSError("no free port on 127.0.0.1")
+    raise OSError(f"no free port on {host}")
 
 
 def prepare(base: config.Settings) -> tuple[config.Settings, DemoInfo]:
     """Settings for a demo: a fresh database, no real mailbox, HTTP ingest with a demo key."""
+    http_url: str | None = None
+    listen = "off"
+    if base.http_enabled:  # where LEADTUI_HTTP_LISTEN says, on another port if that one is taken
+        host, preferred = base.http_host_port
+        try:
+            port = _free_port(host, preferred)
+            shown = f"[{host}]" if ":" in host else host
+            listen = f"{shown}:{port}"
+            http_url = f"http://{listen}"
+        except OSError:
+            log.warning("demo: no free port for the HTTP ingest; it stays off")
     directory = Path(tempfile.mkdtemp(prefix="leadtui-demo-"))
     db_url = str(directory / "demo.db")
     api_key = config.new_api_key()
     push_token = secrets.token_urlsafe(16)
-    http_url: str | None = None
-    listen = "off"
-    try:
-        port = _free_port(8765)
-        listen = f"127.0.0.1:{port}"
-        http_url = f"http://{listen}"
-    except OSError:
-        log.warning("demo: no free port for the HTTP ingest; it stays off")
     settings = base.replace(
         db=db_url,
         imap_host="",

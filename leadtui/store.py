@@ -1805,7 +1805,7 @@ class Store:
 
     # ------------------------------------------------------------------ counts and stats
 
-    def counts(self, cap: int | None = None) -> dict[str, int]:
+    def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
         """Header counts: new today, awaiting contact, review queue.
 
         "Today" is when the buyer enquired (``received_ts``), not when leadtui captured the
@@ -1817,7 +1817,7 @@ class Store:
         """
         lead = self.m.Lead
         raw = self.m.RawItem
-        start = _start_of_day(time.time())
+        start = _start_of_day(time.time() if now is None else now)
 
         def count(q: Any) -> int:
             if cap is not None:

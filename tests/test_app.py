@@ -201,7 +201,7 @@ async def test_the_table_shows_the_newest_leads_first_with_every_column(filled: 
             "MS Window Grill", display.quantity(kiran), "Rajkot", "new",
         ]  # fmt: skip
         header = str(app.top.render())
-        assert "new today 21" in header
+        assert "new today 1 " in header  # enquired on 12 Mar, the app's today; not captured today
         assert "awaiting 21" in header
 
 
@@ -270,6 +270,21 @@ async def test_a_burst_of_arrivals_rings_once_with_one_toast(filled: str) -> Non
         assert len(heard.toasts) == 1
         assert heard.toasts[0].startswith("6 new leads. Latest: New enquiry: ")
         assert app.terminal_title == "(6) leadtui"
+
+
+async def test_a_lead_arriving_under_a_dialog_rings_without_a_toast_over_it(filled: str) -> None:
+    app = make_app(filled)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        heard = Recorder(app)
+        await pilot.press("s")  # the status dialog
+        await until(pilot, lambda: app.screen.query(OptionList), "the status dialog")
+        new_id = (await deliver(filled, [synthetic("enquiry", 31)[0]]))[0].new_lead_ids[0]
+        await until(pilot, lambda: new_id in app.table.ids and heard.bells, "the bell")
+        assert heard.toasts == []  # the dialog's choices stay readable
+        assert app.terminal_title == "(1) leadtui"
+        await pilot.press("escape")
+        assert app.table.is_highlighted(new_id)
 
 
 async def test_the_bell_can_be_turned_off_and_highlights_fade(filled: str) -> None:
@@ -729,11 +744,10 @@ async def test_the_command_palette_offers_every_action(filled: str) -> None:
 
 
 async def test_stats_show_leads_per_day_types_sources_and_response_time(filled: str) -> None:
-    sunil = lead_named(filled, "Sunil Rao")
+    farhan = lead_named(filled, "Farhan Ali")  # the one sample enquiry of 12 Mar
     with Store.open(filled) as store:
-        store.mark_contacted(sunil.id, actor="ravi")
-    app = make_app(filled)
-    app.clock = time.time  # stats count "today" by the real clock
+        store.mark_contacted(farhan.id, actor="ravi")
+    app = make_app(filled)  # its clock says 12 Mar 2026, 20:00 IST
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         await pilot.press("t")
@@ -744,10 +758,12 @@ async def test_stats_show_leads_per_day_types_sources_and_response_time(filled: 
         assert "IndiaMART" in text
         assert "TradeIndia" in text
         today = next(line for line in text.splitlines() if line.strip().startswith("today"))
-        assert today.split()[1:3] != ["—"]  # a median: Sunil was contacted
+        assert today.split()[1:3] != ["—"]  # a median: Farhan was contacted
         days = static_text(app, "#stats-days")
-        assert "Today: 21 new · 1 contacted · 20 awaiting contact" in days
-        assert sum(app.screen.query_one("#stats-spark").data or []) == 21  # type: ignore[attr-defined]
+        assert "Today: 1 new · 1 contacted · 20 awaiting contact" in days
+        # Days are when buyers enquired: 27 Feb to 12 Mar holds all but the 2019 and 2022 ones.
+        spark = app.screen.query_one("#stats-spark").data or []  # type: ignore[attr-defined]
+        assert (len(spark), sum(spark), spark[-1]) == (14, 19, 1)
 
 
 # --------------------------------------------------------------------------- hostile text
@@ -832,10 +848,30 @@ async def test_first_run_without_a_mailbox_says_how_to_set_it_up(url: str) -> No
         del heard
 
 
+def test_the_demo_listens_where_LEADTUI_HTTP_LISTEN_says_or_next_to_it() -> None:
+    import socket
+
+    from leadtui import demo as demo_mode
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        _settings, moved = demo_mode.prepare(Settings(http_listen=f"127.0.0.1:{port}"))
+        moved.cleanup()
+    _settings, info = demo_mode.prepare(Settings(http_listen=f"127.0.0.1:{port}"))
+    info.cleanup()
+    assert info.http_url == f"http://127.0.0.1:{port}"
+    assert moved.http_url is not None
+    assert moved.http_url != info.http_url  # that port was taken: another one, not none
+    _settings, off = demo_mode.prepare(Settings(http_listen="off"))
+    off.cleanup()
+    assert off.http_url is None
+
+
 async def test_demo_shows_the_badge_the_ingest_url_and_key_and_leads_arrive(tmp_path: Path) -> None:
     from leadtui import demo as demo_mode
 
-    settings, info = demo_mode.prepare(Settings(http_listen="off"))
+    settings, info = demo_mode.prepare(Settings(http_listen="127.0.0.1:0"))
     info.seed = 5
     try:
         settings = settings.replace(http_listen="off")

@@ -12,15 +12,16 @@ from leadtui.store import Lead
 if TYPE_CHECKING:
     from leadtui.app import LeadApp
 
+# In the order of the footer, which a narrow terminal cuts: the calls to a buyer first.
 TRIAGE_BINDINGS: list[BindingType] = [
     Binding("c", "triage('contacted')", "Contacted", id="contacted", tooltip="Mark the lead contacted"),
+    Binding("y", "triage('copy-phone')", "Copy phone", id="copy-phone", tooltip="Copy the buyer's phone number"),
+    Binding("w", "triage('whatsapp')", "WhatsApp", id="whatsapp", tooltip="Copy a wa.me link to chat with the buyer"),
+    Binding("Y", "triage('copy-email')", "Copy email", show=False, id="copy-email", tooltip="Copy the buyer's email address"),
     Binding("s", "triage('status')", "Status", id="status", tooltip="Set the status: new, contacted, quoted, won, lost, spam"),
     Binding("n", "triage('note')", "Note", id="note", tooltip="Add a note to the lead"),
     Binding("a", "triage('assign')", "Claim", id="assign", tooltip="Claim the lead, or assign it to a teammate"),
     Binding("f", "triage('follow-up')", "Follow-up", id="follow-up", tooltip="Set or clear the follow-up date"),
-    Binding("y", "triage('copy-phone')", "Copy phone", id="copy-phone", tooltip="Copy the buyer's phone number"),
-    Binding("Y", "triage('copy-email')", "Copy email", show=False, id="copy-email", tooltip="Copy the buyer's email address"),
-    Binding("w", "triage('whatsapp')", "WhatsApp", id="whatsapp", tooltip="Copy a wa.me link to chat with the buyer"),
 ]  # fmt: skip
 
 

@@ -39,10 +39,10 @@ class MainScreen(LeadScreen):
     # Footer order: the most used first, so a narrow terminal still shows them.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.help", "Keys", id="help", tooltip="Every key, and how to change them"),
-        *TRIAGE_BINDINGS,
         # priority: handled as the key arrives, so text typed right after "/" (one burst over
         # SSH) already goes to the search box instead of running table keys.
         Binding("slash", "search", "Search", id="search", tooltip="Find leads as you type (name, phone, product, city…)", priority=True),
+        *TRIAGE_BINDINGS,
         Binding("escape", "clear_search", "Clear search", show=False, id="clear-search", tooltip="Show every lead again"),
         Binding("r", "app.review", "Review", id="review", tooltip="Items that failed to become leads; reparse them"),
         Binding("t", "app.stats", "Stats", id="stats", tooltip="Leads per day, by type and source, response times"),
