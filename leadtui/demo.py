@@ -104,7 +104,12 @@ class SimulatedInbox:
         if self._buyers and self.rng.random() < 0.08:
             name, company, product, phone = self.rng.choice(self._buyers)
             mail = synth.reply_to(
-                self.rng, name=name, company=company, product=product, phone=phone, when=when
+                self.rng,
+                name=name,
+                company=company,
+                product=product,
+                phone=phone,
+                when=when or _now(),
             )
         else:
             kind = self.rng.choices(

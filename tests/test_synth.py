@@ -129,3 +129,20 @@ def test_mbox_holds_n_mails_with_from_lines_escaped(tmp_path: Path) -> None:
     assert [(r["kind"], r.get("name")) for r in read] == [
         (m.expected["kind"], m.expected.get("name")) for m in made
     ]
+
+
+def test_the_demo_dates_a_live_reply_now_not_in_a_seeded_past(tmp_path: Path) -> None:
+    from leadtui.capture import Pipeline
+    from leadtui.demo import SimulatedInbox
+    from leadtui.store import Store
+
+    with Store.open(str(tmp_path / "demo.db")) as store:
+        inbox = SimulatedInbox(Pipeline(store), lambda _health: None, rng=random.Random(4))
+        start = datetime.now().timestamp()
+        statuses = [inbox.deliver() for _ in range(80)]  # live mail: no time given
+        assert "reply" in statuses
+        times = [
+            m.ts for lead_id in range(1, store.count_leads() + 1) for m in store.messages(lead_id)
+        ]
+        assert times
+        assert all(t >= start - 1 for t in times)  # whole seconds: the Date header's
