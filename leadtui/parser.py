@@ -55,6 +55,7 @@ __all__ = [
     "normalize_phone",
     "parse",
     "parse_json_bytes",
+    "readable_email",
 ]
 
 MAX_EMAIL_BYTES = 30_000_000
@@ -263,6 +264,25 @@ def parse(raw: object, *, channel: str | None = None) -> list[dict[str, Any]]:
         return _parse_json(raw, channel)
     except Exception as exc:  # the last line of defence: the guarantee is "never raises"
         return [error(failure("leadtui", exc))]
+
+
+def readable_email(raw: bytes) -> str:
+    """An email as a person reads it: From, To, Date and Subject, then its text lines.
+
+    For the lead's detail screen, where the source (base64, quoted-printable HTML) cannot be
+    read. Pure, and never raises: what cannot be decoded is shown as it is.
+    """
+    try:
+        mail = Mail(raw[:MAX_EMAIL_BYTES])
+        labels = (("From", "from"), ("To", "to"), ("Date", "date"), ("Subject", "subject"))
+        head = [f"{label}: {value}" for label, name in labels if (value := mail.header(name))]
+        try:
+            body = mail.lines
+        except BodyTooLarge as exc:
+            body = [str(exc)]
+        return "\n".join([*head, "", *body] if head else body)
+    except Exception:  # a parser bug must not hide the email: show its bytes
+        return raw.decode("utf-8", errors="replace")
 
 
 def parse_json_bytes(data: bytes, *, channel: str | None = None) -> list[dict[str, Any]]:

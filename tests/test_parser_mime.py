@@ -144,3 +144,29 @@ def test_lenient_base64() -> None:
     assert decode_base64(b"aGV s\nbG8=") == b"hello"
     assert decode_base64(b"a") == b""
     assert decode_base64(b"!!!!") == b""
+
+
+def test_an_email_is_shown_decoded_for_a_person_to_read() -> None:
+    from leadtui.parser import readable_email
+
+    msg = EmailMessage()
+    msg["From"] = "IndiaMART <buyleads@indiamart.com>"
+    msg["Subject"] = "BuyLead for जाली ईंट"
+    msg["Date"] = "Wed, 25 Nov 2026 10:04:11 +0530"
+    msg.set_content("Buy Lead through IndiaMART\nQuantity: 5000 Piece\n", cte="base64")
+    shown = readable_email(msg.as_bytes())
+    assert shown.splitlines()[:3] == [
+        "From: IndiaMART <buyleads@indiamart.com>",
+        "Date: Wed, 25 Nov 2026 10:04:11 +0530",
+        "Subject: BuyLead for जाली ईंट",
+    ]
+    assert "Quantity: 5000 Piece" in shown.splitlines()
+    assert "QnV5" not in shown  # not the base64 source
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_showing_any_bytes_as_an_email_never_raises(data: bytes) -> None:
+    from leadtui.parser import readable_email
+
+    assert isinstance(readable_email(data), str)

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
+from leadtui import parser
 from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
 from leadtui.store import Event, Lead, RawSummary
 from leadtui.store import Message as Reply
@@ -35,6 +36,7 @@ class Details:
     replies: list[Reply]
     raw: RawSummary | None
     raw_text: str | None
+    readable: str | None = None  # an email's headers and text, decoded
 
 
 class DetailLoaded(Message):
@@ -49,7 +51,10 @@ def _raw_text(body: bytes, kind: str) -> str:
             return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
         except ValueError:
             pass
-    text = body.decode("utf-8", errors="replace")
+    return _cut(body.decode("utf-8", errors="replace"))
+
+
+def _cut(text: str) -> str:
     if len(text) > RAW_LIMIT:
         text = text[:RAW_LIMIT] + f"\n… ({len(text) - RAW_LIMIT:,} more characters)"
     return text
@@ -109,6 +114,9 @@ class DetailScreen(LeadScreen):
                 replies=store.messages(lead_id),
                 raw=info,
                 raw_text=_raw_text(body, info.kind if info else "email") if body else None,
+                readable=_cut(parser.readable_email(body))
+                if body and info is not None and info.kind == "email"
+                else None,
             )
             self.post_message(DetailLoaded(details))
         finally:
@@ -245,4 +253,11 @@ class DetailScreen(LeadScreen):
         heading.append(
             f"  item {raw.id} · {display.clean(raw.source)} · {raw.size:,} bytes", style="dim"
         )
-        return Group(heading, display.plain(details.raw_text, "dim", lines=True))
+        if details.readable is None:
+            return Group(heading, display.plain(details.raw_text, "dim", lines=True))
+        return Group(
+            heading,
+            display.plain(details.readable, lines=True),
+            Text("\nSource", style="bold"),
+            display.plain(details.raw_text, "dim", lines=True),
+        )
