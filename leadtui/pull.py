@@ -882,6 +882,12 @@ async def _run_once(
             if answer.code == 400:
                 report.error = f"IndiaMART refused the request: {answer.describe()}"
                 break
+            if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
+                report.error = (
+                    f"{answer.describe()}; check the network (and LEADTUI_INDIAMART_URL), "
+                    "then run it again"
+                )
+                break
             attempts += 1
             if attempts >= RUN_ONCE_ATTEMPTS:
                 report.error = f"gave up after {attempts} failed calls: {answer.describe()}"

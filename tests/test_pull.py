@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -548,6 +549,23 @@ def test_run_once_stops_at_a_rejected_key(
     assert report.error.startswith(pull.KEY_REJECTED)
     assert report.lines()[-1].startswith("stopped: CRM key rejected or replaced")
     assert api.codes() == [401]
+
+
+def test_run_once_stops_at_once_when_the_api_cannot_be_reached(
+    api: FakeIndiaMart, clock: FakeClock, store: Store
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}/wservce/crm/crmListing/v2/"
+    said: list[str] = []
+    report = pull.run_once(
+        make_settings(api, indiamart_url=closed), store, None, progress=said.append, clock=clock
+    )
+    assert report.calls == 1
+    assert report.error is not None
+    assert report.error.startswith("no answer: cannot connect to 127.0.0.1")
+    assert report.error.endswith("check the network (and LEADTUI_INDIAMART_URL), then run it again")
+    assert not any(text.startswith("waiting") for text in said)  # not 5 minutes a retry
 
 
 def test_run_once_refuses_a_missing_key_and_a_future_since(
