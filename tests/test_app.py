@@ -628,7 +628,9 @@ async def test_detail_shows_every_field_history_replies_and_the_raw_email(filled
         assert "Message" in text
         assert "Replies from the buyer" in text  # sample 10 replies to this lead
         history = static_text(app, "#detail-history")
-        assert "Solid Blocks" in history  # the buyer's other enquiry
+        others = screen.query_one("#detail-others", OptionList)
+        assert others.option_count == 1
+        assert "Solid Blocks" in str(others.get_option_at_index(0).prompt)  # the buyer's other
         assert "ravi  note: asked for 10,000 pcs rate" in history
         assert "ravi  contacted" in history
         assert "capture  created: via email" in history
@@ -644,6 +646,18 @@ async def test_detail_shows_every_field_history_replies_and_the_raw_email(filled
         await until(
             pilot, lambda: "contacted by asha" in static_text(app, "#detail-title"), "title"
         )
+        await pilot.press("e", "enter")  # open the buyer's other enquiry
+        other = await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DetailScreen) and app.screen is not screen and app.screen
+            ),
+            "the other enquiry",
+        )
+        await until(pilot, lambda: other.details is not None, "its details")
+        assert "Solid Blocks" in static_text(app, "#detail-fields")
+        await pilot.press("escape")
+        assert app.screen is screen
         await pilot.press("escape")
         assert app.screen is app.main_screen
 

@@ -16,7 +16,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from leadtui import parser
@@ -64,7 +65,8 @@ class DetailScreen(LeadScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back", id="back", tooltip="Back to the lead table"),
         *TRIAGE_BINDINGS,
-    ]
+        Binding("e", "others", "Other enquiries", id="others", tooltip="Pick another enquiry from this buyer to open"),
+    ]  # fmt: skip
 
     def __init__(self, lead: Lead) -> None:
         super().__init__()
@@ -76,6 +78,8 @@ class DetailScreen(LeadScreen):
         with VerticalScroll(id="detail-body"):
             yield Static(id="detail-fields")
             yield Static(id="detail-text")
+            yield Static(id="detail-others-title")
+            yield OptionList(id="detail-others")
             yield Static(id="detail-history")
             yield Static(id="detail-raw")
         yield Footer(compact=True, show_command_palette=False)
@@ -129,6 +133,7 @@ class DetailScreen(LeadScreen):
         self._draw_title()
         self.query_one("#detail-fields", Static).update(self._fields(details.lead))
         self.query_one("#detail-text", Static).update(self._text(details))
+        self._show_others(details)
         self.query_one("#detail-history", Static).update(self._history(details))
         self.query_one("#detail-raw", Static).update(self._raw(details))
 
@@ -219,19 +224,43 @@ class DetailScreen(LeadScreen):
                 parts.append(line)
         return Group(*parts)
 
-    def _history(self, details: Details) -> RenderableType:
+    def _show_others(self, details: Details) -> None:
+        title = Text("\nOther enquiries from this buyer", style="bold")
+        if details.history:
+            title.append("  e, then ⏎ opens one", style="dim")
+        else:
+            title.append("  none", style="dim")
+        self.query_one("#detail-others-title", Static).update(title)
+        others = self.query_one("#detail-others", OptionList)
+        others.clear_options()
         now = self.lead_app.clock()
-        parts: list[RenderableType] = [Text("\nEarlier enquiries from this buyer", style="bold")]
-        if not details.history:
-            parts.append(Text("none", style="dim"))
         for old in details.history:
             line = Text()
             line.append(f"{display.when(old.received_ts, now):>9}  ")
             line.append(f"{display.type_label(old):<9} ")
             line.append(display.clean(old.product) or "—")
             line.append(f"  {display.clean(old.status)}", style="dim")
-            parts.append(line)
-        parts.append(Text("\nHistory", style="bold"))
+            others.add_option(Option(line, id=str(old.id)))
+        others.display = bool(details.history)
+
+    def action_others(self) -> None:
+        others = self.query_one("#detail-others", OptionList)
+        if not others.option_count:
+            self.notify("No other enquiries from this buyer", markup=False)
+            return
+        others.focus()
+        others.highlighted = others.highlighted or 0
+        others.scroll_visible()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        history = self.details.history if self.details is not None else []
+        chosen = next((x for x in history if str(x.id) == event.option.id), None)
+        if chosen is not None:
+            self.app.push_screen(DetailScreen(chosen))
+
+    def _history(self, details: Details) -> RenderableType:
+        parts: list[RenderableType] = [Text("\nHistory", style="bold")]
         for event in details.events:
             line = Text()
             line.append(f"{display.full_time(event.ts)}  ", style="dim")
