@@ -10,12 +10,14 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     One lead as JSON with the contract's field names (FORMATS 8: at least one of name, phone,
     email), or a website form post (urlencoded or multipart) whose fields are mapped by
     :data:`FORM_ALIASES` (``full_name``, ``mobile``, ``tel``, ``comments``, ``interest``, …;
-    other fields go to ``specs``). Needs ``x-api-key``. ``Idempotency-Key`` makes a replay
-    answer with the first answer's lead. 201 with the lead id for a new lead, 200 for one
-    already known (a replay, an identical body, or the same enquiry by the dedupe keys), 202
-    if the item went to the review queue, 400 for a body that is not JSON or a form, 401
-    without a valid key, 413 above 64 KiB, 415 for other content types, 422 (RFC 9457
-    problem+json) naming every invalid field, 429 with Retry-After above the key's rate.
+    other fields go to ``specs``). Needs ``x-api-key``. ``Idempotency-Key`` (at most 200
+    characters, per API key) makes a replay of the same body answer with the first answer's
+    lead; the key again with a different body is 422, as the IETF idempotency-key draft says.
+    201 with the lead id for a new lead, 200 for one already known (a replay, an identical
+    body, or the same enquiry by the dedupe keys), 202 if the item went to the review queue,
+    400 for a body that is not JSON or a form or a longer Idempotency-Key, 401 without a valid
+    key, 413 above 64 KiB, 415 for other content types, 422 (RFC 9457 problem+json) naming
+    every invalid field, 429 with Retry-After above the key's rate.
     A JSON body is kept as sent; a form is kept as the lead JSON it maps to, with the form's
     own fields beside it (under ``request``, which the parser ignores). A body that does not
     arrive within 30 s is 408.
@@ -39,11 +41,16 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     For other tools (needs ``x-api-key``). ``since`` is a change cursor: an integer, 0 or
     absent for everything; the answer's ``cursor`` continues the feed, and a lead changed
     again (triage, a merge) comes back with its new state. ``since`` may also be an ISO-8601
-    time with a UTC offset: the newest ``limit`` leads received since then, plus the cursor
-    to follow from there.
+    time with a UTC offset: the same feed from that time on (the leads that arrived or changed
+    since then, oldest change first), so following the cursor delivers every one of them.
 
 ``GET /healthz``
-    No key: whether the database answers and the state of each capture source.
+    No key: whether the database answers and the state of each capture source. 200 with
+    ``status`` ``ok``, or ``degraded`` naming the ``failing`` sources (a mailbox that cannot
+    log in, say: the ingest still takes leads); 503 when the database does not answer.
+
+API keys are the config file's ``[http.api_keys]`` plus ``LEADTUI_API_KEYS``; ``leadtui keys
+add/remove`` take effect within a second, without a restart (:class:`ApiKeyRing`).
 
 Every route that stores answers 503 with Retry-After when the database refuses the write:
 nothing is acknowledged that is not committed. ``LEADTUI_HTTP_RATE_PER_MINUTE`` is per API
@@ -65,6 +72,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import queue
 import re
 import threading
@@ -79,13 +87,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from aiohttp import web
 
-from leadtui import parser
+from leadtui import config, parser
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.config import ConfigError, hash_api_key
+from leadtui.config import ApiKey, ConfigError, hash_api_key
 from leadtui.formats.places import iso_country
 from leadtui.formats.results import LEAD_FIELDS, SOURCES
 from leadtui.formats.text import as_text, clean_text
-from leadtui.store import Health, LeadQuery, Outcome, Store, StoreError
+from leadtui.store import Health, Outcome, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,10 @@ WRITE_TIMEOUT = 30.0  # a request waits this long for its commit, then gets 503
 LISTEN_RETRY = 5.0  # seconds between attempts to bind a busy port
 STOP_POLL = 0.1
 MAX_LIST = 1000
+IDEMPOTENCY_KEY_MAX = 200  # characters of an Idempotency-Key header
+KEYS_CHECK_SECONDS = 1.0  # a request looks at the config file for changed API keys this often
+# Source states that mean a source is not capturing (as ``leadtui doctor`` reads them).
+FAILING_STATES = frozenset({"login failed", "reconnecting", "key rejected", "error"})
 IST = timezone(timedelta(hours=5, minutes=30))
 
 PROBLEM_JSON = "application/problem+json"
@@ -498,6 +510,83 @@ def _epoch_time(value: object) -> str | None:
     return datetime.fromtimestamp(int(text), IST).isoformat(timespec="seconds")
 
 
+# --------------------------------------------------------------------------- API keys
+
+_UNSEEN = ("unseen",)  # a config file signature no file has: read the file at the first look
+
+
+def _file_signature(path: os.PathLike[str] | str) -> tuple[object, ...] | None:
+    """What changes when a file is rewritten (``leadtui keys`` replaces it): None if absent."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # unreadable directory, say: reading it will say what is wrong
+        return ("error", exc.errno)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class ApiKeyRing:
+    """The API keys in force: the settings' keys, read again when the config file changes.
+
+    ``leadtui keys add/remove`` rewrite the config file while the ingest runs. :meth:`refresh`
+    looks at the file (one ``stat``) and, when it changed, reads the keys as a restart would,
+    through :func:`config.load`: the file's ``[http.api_keys]`` plus ``LEADTUI_API_KEYS``
+    from the environment. A file that is gone, unreadable or invalid keeps the keys in use,
+    with one warning per change of the file. Logs name keys, never show them.
+    """
+
+    def __init__(self, settings: Any, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+        self.path, _explicit = config.config_file_path(settings.config_path, self._environ)
+        self.keys: tuple[ApiKey, ...] = tuple(settings.api_keys)
+        # A file read at startup is read again at the first look: it may have changed since
+        # (a standby process loads its settings long before it takes over the capture).
+        self._seen: tuple[object, ...] | None = None if settings.config_path is None else _UNSEEN
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Re-read the keys if the config file changed. Blocking: run it off the event loop."""
+        if not self._lock.acquire(blocking=False):
+            return  # another request is looking right now
+        try:
+            seen = _file_signature(self.path)
+            if seen == self._seen:
+                return
+            self._seen = seen
+            if seen is None:
+                log.warning(
+                    "ingest: the config file %s is gone; keeping the %d API keys in use",
+                    self.path,
+                    len(self.keys),
+                )
+                return
+            try:
+                fresh = config.load(self.path, environ=self._environ).api_keys
+            except (ConfigError, ValueError, OSError) as exc:
+                log.warning(
+                    "ingest: the config file %s changed but cannot be used (%s); keeping "
+                    "the %d API keys in use",
+                    self.path,
+                    exc,
+                    len(self.keys),
+                )
+                return
+            if fresh != self.keys:
+                added = sorted({k.name for k in set(fresh) - set(self.keys)})
+                gone = sorted({k.name for k in set(self.keys) - set(fresh)})
+                log.info(
+                    "ingest: API keys reloaded from %s: %d in use (added: %s; removed: %s)",
+                    self.path,
+                    len(fresh),
+                    ", ".join(added) or "none",
+                    ", ".join(gone) or "none",
+                )
+                self.keys = fresh
+        finally:
+            self._lock.release()
+
+
 # --------------------------------------------------------------------------- rate limit
 
 
@@ -636,9 +725,12 @@ class Ingest:
     writer: Writer
     readers: ThreadPoolExecutor
     limiter: RateLimiter = field(init=False)
+    api_keys: ApiKeyRing = field(init=False)
+    _keys_checked: float = field(init=False, default=-math.inf)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(int(self.settings.http_rate_per_minute))
+        self.api_keys = ApiKeyRing(self.settings)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=LEAD_LIMIT, middlewares=[self._guard])
@@ -681,13 +773,21 @@ class Ingest:
             )
         return response
 
-    def _authorise(self, request: web.Request) -> str | web.Response:
+    async def _keys(self) -> tuple[ApiKey, ...]:
+        """The API keys in force, after a look at the config file at most once a second."""
+        now = time.monotonic()
+        if now - self._keys_checked >= KEYS_CHECK_SECONDS:
+            self._keys_checked = now
+            await asyncio.get_running_loop().run_in_executor(None, self.api_keys.refresh)
+        return self.api_keys.keys
+
+    async def _authorise(self, request: web.Request) -> str | web.Response:
         """The API key's name, or the 401/429 answer."""
         presented = request.headers.get("x-api-key", "")
         name: str | None = None
         if presented:
             digest = hash_api_key(presented)
-            for key in self.settings.api_keys:  # every key is compared: no early exit
+            for key in await self._keys():  # every key is compared: no early exit
                 if hmac.compare_digest(digest.encode(), key.digest.encode()) and name is None:
                     name = key.name
         if name is None:
@@ -719,9 +819,22 @@ class Ingest:
     # ------------------------------------------------------------------ POST /api/leads
 
     async def post_lead(self, request: web.Request) -> web.Response:
-        auth = self._authorise(request)
+        auth = await self._authorise(request)
         if isinstance(auth, web.Response):
             return auth
+        idempotency = request.headers.get("Idempotency-Key")
+        if idempotency is not None and len(idempotency.strip()) > IDEMPOTENCY_KEY_MAX:
+            return problem(
+                400,
+                f"the Idempotency-Key header is longer than {IDEMPOTENCY_KEY_MAX} characters",
+                errors=[
+                    _field_error(
+                        "Idempotency-Key",
+                        f"must be at most {IDEMPOTENCY_KEY_MAX} characters",
+                        "header",
+                    )
+                ],
+            )
         if request.content_length is not None and request.content_length > LEAD_LIMIT:
             return _too_large()
         media = request.content_type
@@ -763,18 +876,36 @@ class Ingest:
             source=f"http:{auth}",
             kind="json",
             channel="api",
-            dedupe_key=idempotency_key(auth, request.headers.get("Idempotency-Key")),
+            dedupe_key=idempotency_key(auth, idempotency),
         )
         try:
             outcome: Outcome = await self._commit(item, early=False)
+            # A key seen before keeps its first request's item (nothing new is stored): the
+            # same body is a replay, another body a client reusing the key for a new request.
+            reused = item.dedupe_key is not None and await self._read(
+                lambda: self.store.raw_body(outcome.raw_id) not in (None, body)
+            )
         except (StoreError, TimeoutError):
             return _unavailable()
+        if reused:
+            return problem(
+                422,
+                "this Idempotency-Key was already used for a different request; "
+                "send a new key with a new lead",
+                errors=[
+                    _field_error(
+                        "Idempotency-Key",
+                        "was already used for a different request body",
+                        "header",
+                    )
+                ],
+            )
         return _lead_answer(outcome)
 
     # ------------------------------------------------------------------ GET /api/leads
 
     async def list_leads(self, request: web.Request) -> web.Response:
-        auth = self._authorise(request)
+        auth = await self._authorise(request)
         if isinstance(auth, web.Response):
             return auth
         errors = [
@@ -810,16 +941,12 @@ class Ingest:
             return _invalid(errors)
 
         def read() -> dict[str, Any]:
-            if cursor is not None:
-                changes = self.store.changes_since(cursor, limit)
-                leads, top = changes.leads, changes.cursor
-            else:
-                top = self.store.cursor()
-                leads = self.store.list_leads(LeadQuery(since_ts=since_ts, limit=limit))
+            start = cursor if cursor is not None else self._cursor_at(since_ts or 0.0)
+            changes = self.store.changes_since(start, limit)
             return {
-                "cursor": top,
-                "more": len(leads) >= limit,
-                "leads": [x.to_json() for x in leads],
+                "cursor": changes.cursor,
+                "more": len(changes.leads) >= limit,
+                "leads": [x.to_json() for x in changes.leads],
             }
 
         try:
@@ -827,6 +954,23 @@ class Ingest:
         except StoreError:
             return _unavailable()
         return web.json_response(answer)
+
+    def _cursor_at(self, since_ts: float) -> int:
+        """The change cursor at a time: the feed after it starts with the first lead changed
+        (arrived, merged, triaged) at or after ``since_ts``. Runs in a reader thread.
+
+        Leads take change values in commit order with their ``updated_ts``, so the feed is in
+        time order too; a binary search over it costs a few indexed reads of one lead each.
+        """
+        lo, hi = 0, self.store.cursor()  # every lead up to lo changed before since_ts
+        while lo < hi:
+            mid = (lo + hi) // 2
+            first = self.store.changes_since(mid, 1).leads
+            if not first or first[0].updated_ts >= since_ts:
+                hi = mid
+            else:
+                lo = first[0].seq
+        return lo
 
     # ------------------------------------------------------------------ IndiaMART push
 
@@ -937,12 +1081,16 @@ class Ingest:
         except Exception as exc:
             log.warning("ingest: health check: the database does not answer: %s", exc)
             return web.json_response(
-                {"status": "unavailable", "database": "unavailable", "sources": []}, status=503
+                {"status": "unavailable", "database": "unavailable", "failing": [], "sources": []},
+                status=503,
             )
+        failing = [h.source for h in sources if h.state in FAILING_STATES]
         return web.json_response(
             {
-                "status": "ok",
+                # Degraded is still 200: the ingest takes leads, so keep routing them here.
+                "status": "degraded" if failing else "ok",
                 "database": "ok",
+                "failing": failing,
                 "sources": [
                     {
                         "source": h.source,
@@ -1169,11 +1317,17 @@ def openapi_document() -> dict[str, Any]:
             "description": "kept, but it went to the review queue instead of the table",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
-        "400": _problem_response("the body is not JSON or not a readable form"),
+        "400": _problem_response(
+            "the body is not JSON or not a readable form, or the Idempotency-Key is longer "
+            f"than {IDEMPOTENCY_KEY_MAX} characters"
+        ),
         "401": _problem_response("no valid x-api-key"),
         "413": _problem_response("the body is larger than 64 KiB"),
         "415": _problem_response("not JSON, urlencoded or multipart form data"),
-        "422": _problem_response("invalid fields, each named in errors"),
+        "422": _problem_response(
+            "invalid fields, each named in errors; or the Idempotency-Key was already used "
+            "for a different request body"
+        ),
         "429": _problem_response("this key is over its rate", retry=True),
         "503": _problem_response("the database is unavailable; nothing was stored", retry=True),
     }
@@ -1197,9 +1351,10 @@ def openapi_document() -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "maxLength": 200},
-                            "description": "a replay with the same key answers 200 with the "
-                            "first request's lead, and stores nothing new",
+                            "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+                            "description": "a replay with the same key and body answers 200 "
+                            "with the first request's lead, and stores nothing new; the same "
+                            "key with a different body is 422 (keys are per API key)",
                         }
                     ],
                     "requestBody": {
@@ -1222,7 +1377,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "get": {
                     "operationId": "listLeads",
-                    "summary": "Leads changed after a cursor, or received since a time",
+                    "summary": "Leads changed after a cursor or since a time",
                     "security": [{"apiKey": []}],
                     "parameters": [
                         {
@@ -1232,7 +1387,7 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"type": "string"},
                             "description": "a change cursor (0 or absent: from the start; then "
                             "the cursor of the last answer), or an ISO-8601 time with a UTC "
-                            "offset (the newest leads received since then)",
+                            "offset (the leads that arrived or changed since then)",
                         },
                         {
                             "name": "limit",
@@ -1243,7 +1398,8 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": {
-                            "description": "leads in change order (cursor) or newest first (time)",
+                            "description": "leads in change order, oldest change first; "
+                            "follow the cursor for the rest",
                             "content": {
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/LeadList"}
@@ -1397,7 +1553,14 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         }
-                        for code, text in (("200", "healthy"), ("503", "database unavailable"))
+                        for code, text in (
+                            (
+                                "200",
+                                "ok, or degraded: a capture source is failing (named in "
+                                "failing) while the database and this ingest work",
+                            ),
+                            ("503", "database unavailable"),
+                        )
                     },
                 }
             },
@@ -1447,10 +1610,17 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "Health": {
                     "type": "object",
-                    "required": ["status", "database", "sources"],
+                    "required": ["status", "database", "failing", "sources"],
                     "properties": {
-                        "status": {"enum": ["ok", "unavailable"]},
+                        "status": {"enum": ["ok", "degraded", "unavailable"]},
                         "database": {"enum": ["ok", "unavailable"]},
+                        "failing": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "the sources that are not capturing (state "
+                            + ", ".join(sorted(FAILING_STATES))
+                            + "); not empty when status is degraded",
+                        },
                         "sources": {
                             "type": "array",
                             "items": {
@@ -1481,7 +1651,7 @@ def openapi_document() -> dict[str, Any]:
                                 "required": ["field", "in", "pointer", "detail"],
                                 "properties": {
                                     "field": {"type": "string"},
-                                    "in": {"enum": ["body", "query"]},
+                                    "in": {"enum": ["body", "query", "header"]},
                                     "pointer": {"type": "string"},
                                     "detail": {"type": "string"},
                                 },

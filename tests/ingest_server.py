@@ -1,8 +1,9 @@
 """A real HTTP ingest on a free loopback port, for the ``test_ingest*`` modules.
 
 The server is the real capture source (``ingest_factory``) with settings loaded the way a
-user's are (``LEADTUI_*`` variables through ``config.load``), over a real store; requests go
-over real sockets with the standard library's ``http.client``.
+user's are (``LEADTUI_*`` variables in the process environment through ``config.load``, as
+``leadtui serve`` reads them), over a real store; requests go over real sockets with the
+standard library's ``http.client``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 from urllib.parse import urlsplit
 
 from helpers import wait_for
@@ -127,24 +130,29 @@ class Server:
 
 @contextmanager
 def running(db_url: str, **env: str) -> Iterator[Server]:
-    """Run the ingest source in a thread until the block ends."""
-    settings = config.load(environ=environment(**env))
-    store = Store.open(db_url)
-    health: list[Health] = []
-    source = ingest_factory(settings)(store, Pipeline(store), health.append)
-    assert isinstance(source, IngestSource)
-    stop = threading.Event()
-    thread = threading.Thread(target=source.run, args=(stop,), name="test-ingest", daemon=True)
-    thread.start()
-    url = wait_for(lambda: source.url, timeout=10, what="the ingest to listen")
-    server = Server(url, store, source, health, stop, thread)
-    try:
-        yield server
-    finally:
-        server.close()
-        stop.set()
-        thread.join(timeout=5)
-        store.close()
+    """Run the ingest source in a thread until the block ends.
+
+    The ``LEADTUI_*`` variables are in the process environment while it runs, as they are for
+    ``leadtui serve``: the ingest reads them again when the config file's API keys change.
+    """
+    with mock.patch.dict(os.environ, environment(**env)):
+        settings = config.load()
+        store = Store.open(db_url)
+        health: list[Health] = []
+        source = ingest_factory(settings)(store, Pipeline(store), health.append)
+        assert isinstance(source, IngestSource)
+        stop = threading.Event()
+        thread = threading.Thread(target=source.run, args=(stop,), name="test-ingest", daemon=True)
+        thread.start()
+        url = wait_for(lambda: source.url, timeout=10, what="the ingest to listen")
+        server = Server(url, store, source, health, stop, thread)
+        try:
+            yield server
+        finally:
+            server.close()
+            stop.set()
+            thread.join(timeout=5)
+            store.close()
     assert not thread.is_alive(), "the ingest did not stop"
 
 

@@ -12,6 +12,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -129,18 +130,11 @@ def test_the_same_body_again_is_200_with_the_same_lead(any_db_server: Server) ->
 
 
 def test_an_idempotency_key_replay_answers_the_first_lead(any_db_server: Server) -> None:
-    first = any_db_server.post_json(
-        "/api/leads", {"name": "Asha", "phone": "9845600066"}, **{"Idempotency-Key": "order-17"}
-    )
-    # A retry whose body changed (a new timestamp, say) is still the same request.
-    replay = any_db_server.post_json(
-        "/api/leads",
-        {"name": "Asha", "phone": "9845600066", "message": "retry"},
-        **{"Idempotency-Key": "order-17"},
-    )
+    body = {"name": "Asha", "phone": "9845600066"}
+    first = any_db_server.post_json("/api/leads", body, **{"Idempotency-Key": "order-17"})
+    replay = any_db_server.post_json("/api/leads", body, **{"Idempotency-Key": "order-17"})
     assert (first.status, replay.status) == (201, 200)
-    assert replay.json()["id"] == first.json()["id"]
-    assert only_lead(any_db_server).message is None
+    assert replay.json() == {**first.json(), "status": "duplicate"}
     # Keys are per API key: the same Idempotency-Key from another client is another request.
     other = any_db_server.post_json(
         "/api/leads",
@@ -149,6 +143,41 @@ def test_an_idempotency_key_replay_answers_the_first_lead(any_db_server: Server)
         **{"Idempotency-Key": "order-17"},
     )
     assert other.status == 201
+    assert any_db_server.store.count_leads() == 2
+
+
+def test_an_idempotency_key_reused_for_another_body_is_422(any_db_server: Server) -> None:
+    first = any_db_server.post_json(
+        "/api/leads", {"name": "Asha", "phone": "9845600066"}, **{"Idempotency-Key": "order-17"}
+    )
+    assert first.status == 201
+    # The client's bug (a key reused for a new lead) is told, not answered with the old lead.
+    reused = any_db_server.post_json(
+        "/api/leads", {"name": "Ravi", "phone": "9845600077"}, **{"Idempotency-Key": "order-17"}
+    )
+    assert (reused.status, reused.content_type) == (422, "application/problem+json")
+    assert "already used for a different request" in reused.json()["detail"]
+    assert [(e["field"], e["in"]) for e in reused.json()["errors"]] == [
+        ("Idempotency-Key", "header")
+    ]
+    assert [x.name for x in any_db_server.store.list_leads(LeadQuery())] == ["Asha"]
+    # The same body again is still a replay of the first request.
+    replay = any_db_server.post_json(
+        "/api/leads", {"name": "Asha", "phone": "9845600066"}, **{"Idempotency-Key": "order-17"}
+    )
+    assert (replay.status, replay.json()["id"]) == (200, first.json()["id"])
+
+
+def test_an_idempotency_key_over_200_characters_is_refused(server: Server) -> None:
+    longest = server.post_json("/api/leads", {"name": "Asha"}, **{"Idempotency-Key": "k" * 200})
+    assert longest.status == 201
+    too_long = server.post_json("/api/leads", {"name": "Ravi"}, **{"Idempotency-Key": "k" * 201})
+    assert (too_long.status, too_long.content_type) == (400, "application/problem+json")
+    assert [(e["field"], e["in"]) for e in too_long.json()["errors"]] == [
+        ("Idempotency-Key", "header")
+    ]
+    assert "200 characters" in too_long.json()["detail"]
+    assert server.store.count_leads() == 1
 
 
 def test_the_same_enquiry_by_the_dedupe_keys_is_200(server: Server) -> None:
@@ -692,12 +721,37 @@ def test_list_leads_is_a_change_feed(server: Server) -> None:
     assert set(changed[0]) >= {"id", "name", "phone", "received_at", "status", "first_seen_at"}
 
 
-def test_list_leads_since_a_time(server: Server) -> None:
-    server.post_json("/api/leads", {"name": "Old", "received_at": "2026-01-05T10:00:00+05:30"})
-    server.post_json("/api/leads", {"name": "New", "received_at": "2026-03-05T10:00:00+05:30"})
-    answer = get(server, "/api/leads?" + urlencode({"since": "2026-03-01T00:00:00+05:30"})).json()
-    assert [x["name"] for x in answer["leads"]] == ["New"]
-    assert answer["cursor"] >= 1
+def test_list_leads_since_a_time_delivers_every_change_after_it_oldest_first(
+    any_db_server: Server,
+) -> None:
+    server = any_db_server
+    before = server.post_json("/api/leads", {"name": "Before"}).json()["id"]
+    since = datetime.now(UTC).isoformat()
+    after = [
+        server.post_json("/api/leads", {"name": "After 0"}).json()["id"],
+        # Arrived after `since`, although the buyer enquired long before: a syncing client
+        # has not seen it yet, so it is delivered.
+        server.post_json(
+            "/api/leads", {"name": "Backfilled", "received_at": "2026-01-05T10:00:00+05:30"}
+        ).json()["id"],
+        server.post_json("/api/leads", {"name": "After 2"}).json()["id"],
+    ]
+    page = get(server, "/api/leads?" + urlencode({"since": since, "limit": 1})).json()
+    delivered = [x["id"] for x in page["leads"]]
+    while page["more"]:
+        page = get(server, f"/api/leads?since={page['cursor']}&limit=1").json()
+        delivered += [x["id"] for x in page["leads"]]
+    assert delivered == after  # oldest change first, each once, none skipped
+    server.store.set_status(before, "contacted", actor="asha")  # changed after `since` too
+    changed = get(server, f"/api/leads?since={page['cursor']}").json()
+    assert [(x["id"], x["status"]) for x in changed["leads"]] == [(before, "contacted")]
+    everything = get(server, "/api/leads?" + urlencode({"since": since})).json()
+    assert [x["id"] for x in everything["leads"]] == [*after, before]
+    assert everything["more"] is False
+    assert everything["cursor"] == changed["cursor"]
+    later = datetime.now(UTC) + timedelta(days=1)
+    nothing = get(server, "/api/leads?" + urlencode({"since": later.isoformat()})).json()
+    assert (nothing["leads"], nothing["cursor"]) == ([], changed["cursor"])
 
 
 def test_list_leads_names_bad_parameters(server: Server) -> None:
@@ -722,7 +776,31 @@ def test_healthz_shows_database_and_sources_without_a_key_or_secrets(server: Ser
     health = reply.json()
     assert (health["status"], health["database"]) == ("ok", "ok")
     assert [(s["source"], s["state"]) for s in health["sources"]] == [("mailbox", "watching")]
+    assert health["failing"] == []
     assert not any(secret in reply.body.decode() for secret in SECRETS)
+
+
+@pytest.mark.parametrize("state", ["login failed", "reconnecting"])
+def test_healthz_is_degraded_and_names_a_failing_source(server: Server, state: str) -> None:
+    server.store.set_health(Health("mailbox", state, "sales@example.in on imap.example.in"))
+    server.store.set_health(Health("pull", "waiting", "next call 11:20"))
+    reply = server.request("GET", "/healthz")
+    # Still 200: the ingest itself works, so a load balancer keeps sending leads here.
+    assert reply.status == 200
+    health = reply.json()
+    assert (health["status"], health["database"], health["failing"]) == (
+        "degraded",
+        "ok",
+        ["mailbox"],
+    )
+    assert [(s["source"], s["state"]) for s in health["sources"]] == [
+        ("mailbox", state),
+        ("pull", "waiting"),
+    ]
+    server.store.set_health(Health("mailbox", "idle", "waiting for new mail in INBOX"))
+    assert server.request("GET", "/healthz").json()["status"] == "ok"
+    described = openapi_document()["components"]["schemas"]["Health"]["properties"]
+    assert "degraded" in described["status"]["enum"]
 
 
 def test_the_openapi_document_describes_every_route(server: Server) -> None:
