@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import logging
 import logging.handlers
 import mailbox
+import os
 import re
+import shlex
 import signal
 import socket
+import stat
 import sys
+import textwrap
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -19,10 +24,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, JustifyMethod
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -37,7 +43,9 @@ from leadtui.store import (
     LeadQuery,
     Store,
     StoreError,
+    current_actor,
     describe_url,
+    sqlite_file,
 )
 
 log = logging.getLogger("leadtui")
@@ -55,8 +63,8 @@ EXIT_DATABASE = 3  # the database cannot be used
 
 @dataclass
 class Context:
-    config_file: str | None
-    db: str | None
+    config_file: str | None = None
+    db: str | None = None
     _settings: config.Settings | None = None
 
     @property
@@ -101,42 +109,73 @@ def setup_logging(settings: config.Settings, *, stderr: bool = False) -> None:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """Keep a --db / --config value; one given after the subcommand is parsed later, so wins."""
+    if value is not None and param.name:
+        setattr(ctx.ensure_object(Context), param.name, value)
+
+
+def common_options(fn: _F) -> _F:
+    """``--db`` and ``--config``, taken by ``leadtui`` and by every subcommand alike."""
+    fn = click.option(
+        "--config",
+        "config_file",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        callback=_remember,
+        help="Config file (env LEADTUI_CONFIG; default in the user config directory).",
+    )(fn)
+    return click.option(
+        "--db",
+        metavar="URL",
+        expose_value=False,
+        callback=_remember,
+        help="Database: a file path, sqlite:///path or postgresql://… (env LEADTUI_DB).",
+    )(fn)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--db",
-    metavar="URL",
-    help="Database: a file path, sqlite:///path or postgresql://… (env LEADTUI_DB).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Config file (env LEADTUI_CONFIG; default in the user config directory).",
-)
+@common_options
 @click.version_option(__version__, "-V", "--version", prog_name="leadtui")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
+def main(ctx: click.Context) -> None:
     """leadtui: IndiaMART and TradeIndia leads, live in your terminal.
 
     Run without a command to open the lead table.
     """
-    ctx.obj = Context(config_file=config_file, db=db)
+    ctx.ensure_object(Context)
     if ctx.invoked_subcommand is None:
         ctx.invoke(tui)
 
 
 def open_store(settings: config.Settings) -> Store:
-    """Open the configured database or exit with one line that says what to do."""
+    """Open the configured database or exit with one line that says what to do.
+
+    Only the default database's folder is created: a path the user gave must exist, so a
+    typo does not quietly start an empty database somewhere else.
+    """
     try:
-        return Store.open(settings.db_url)
+        return Store.open(settings.db_url, create_folder=not settings.db)
     except StoreError as exc:
         fail(str(exc), EXIT_DATABASE)
 
 
+def _no_password(settings: config.Settings) -> tuple[str, str]:
+    """What is wrong with a mailbox that has no password, and what to set."""
+    return (
+        f"no password is set for the mailbox {settings.imap_user} on {settings.imap_host}, "
+        "so leadtui cannot log in",
+        "set LEADTUI_IMAP_PASSWORD (or password under [imap] in the config file, "
+        "or the LEADTUI_IMAP_OAUTH_* settings for XOAUTH2)",
+    )
+
+
 @main.command()
+@common_options
 @pass_ctx
 def tui(ctx: Context) -> None:
     """Open the live lead table (the default command)."""
@@ -149,6 +188,7 @@ def tui(ctx: Context) -> None:
 
 
 @main.command()
+@common_options
 @click.option("--seed", type=int, default=None, help="Seed the simulated inbox (repeatable demo).")
 @pass_ctx
 def demo(ctx: Context, seed: int | None) -> None:
@@ -170,6 +210,7 @@ def demo(ctx: Context, seed: int | None) -> None:
 
 
 @main.command()
+@common_options
 @pass_ctx
 def serve(ctx: Context) -> None:
     """Capture headless (for systemd): mailbox, HTTP ingest and CRM pull, no UI.
@@ -188,6 +229,9 @@ def serve(ctx: Context) -> None:
             "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest) or LEADTUI_INDIAMART_KEY "
             "(leadtui doctor checks them)"
         )
+    if settings.imap_credentials_missing:
+        problem, fix = _no_password(settings)
+        fail(f"{problem}: {fix}")
     open_store(settings).close()
     try:
         factories = build_factories(settings)
@@ -217,10 +261,15 @@ def serve(ctx: Context) -> None:
 
 
 @main.command()
-def paths() -> None:
-    """Show where leadtui keeps its config, data and log."""
-    click.echo(f"config file  {config.default_config_path()}")
-    click.echo(f"database     {config.default_db_url()}")
+@common_options
+@pass_ctx
+def paths(ctx: Context) -> None:
+    """Show the config file, database and log in use (after --config, --db and LEADTUI_*)."""
+    path, explicit = config.config_file_path(ctx.config_file)
+    missing = not (explicit or path.exists())  # a named file that is missing fails below
+    note = "  (none yet; optional: leadtui init writes one)" if missing else ""
+    click.echo(f"config file  {path}{note}")
+    click.echo(f"database     {describe_url(ctx.settings.db_url)}")
     click.echo(f"log file     {config.log_path()}")
 
 
@@ -255,6 +304,7 @@ def _print_result(console: Console, path: str, result: dict[str, Any]) -> None:
 
 
 @main.command()
+@common_options
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (JSON Lines).")
 @click.option(
@@ -349,6 +399,7 @@ def _expand(paths: Sequence[str]) -> list[tuple[str, Callable[[], Iterator[RawIt
 
 
 @main.command(name="import")
+@common_options
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--channel",
@@ -365,7 +416,11 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
     setup_logging(settings)
     store = open_store(settings)
     pipeline = Pipeline(store)
-    sources = _expand(paths)
+    try:
+        sources = _expand(paths)
+    except OSError as exc:
+        store.close()
+        fail(f"cannot read {exc.filename or 'an input'}: {exc.strerror or exc}", EXIT_FAILED)
     total = sum(n for _, _, n in sources)
     tally: Counter[str] = Counter()
     problems: list[str] = []
@@ -377,7 +432,9 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
         TimeRemainingColumn(),
     )
     try:
-        with Progress(*columns, console=console, transient=True) as progress:
+        # Only a terminal sees a progress bar: in a pipe or a log it would be a stray line.
+        quiet = not console.is_terminal
+        with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
             task = progress.add_task("importing", total=total)
             # A big import parses in a second process while this one reads and writes: the
             # parser is pure, and its results are applied only after the raw items commit.
@@ -424,6 +481,12 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
                     pool.shutdown(cancel_futures=True)
     except StoreError as exc:
         fail(str(exc), EXIT_DATABASE)
+    except OSError as exc:  # an input that cannot be read (a folder named x.eml, no permission)
+        fail(
+            f"cannot read {exc.filename or 'an input'}: {exc.strerror or exc}; fix it and run "
+            "the same import again (nothing is doubled)",
+            EXIT_FAILED,
+        )
     except KeyboardInterrupt:
         console.print("interrupted; run the same import again to finish (nothing is doubled)")
         sys.exit(130)
@@ -506,6 +569,7 @@ TYPE_LABELS = {"W": "Enquiry", "B": "BuyLead", "P": "Call", "WA": "WhatsApp", "B
 
 
 @main.command(name="list")
+@common_options
 @_query_options
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines with the contract's fields.")
 @pass_ctx
@@ -525,32 +589,60 @@ def list_(
             click.echo(json.dumps(lead.to_json(), ensure_ascii=False))
         return
     console = Console(highlight=False)
-    wide = console.width >= 110
-    table = Table(box=None, header_style="bold", pad_edge=False, expand=wide)
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("received", no_wrap=True, min_width=12)
-    table.add_column("type", no_wrap=True, min_width=8)
-    table.add_column("name", overflow="ellipsis", no_wrap=True, ratio=3)
-    if wide:
-        table.add_column("company", overflow="ellipsis", no_wrap=True, ratio=3)
-    table.add_column("phone", no_wrap=True, min_width=13)
-    table.add_column("product", overflow="ellipsis", no_wrap=True, ratio=3)
-    if wide:
-        table.add_column("city", overflow="ellipsis", no_wrap=True, ratio=2)
-    table.add_column("status", no_wrap=True)
-    shown = 0
-    for lead in _iter_leads(store, query, limit or 50):
-        received = _when(lead.received_ts)
-        kind = TYPE_LABELS.get(lead.query_type or "", lead.source.title())
-        cells = [lead.name, lead.company, lead.phone, lead.product, lead.city]
-        if not wide:
-            cells = [lead.name, lead.phone, lead.product]
-        table.add_row(str(lead.id), received, kind, *(Text(c or "") for c in cells), lead.status)
-        shown += 1
-    if shown:
-        console.print(table)
+    leads = list(_iter_leads(store, query, limit or 50))
+    if leads:
+        console.print(_lead_table(leads, console.width))
     else:
         console.print("no leads match" if (status or since or search) else "no leads yet")
+
+
+# The columns of `leadtui list`, in order. The flexible ones share the width the others leave
+# and end in "…" when their text is longer; the others always show in full. On a narrow
+# terminal the optional ones give way, first to last, so id and status never do.
+_LIST_COLUMNS = ("id", "received", "type", "name", "company", "phone", "product", "city", "status")
+_FLEX_RATIOS = {"name": 3, "company": 3, "product": 3, "city": 2}
+_FLEX_MIN = 6
+_OPTIONAL = ("type", "received", "phone")
+
+
+def _lead_table(leads: Sequence[Lead], width: int) -> Table:
+    """The lead table for a terminal (or a pipe) ``width`` columns wide."""
+    rows = [
+        {
+            "id": str(lead.id),
+            "received": _when(lead.received_ts),
+            "type": TYPE_LABELS.get(lead.query_type or "", lead.source.title()),
+            "name": lead.name or "",
+            "company": lead.company or "",
+            "phone": lead.phone or "",
+            "product": lead.product or "",
+            "city": lead.city or "",
+            "status": lead.status,
+        }
+        for lead in leads
+    ]
+    flexible = ["name", "company", "product", "city"] if width >= 110 else ["name", "product"]
+    fixed = {
+        c: max(cell_len(c), *(cell_len(row[c]) for row in rows))
+        for c in _LIST_COLUMNS
+        if c not in _FLEX_RATIOS
+    }
+    for optional in _OPTIONAL:
+        gaps = 2 * (len(fixed) + len(flexible) - 1)
+        if sum(fixed.values()) + _FLEX_MIN * len(flexible) + gaps <= width:
+            break
+        del fixed[optional]
+    columns = [c for c in _LIST_COLUMNS if c in fixed or c in flexible]
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
+    for column in columns:
+        if column in fixed:
+            justify: JustifyMethod = "right" if column == "id" else "left"
+            table.add_column(column, justify=justify, no_wrap=True, min_width=fixed[column])
+        else:
+            table.add_column(column, overflow="ellipsis", no_wrap=True, ratio=_FLEX_RATIOS[column])
+    for row in rows:
+        table.add_row(*(Text(row[c]) for c in columns))  # lead text is never markup
+    return table
 
 
 EXPORT_COLUMNS = (
@@ -566,6 +658,7 @@ EXPORT_COLUMNS = (
 
 
 @main.command()
+@common_options
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File (default: stdout).")
 @_query_options
@@ -582,27 +675,35 @@ def export(
     """Export leads as CSV (for a spreadsheet) or JSON Lines."""
     store = open_store(ctx.settings)
     query = LeadQuery(status=status, since_ts=parse_since(since), search=search)
-    target = (
-        Path(output).open("w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
-        if output
-        else contextlib.nullcontext(sys.stdout)
-    )
-    count = 0
-    with target as out:
-        writer = (
-            csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore") if fmt == "csv" else None
+    try:
+        target = (
+            Path(output).open("w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+            if output
+            else contextlib.nullcontext(sys.stdout)
         )
-        if writer:
-            writer.writeheader()
-        for lead in _iter_leads(store, query, limit):
-            row = lead.to_json()
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}; check -o names a folder you can write")
+    count = 0
+    try:
+        with target as out:
+            writer = (
+                csv.DictWriter(out, EXPORT_COLUMNS, extrasaction="ignore") if fmt == "csv" else None
+            )
             if writer:
-                row["specs"] = "; ".join(f"{k}: {v}" for k, v in lead.specs.items())
-                row["verified"] = " ".join(lead.verified)
-                writer.writerow({k: _csv_safe(row.get(k)) for k in EXPORT_COLUMNS})
-            else:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
+                writer.writeheader()
+            for lead in _iter_leads(store, query, limit):
+                row = lead.to_json()
+                if writer:
+                    row["specs"] = "; ".join(f"{k}: {v}" for k, v in lead.specs.items())
+                    row["verified"] = " ".join(lead.verified)
+                    writer.writerow({k: _csv_safe(row.get(k)) for k in EXPORT_COLUMNS})
+                else:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+    except OSError as exc:  # the disk filled up (a closed stdout pipe is click's to handle)
+        if not output:
+            raise
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_FAILED)
     if output:
         click.echo(f"exported {count} lead{'s' if count != 1 else ''} to {output}", err=True)
 
@@ -621,6 +722,7 @@ _PHONE = re.compile(r"^\+\d{6,15}$")
 
 
 @main.command()
+@common_options
 @click.option("--limit", type=click.IntRange(1), default=100)
 @pass_ctx
 def review(ctx: Context, limit: int) -> None:
@@ -641,6 +743,7 @@ def review(ctx: Context, limit: int) -> None:
 
 
 @main.command()
+@common_options
 @click.argument("raw_id", type=int, required=False)
 @click.option("--all", "all_", is_flag=True, help="Reparse every item in the review queue.")
 @pass_ctx
@@ -667,11 +770,13 @@ def reparse(ctx: Context, raw_id: int | None, all_: bool) -> None:
 
 
 @main.group()
+@common_options
 def keys() -> None:
     """HTTP API keys for website forms and other tools."""
 
 
 @keys.command(name="add")
+@common_options
 @click.argument("name")
 @pass_ctx
 def keys_add(ctx: Context, name: str) -> None:
@@ -693,6 +798,7 @@ def keys_add(ctx: Context, name: str) -> None:
 
 
 @keys.command(name="list")
+@common_options
 @pass_ctx
 def keys_list(ctx: Context) -> None:
     """Show the names of the configured keys (never the keys)."""
@@ -701,6 +807,7 @@ def keys_list(ctx: Context) -> None:
 
 
 @keys.command(name="remove")
+@common_options
 @click.argument("name")
 @pass_ctx
 def keys_remove(ctx: Context, name: str) -> None:
@@ -716,6 +823,7 @@ def keys_remove(ctx: Context, name: str) -> None:
 
 
 @main.command(name="init")
+@common_options
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @pass_ctx
 def init(ctx: Context, force: bool) -> None:
@@ -723,9 +831,10 @@ def init(ctx: Context, force: bool) -> None:
     path, _ = config.config_file_path(ctx.config_file)
     if path.exists() and not force:
         fail(f"{path} exists already; edit it, or use --force to start over")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(config.SAMPLE_CONFIG, encoding="utf-8")
-    path.chmod(0o600)
+    try:
+        config.write_config(path, config.SAMPLE_CONFIG)
+    except config.ConfigError as exc:
+        fail(str(exc))
     click.echo(f"wrote {path}; fill in your mailbox, then run: leadtui doctor")
 
 
@@ -738,13 +847,58 @@ class _Doctor:
     failures: int = 0
 
     def line(self, ok: bool | None, name: str, detail: str, fix: str = "") -> None:
+        """One check. A long detail and its fix wrap at spaces, indented under the detail."""
         mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[ok]
-        text = Text.assemble((f"{mark} ", style), (f"{name:<10}", "bold"), " ", detail)
+        head = Text.assemble((f"{mark} ", style), (f"{name:<10}", "bold"), " ")
+        indent = len(head)
+        wrap = functools.partial(
+            textwrap.wrap,
+            width=max(self.console.width - indent, 30),
+            break_long_words=False,  # a path or a URL stays whole, even when too long
+            break_on_hyphens=False,
+        )
+        lines = [Text(text) for text in wrap(detail) or [""]]
         if fix and ok is False:
-            text.append(f"  → {fix}", style="yellow")
-        self.console.print(text)
+            lines += [Text(text, "yellow") for text in wrap(f"→ {fix}", subsequent_indent="  ")]
+        for i, text in enumerate(lines):
+            self.console.print((head if i == 0 else Text(" " * indent)) + text, soft_wrap=True)
         if ok is False:
             self.failures += 1
+
+
+def _write_problem(path: Path) -> tuple[str, str] | None:
+    """Why this user cannot write the SQLite database at ``path``, and the fix; None if it can.
+
+    SQLite writes the file, its -wal and -shm files, and the folder (it creates those there).
+    """
+    folder = path.parent
+    files = (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+    blocked = [p for p in files if p.exists() and not os.access(p, os.W_OK)]
+    if not os.access(folder, os.W_OK | os.X_OK):
+        blocked.append(folder)
+    if not blocked:
+        return None
+    user = current_actor()
+    info = (path if path.exists() else folder).stat()
+    group, owner = str(info.st_gid), str(info.st_uid)
+    with contextlib.suppress(ImportError, KeyError):
+        import grp  # noqa: PLC0415 - POSIX only
+        import pwd  # noqa: PLC0415
+
+        group, owner = grp.getgrgid(info.st_gid).gr_name, pwd.getpwuid(info.st_uid).pw_name
+    gid = info.st_gid
+    steps = []
+    closed = [p for p in blocked if not p.stat().st_mode & stat.S_IWGRP]
+    if closed:
+        names = " ".join(shlex.quote(str(p)) for p in closed)
+        steps.append(f"have {owner} (the owner) run: chmod g+w {names}")
+    if gid not in {os.getegid(), *os.getgroups()}:
+        steps.append(f"run leadtui as a member of group {group} (e.g. usermod -aG {group} {user})")
+    if not steps:
+        steps.append("check the permissions of " + " ".join(str(p) for p in blocked))
+    what = {path: "the file", files[1]: "its -wal file", files[2]: "its -shm file"}
+    names = " and ".join(what.get(p, "its folder") for p in blocked)
+    return f"{user} cannot write {names}", "; ".join(steps)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -758,6 +912,7 @@ def _port_free(host: str, port: int) -> bool:
 
 
 @main.command()
+@common_options
 @click.option("--timeout", type=float, default=15.0, help="Seconds to wait for the mailbox.")
 @pass_ctx
 def doctor(ctx: Context, timeout: float) -> None:
@@ -772,11 +927,16 @@ def doctor(ctx: Context, timeout: float) -> None:
     doc.line(None, "log", str(config.log_path()))
 
     store: Store | None = None
+    file = sqlite_file(settings.db_url)
+    problem = _write_problem(file) if file is not None and file.parent.is_dir() else None
     try:
-        store = Store.open(settings.db_url)
+        store = Store.open(settings.db_url, create_folder=not settings.db)
     except StoreError as exc:
-        doc.line(False, "database", str(exc), "check --db / LEADTUI_DB")
-    if store is not None:
+        if problem is None:
+            doc.line(False, "database", str(exc), "check --db / LEADTUI_DB")
+    if problem is not None:
+        doc.line(False, "database", f"{describe_url(settings.db_url)}: {problem[0]}", problem[1])
+    elif store is not None:
         counts = store.counts()
         total = store.count_leads()
         doc.line(
@@ -794,7 +954,9 @@ def doctor(ctx: Context, timeout: float) -> None:
             ok = health.state not in {"login failed", "reconnecting", "key rejected", "error"}
             doc.line(ok, health.source, f"{health.state} {health.detail}".strip())
 
-    if settings.imap_configured:
+    if settings.imap_credentials_missing:
+        doc.line(False, "mailbox", *_no_password(settings))
+    elif settings.imap_configured:
         from leadtui import imap  # noqa: PLC0415 - imapclient only when a mailbox is set
 
         try:
@@ -860,6 +1022,7 @@ def doctor(ctx: Context, timeout: float) -> None:
 
 
 @main.command(name="pull")
+@common_options
 @click.option("--once", is_flag=True, required=True, help="One manual sync, then exit.")
 @click.option(
     "--since",

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import re
 import secrets as _secrets
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -183,6 +184,25 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return convert
 
 
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _to_db(v: Any) -> str:
+    """A database URL: a path, ``sqlite://…`` or ``postgres(ql)://…``; any other scheme is an
+    error, not a file of that name."""
+    text = _to_str(v)
+    scheme = _URL_SCHEME.match(text)
+    if scheme and scheme.group(1).lower() not in {"sqlite", "postgres", "postgresql"}:
+        raise ValueError(f"leadtui cannot use a {scheme.group(1)}:// database")
+    return text
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` in it hidden."""
+    return _URL_PASSWORD.sub(r"\1********@", text)
+
+
 def _to_keymap(v: Any) -> dict[str, str]:
     if not isinstance(v, Mapping):
         raise ValueError("expected a table of action = key")
@@ -199,7 +219,7 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("db", "db", "LEADTUI_DB", _to_str, "database: a file path, sqlite:///path or postgresql://…"),
+    Field("db", "db", "LEADTUI_DB", _to_db, "database: a file path, sqlite:///path or postgresql://user@host/dbname"),
     Field("imap_host", "imap.host", "LEADTUI_IMAP_HOST", _to_str, "IMAP server, e.g. imap.gmail.com"),
     Field("imap_port", "imap.port", "LEADTUI_IMAP_PORT", _to_int, "IMAP port (993 for ssl, 143 otherwise)"),
     Field("imap_user", "imap.user", "LEADTUI_IMAP_USER", _to_str, "mailbox login"),
@@ -296,18 +316,22 @@ class Settings:
         return self.http_listen.strip().lower() not in {"", "off", "no", "false", "0"}
 
     @property
+    def imap_credentials_missing(self) -> bool:
+        """A mailbox is named but nothing to log in with: no password and no XOAUTH2 token."""
+        return self.imap_configured and not (self.imap_password or self.imap_uses_oauth)
+
+    @property
     def http_host_port(self) -> tuple[str, int]:
         host, sep, port = self.http_listen.strip().rpartition(":")
-        if not sep:
-            raise ConfigError(
-                f"LEADTUI_HTTP_LISTEN must be host:port or off, not {self.http_listen!r}"
-            )
-        try:
-            number = int(port)
-        except ValueError:
-            raise ConfigError(
-                f"LEADTUI_HTTP_LISTEN must be host:port or off, not {self.http_listen!r}"
-            ) from None
+        wrong = ConfigError(
+            "LEADTUI_HTTP_LISTEN (http.listen) must be host:port with a port up to 65535, "
+            f"or off, not {self.http_listen!r}"
+        )
+        if not sep or not port.strip().isdigit():
+            raise wrong
+        number = int(port)
+        if number > 65535:
+            raise wrong
         return host.strip("[]") or "127.0.0.1", number
 
     def replace(self, **changes: Any) -> Settings:
@@ -327,23 +351,54 @@ def _convert(f: Field, value: Any, origin: str) -> Any:
     try:
         return f.convert(value)
     except (ValueError, TypeError) as exc:
-        shown = "********" if f.convert is _to_secret else repr(value)[:60]
+        shown = "********" if f.convert is _to_secret else redact_url(repr(value))[:60]
         raise ConfigError(f"{origin}: {shown} is not valid ({exc}); {f.help}") from None
 
 
-def read_file(path: Path, origin: str = "--config") -> dict[str, Any]:
+def _read_text(path: Path, origin: str = "--config") -> str:
+    """The config file's text; every way reading it can fail is a :class:`ConfigError`."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} (from {origin}) does not exist; "
             f"create it with 'leadtui init' or fix {origin}"
         ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start} cannot be read); "
+            "save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}; fix that line") from None
+
+
+def read_file(path: Path, origin: str = "--config") -> dict[str, Any]:
+    return _parse_toml(_read_text(path, origin), path)
+
+
+def _check_ca_file(path: str) -> None:
+    """Fail now, naming the setting, rather than at every connection to the mailbox."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        reason = exc.reason or str(exc)
+        problem = f"{path} holds no certificate leadtui can read ({reason})"
+    except OSError as exc:
+        problem = f"cannot read {path}: {exc.strerror or exc}"
+    else:
+        return
+    raise ConfigError(
+        f"LEADTUI_IMAP_CA_FILE (imap.ca_file): {problem}; "
+        "point it at the PEM file of your mail server's CA, or unset it"
+    )
 
 
 def config_file_path(
@@ -396,6 +451,8 @@ def load(
     settings = Settings(**values)
     if settings.http_enabled:
         settings.http_host_port  # noqa: B018 - validates LEADTUI_HTTP_LISTEN early
+    if settings.imap_ca_file:
+        _check_ca_file(settings.imap_ca_file)
     return settings
 
 
@@ -460,8 +517,8 @@ def _key_line(name: str) -> re.Pattern[str]:
 
 def add_api_key(path: Path, name: str, digest: str) -> None:
     """Record an API key's hash under ``[http.api_keys]``, keeping the rest of the file."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    existing = _parse_api_keys_file(_lookup(tomllib.loads(text), "http.api_keys") or {})
+    text = _read_text(path) if path.exists() else ""
+    existing = _parse_api_keys_file(_lookup(_parse_toml(text, path), "http.api_keys") or {})
     if any(k.name == name for k in existing):
         raise ConfigError(
             f"a key called {name!r} exists; remove it first: leadtui keys remove {name}"
@@ -474,14 +531,16 @@ def add_api_key(path: Path, name: str, digest: str) -> None:
             break
     else:
         lines += ([""] if lines else []) + ["[http.api_keys]", entry]
-    _write_config(path, "\n".join(lines) + "\n")
+    write_config(path, "\n".join(lines) + "\n")
 
 
 def remove_api_key(path: Path, name: str) -> bool:
     """Delete a key from ``[http.api_keys]``; False when there was none of that name."""
     if not path.exists():
         return False
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = _read_text(path)
+    _parse_toml(text, path)  # a file we cannot read must not look like "no such key"
+    lines = text.splitlines()
     in_keys = False
     pattern = _key_line(name)
     for i, line in enumerate(lines):
@@ -489,12 +548,13 @@ def remove_api_key(path: Path, name: str) -> bool:
             in_keys = bool(_KEYS_HEADER.match(line))
         elif in_keys and pattern.match(line):
             del lines[i]
-            _write_config(path, "\n".join(lines) + "\n")
+            write_config(path, "\n".join(lines) + "\n")
             return True
     return False
 
 
-def _write_config(path: Path, text: str) -> None:
+def write_config(path: Path, text: str) -> None:
+    """Replace the config file with ``text`` at once, readable only by this user."""
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # pragma: no cover - we only add valid lines

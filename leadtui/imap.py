@@ -190,6 +190,10 @@ class _AuthFailed(_Expected):
         self.reason = reason  # what the server (or token endpoint) said
 
 
+class _CaFileError(_Expected):
+    """LEADTUI_IMAP_CA_FILE names a file that cannot be read as certificates."""
+
+
 class _StoreFailed(_Expected):
     def __init__(self, uid: int, cause: BaseException) -> None:
         super().__init__(f"saving mail UID {uid} failed: {_one_line(cause)}")
@@ -377,7 +381,15 @@ def _oauth_error_text(exc: urllib.error.HTTPError) -> str:
 
 
 def _ssl_context(account: ImapAccount) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=account.ca_file or None)
+    try:
+        return ssl.create_default_context(cafile=account.ca_file or None)
+    except OSError as exc:  # ssl.SSLError too: the file holds no certificate
+        if not account.ca_file:
+            raise
+        reason = exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+        raise _CaFileError(
+            f"cannot use the CA file {account.ca_file} (LEADTUI_IMAP_CA_FILE): {reason or exc}"
+        ) from None
 
 
 def connect(account: ImapAccount, timeout: float = READ_TIMEOUT) -> Any:
@@ -919,12 +931,12 @@ def check(account: ImapAccount, timeout: float = 15) -> list[Check]:
     try:
         client = connect(account, timeout)
     except Exception as exc:
-        add(
-            "connect",
-            False,
-            describe_error(exc, account),
-            "check LEADTUI_IMAP_HOST, LEADTUI_IMAP_PORT and LEADTUI_IMAP_SECURITY",
+        fix = (
+            "point LEADTUI_IMAP_CA_FILE at the PEM file of your mail server's CA, or unset it"
+            if isinstance(exc, _CaFileError)
+            else "check LEADTUI_IMAP_HOST, LEADTUI_IMAP_PORT and LEADTUI_IMAP_SECURITY"
         )
+        add("connect", False, describe_error(exc, account), fix)
         return checks
     add("connect", True, f"{where} over {how[account.security]}")
     try:

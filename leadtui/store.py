@@ -29,6 +29,7 @@ import random
 import re
 import socket
 import sqlite3
+import stat
 import statistics
 import threading
 import time
@@ -634,6 +635,9 @@ def _summary_of(result: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- opening
 
 
+_READONLY_HINT = "; check that this user may write it and its folder (leadtui doctor shows how)"
+
+
 def _use_wal(path: str) -> None:
     """Put a SQLite file in WAL mode (a no-op when it is), retrying a busy moment.
 
@@ -651,9 +655,16 @@ def _use_wal(path: str) -> None:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             busy = "locked" in text or "busy" in text
             if not busy or time.monotonic() > deadline:
-                raise StoreError(f"cannot open the database {path}: {text}") from None
+                hint = _READONLY_HINT if "readonly" in text else ""
+                raise StoreError(f"cannot open the database {path}: {text}{hint}") from None
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 0.1)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message without the SQL and caret lines a driver appends."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 def _sqlite_path(url: str) -> str:
@@ -666,6 +677,47 @@ def _sqlite_path(url: str) -> str:
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL of another database (``mysql://…``) instead of making a file of that name."""
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1).lower() not in {"sqlite", "postgres", "postgresql"}:
+        raise StoreError(
+            f"leadtui cannot use a {scheme.group(1)}:// database; set --db / LEADTUI_DB to "
+            "a file path, sqlite:///path or postgresql://user@host/dbname"
+        )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for PostgreSQL and for ``:memory:``."""
+    if is_postgres_url(url):
+        return None
+    path = _sqlite_path(url)
+    return None if path == ":memory:" else Path(path).expanduser()
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Create an empty database file; in a group-writable folder, a group-writable one.
+
+    A team shares a database in a folder its group may write (often setgid). With the usual
+    umask 022 SQLite would create the file -rw-r--r--, and every teammate but its creator
+    would get "attempt to write a readonly database". SQLite gives the -wal and -shm files
+    the database file's permissions, so making the file group-writable is enough.
+    """
+    try:
+        if not path.parent.stat().st_mode & stat.S_IWGRP:
+            return  # a private folder: SQLite creates the file as the umask says
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError:
+        return  # it exists (another process was first), or SQLite reports why it cannot
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | stat.S_IRGRP | stat.S_IWGRP)
+    finally:
+        os.close(fd)
 
 
 def describe_url(url: str) -> str:
@@ -700,8 +752,13 @@ class Store:
     # ------------------------------------------------------------------ open / close
 
     @classmethod
-    def open(cls, url: str, *, create: bool = True) -> Store:
-        """Open (and create or migrate) the database at ``url``."""
+    def open(cls, url: str, *, create: bool = True, create_folder: bool = True) -> Store:
+        """Open (and create or migrate) the database at ``url``.
+
+        ``create_folder=False`` refuses a SQLite path whose folder is missing (a path the user
+        typed: a typo should not make folders); the default path's folder is created.
+        """
+        _check_url(url)
         if is_postgres_url(url):
             db: pw.Database = pw.PostgresqlDatabase(
                 url.replace("postgres://", "postgresql://", 1),
@@ -712,7 +769,13 @@ class Store:
         else:
             path = _sqlite_path(url)
             if path != ":memory:":
-                parent = Path(path).expanduser().parent
+                file = Path(path).expanduser()
+                parent = file.parent
+                if create and not create_folder and not parent.is_dir():
+                    raise StoreError(
+                        f"the folder {parent} for the database {path} does not exist; "
+                        "create it, or check --db / LEADTUI_DB"
+                    )
                 if create:
                     try:
                         parent.mkdir(parents=True, exist_ok=True)
@@ -720,11 +783,13 @@ class Store:
                         raise StoreError(
                             f"cannot create the folder {parent} for the database: {exc.strerror}"
                         ) from None
-                elif not Path(path).expanduser().exists():
+                    if not file.exists():
+                        _create_sqlite_file(file)
+                elif not file.exists():
                     raise StoreError(
                         f"no database at {path}; run leadtui once to create it, or check --db"
                     )
-                path = str(Path(path).expanduser())
+                path = str(file)
                 _use_wal(path)
             db = pw.SqliteDatabase(
                 path,
@@ -744,13 +809,21 @@ class Store:
             store._prepare_schema()
         except pw.OperationalError as exc:
             db.close()
+            hint = _READONLY_HINT if "readonly" in str(exc) else ""
             raise StoreError(
-                f"cannot open the database {describe_url(url)}: {str(exc).splitlines()[0]}"
+                f"cannot open the database {describe_url(url)}: {_first_line(exc)}{hint}"
             ) from None
         except pw.DatabaseError as exc:
             db.close()
+            if store.backend == "postgres":
+                raise StoreError(
+                    f"the database {describe_url(url)} cannot be used: {_first_line(exc)}; "
+                    "check the database, schema (search_path) and the user's rights in "
+                    "--db / LEADTUI_DB"
+                ) from None
             raise StoreError(
-                f"the file {describe_url(url)} is not a leadtui database ({exc}); check --db"
+                f"the file {describe_url(url)} is not a leadtui database ({_first_line(exc)}); "
+                "check --db"
             ) from None
         return store
 
@@ -843,9 +916,10 @@ class Store:
                     "closed" in text or "terminat" in text or "connection" in text
                 )
                 if not (transient or reconnect) or attempt == self.WRITE_RETRIES - 1:
+                    hint = _READONLY_HINT if "readonly" in text else ""
                     raise StoreError(
                         f"the database {describe_url(self.url)} refused a write: "
-                        f"{str(exc).splitlines()[0]}"
+                        f"{_first_line(exc)}{hint}"
                     ) from exc
                 if reconnect:
                     with contextlib.suppress(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import FIXTURES
+from helpers import FIXTURES, need
+from rich.cells import cell_len
+from serve_process import LEADTUI
 
 from leadtui import __version__, synth
 from leadtui.cli import main, parse_since
@@ -262,3 +265,204 @@ def test_a_big_import_parsed_in_a_second_process_equals_one_parsed_inline(
     assert "imported 1050 items" in parallel.output
     assert leads(tmp_path / "parallel.db") == leads(tmp_path / "inline.db")
     assert len(leads(tmp_path / "inline.db")) > 800
+
+
+# --------------------------------------------------------------------------- what users hit
+
+
+def one_line_error(result: Result, code: int) -> str:
+    """The single line a failed command printed (no traceback), after checking its exit code."""
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("leadtui: "), result.output
+    return lines[0]
+
+
+def test_db_and_config_also_work_after_the_subcommand(tmp_path: Path) -> None:
+    db, other = tmp_path / "leads.db", tmp_path / "other.db"
+    run("import", str(SAMPLES / "email/07-buylead-one-line-specs.eml"), "--db", str(db))
+    assert "Deepak Sharma" in run("list", "--json", "--db", str(db)).output
+    # After the subcommand wins over before it.
+    assert "Deepak Sharma" in run("--db", str(other), "list", "--db", str(db)).output
+    assert run("--db", str(db), "list", "--db", str(other)).output.strip() == "no leads yet"
+
+    cfg = tmp_path / "config.toml"
+    assert run("keys", "add", "website", "--config", str(cfg)).exit_code == 0
+    assert run("keys", "--config", str(cfg), "list").output.strip() == "website"
+    assert run("keys", "list", "--config", str(cfg)).output.strip() == "website"
+    assert "website" in cfg.read_text()
+    helptext = run("export", "--help").output
+    assert "--db URL" in helptext
+    assert "--config FILE" in helptext
+
+
+def test_an_unknown_database_url_is_refused_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(run("--db", "mysql://sales:hunter2@dbhost/leads", "list"), 2)
+    assert "mysql://" in line
+    assert "postgresql://" in line
+    assert "sqlite:///" in line
+    assert "hunter2" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_in_a_missing_folder_is_an_error_but_the_default_folder_is_made(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no" / "such" / "folder"
+    line = one_line_error(run("list", db=missing / "leads.db"), 3)
+    assert str(missing) in line
+    assert "does not exist" in line
+    assert not (tmp_path / "no").exists()
+    assert run("list").output.strip() == "no leads yet"  # the user data dir is created
+
+
+def test_doctor_says_when_this_user_cannot_write_the_database(tmp_path: Path) -> None:
+    folder = tmp_path / "team"
+    folder.mkdir()
+    db = folder / "leads.db"
+    Store.open(str(db)).close()
+    # Root may write anything; in a user namespace of its own it is an ordinary owner.
+    prefix = ["unshare", "--user"] if os.geteuid() == 0 else []
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        done = subprocess.run(
+            [*prefix, LEADTUI, "--db", str(db), "doctor"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "LEADTUI_HTTP_LISTEN": "off", "COLUMNS": "200"},
+            check=False,
+        )
+    finally:
+        folder.chmod(0o755)
+    if prefix and "unshare" in done.stderr:
+        need(f"cannot run as an ordinary user here: {done.stderr.strip()}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "✓ database" not in done.stdout
+    said = " ".join(done.stdout.split())
+    assert f"✗ database {db}: " in said
+    assert "cannot write the file and its folder → " in said
+    assert f"chmod g+w {db} {folder}" in said
+
+
+def test_export_to_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "leads.csv"
+    result = run("export", "--format", "csv", "-o", str(target), db=tmp_path / "leads.db")
+    assert str(target) in one_line_error(result, 2)
+
+
+def test_a_config_file_that_is_not_utf8_or_not_toml_is_one_line(tmp_path: Path) -> None:
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_text('[imap]\nhost = "imap.example.in"\n', encoding="utf-16")
+    for args in (["list"], ["keys", "list"], ["keys", "add", "foo"], ["keys", "remove", "foo"]):
+        line = one_line_error(run("--config", str(utf16), *args, db=tmp_path / "l.db"), 2)
+        assert "UTF-8" in line
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[imap\nhost = "x"\n[http.api_keys]\nfoo = "sha256:00"\n')
+    for args in (["keys", "add", "foo"], ["keys", "remove", "foo"], ["keys", "list"]):
+        line = one_line_error(run("--config", str(bad), *args), 2)
+        assert "not valid TOML" in line
+    assert "foo" in bad.read_text()
+
+
+def test_a_listen_port_out_of_range_is_a_configuration_error(tmp_path: Path) -> None:
+    env = {"LEADTUI_HTTP_LISTEN": "127.0.0.1:99999"}
+    line = one_line_error(run("doctor", db=tmp_path / "l.db", env=env), 2)
+    assert "LEADTUI_HTTP_LISTEN" in line
+    assert "99999" in line
+
+
+def test_init_where_the_config_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    line = one_line_error(run("init", "--config", str(blocker / "config.toml")), 2)
+    assert str(blocker) in line
+
+
+def test_import_of_an_unreadable_input_is_one_line(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "looks-like.eml").mkdir(parents=True)  # a folder where a file was expected
+    line = one_line_error(run("import", str(inputs), db=tmp_path / "l.db"), 1)
+    assert "looks-like.eml" in line
+
+
+def test_import_writes_nothing_to_stderr_but_problems(tmp_path: Path) -> None:
+    result = run("import", str(SAMPLES / "email"), db=tmp_path / "leads.db")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert result.stdout.startswith("imported 16 items")
+
+
+MAILBOX_WITHOUT_PASSWORD = {
+    "LEADTUI_IMAP_HOST": "imap.example.in",
+    "LEADTUI_IMAP_USER": "sales@example.in",
+    "LEADTUI_HTTP_LISTEN": "off",
+}
+
+
+def test_doctor_says_the_mailbox_password_is_not_set(tmp_path: Path) -> None:
+    result = run("doctor", db=tmp_path / "l.db", env={**MAILBOX_WITHOUT_PASSWORD, "COLUMNS": "200"})
+    assert result.exit_code == 1
+    mailbox = next(x for x in result.output.splitlines() if x.startswith("✗ mailbox"))
+    assert "no password is set" in mailbox
+    assert "set LEADTUI_IMAP_PASSWORD" in result.output
+    assert "refused" not in result.output
+
+
+def test_paths_shows_the_files_in_use(tmp_path: Path) -> None:
+    cfg, db = tmp_path / "team.toml", tmp_path / "team.db"
+    cfg.write_text("")
+    by_env = run("paths", env={"LEADTUI_CONFIG": str(cfg), "LEADTUI_DB": str(db)}).output
+    assert f"config file  {cfg}" in by_env
+    assert f"database     {db}" in by_env
+    by_flags = run("--config", str(cfg), "paths", "--db", "postgresql://u:hunter2@h/leads")
+    assert f"config file  {cfg}" in by_flags.output
+    assert "database     postgresql://u@h/leads" in by_flags.output
+    assert "hunter2" not in by_flags.output
+
+
+@pytest.mark.parametrize("columns", [None, "40", "60", "80", "200"])
+def test_list_always_shows_id_and_status_in_full(tmp_path: Path, columns: str | None) -> None:
+    db = tmp_path / "leads.db"
+    run("import", str(SAMPLES / "email"), str(SAMPLES / "payload"), db=db)
+    rows = [json.loads(x) for x in run("list", "--json", db=db).output.splitlines()]
+    with Store.open(str(db)) as store:
+        store.set_status(rows[0]["id"], "contacted")
+    env = {"COLUMNS": columns} if columns else {}
+    lines = run("list", db=db, env=env).output.rstrip("\n").splitlines()
+    assert lines[0].split()[0] == "id"
+    assert lines[0].split()[-1] == "status"
+    table = lines[1:]
+    assert [x.split()[0] for x in table] == [str(r["id"]) for r in rows]
+    assert [x.split()[-1] for x in table] == ["contacted"] + [r["status"] for r in rows[1:]]
+    assert all(cell_len(x) <= int(columns or 80) for x in lines)
+
+
+def test_doctor_wraps_long_lines_at_words_under_the_detail(tmp_path: Path) -> None:
+    output = run("doctor", db=tmp_path / "l.db", env={"COLUMNS": "80"}).output
+    assert all(x[:1] in "✓✗·" or x.startswith(" " * 13) for x in output.splitlines()), output
+    words = " ".join(output.split())
+    assert "→ set LEADTUI_IMAP_HOST, LEADTUI_IMAP_USER and LEADTUI_IMAP_PASSWORD, or" in words
+
+
+def test_a_missing_ca_file_is_a_configuration_error_naming_the_setting(tmp_path: Path) -> None:
+    env = {"LEADTUI_IMAP_CA_FILE": str(tmp_path / "nope.pem")}
+    line = one_line_error(run("doctor", db=tmp_path / "l.db", env=env), 2)
+    assert "LEADTUI_IMAP_CA_FILE" in line
+    assert "nope.pem" in line
+
+
+def test_doctor_names_the_ca_file_when_it_goes_away_after_start(tmp_path: Path) -> None:
+    from leadtui import imap
+
+    account = imap.ImapAccount("127.0.0.1", 1, "sales", ca_file=str(tmp_path / "gone.pem"))
+    [connect] = imap.check(account, timeout=2)
+    assert (connect.name, connect.ok) == ("connect", False)
+    assert "gone.pem" in connect.detail
+    assert "LEADTUI_IMAP_CA_FILE" in connect.fix

@@ -128,3 +128,59 @@ def test_derived_settings() -> None:
     assert s.imap_effective_port == 143
     assert config.load(environ={}).imap_effective_port == 993
     assert not config.load(environ={}).imap_configured
+
+
+def test_a_config_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[imap]\nhost = "imap.example.in"\n', encoding="utf-16")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text.*save it as UTF-8"):
+        config.load(cfg, environ={})
+    with pytest.raises(ConfigError, match="UTF-8"):
+        config.add_api_key(cfg, "website", config.hash_api_key("k"))
+    with pytest.raises(ConfigError, match="UTF-8"):
+        config.remove_api_key(cfg, "website")
+
+
+def test_removing_a_key_from_an_invalid_file_is_an_error_not_no_such_key(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", '[imap\n[http.api_keys]\nwebsite = "sha256:00"\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.remove_api_key(cfg, "website")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.add_api_key(cfg, "crm", config.hash_api_key("k"))
+    assert "website" in cfg.read_text()
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:http"])
+def test_a_listen_port_must_be_a_port(listen: str) -> None:
+    with pytest.raises(ConfigError, match=r"LEADTUI_HTTP_LISTEN.*up to 65535"):
+        config.load(environ={"LEADTUI_HTTP_LISTEN": listen})
+    assert config.load(environ={"LEADTUI_HTTP_LISTEN": "[::1]:0"}).http_host_port == ("::1", 0)
+
+
+def test_a_database_url_of_another_kind_is_refused_without_its_password() -> None:
+    long_password = "hunter2" * 12  # longer than the part of a bad value an error shows
+    with pytest.raises(ConfigError) as err:
+        config.load(environ={"LEADTUI_DB": f"mysql://sales:{long_password}@dbhost/leads"})
+    assert str(err.value).startswith("LEADTUI_DB: 'mysql://sales:********@dbhost/leads'")
+    assert "sqlite:///path or postgresql://" in str(err.value)
+    assert "hunter2" not in str(err.value)
+    for url in ("sqlite:///x.db", "postgres://u@h/d", "postgresql://u@h/d", "leads.db", "a:b"):
+        assert config.load(environ={"LEADTUI_DB": url}).db == url
+
+
+def test_the_ca_file_must_be_a_readable_certificate_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^LEADTUI_IMAP_CA_FILE .*nope\.pem.*No such file"):
+        config.load(environ={"LEADTUI_IMAP_CA_FILE": str(tmp_path / "nope.pem")})
+    junk = write(tmp_path / "junk.pem", "not a certificate\n")
+    with pytest.raises(ConfigError, match=r"LEADTUI_IMAP_CA_FILE .*junk\.pem holds no certificate"):
+        config.load(environ={"LEADTUI_IMAP_CA_FILE": str(junk)})
+
+
+def test_a_mailbox_without_a_password_or_token_is_missing_credentials() -> None:
+    named = {"LEADTUI_IMAP_HOST": "imap.example.in", "LEADTUI_IMAP_USER": "sales@example.in"}
+    assert config.load(environ=named).imap_credentials_missing
+    with_password = {**named, "LEADTUI_IMAP_PASSWORD": "app-pass"}
+    assert not config.load(environ=with_password).imap_credentials_missing
+    with_token = {**named, "LEADTUI_IMAP_OAUTH_REFRESH_TOKEN": "1//token"}
+    assert not config.load(environ=with_token).imap_credentials_missing
+    assert not config.load(environ={}).imap_credentials_missing

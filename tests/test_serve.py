@@ -70,6 +70,38 @@ def test_serve_with_nothing_configured_says_what_to_set_and_exits_2(tmp_path: Pa
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"LEADTUI_IMAP_HOST": "imap.example.in", "LEADTUI_IMAP_USER": "sales@example.in"},
+            "set LEADTUI_IMAP_PASSWORD",
+        ),
+        (
+            {"LEADTUI_HTTP_LISTEN": "127.0.0.1:99999", "LEADTUI_API_KEYS": "website:k"},
+            "LEADTUI_HTTP_LISTEN",
+        ),
+    ],
+    ids=["no-imap-password", "listen-port-out-of-range"],
+)
+def test_serve_with_a_setting_it_cannot_use_says_which_and_exits_2(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    done = subprocess.run(
+        [LEADTUI, "serve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LEADTUI_DB": str(tmp_path / "leads.db"), **env},
+        check=False,
+    )
+
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert says in lines[0]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_captures_then_stops_cleanly_on_a_signal(
     sig: signal.Signals, sqlite_url: str, mailbox: Mailbox, serve: Launcher

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -594,3 +596,64 @@ def test_a_schema_2_database_learns_to_find_phones_by_their_last_digits(db_url: 
     with Store.open(db_url) as s:
         assert [x.name for x in s.list_leads(LeadQuery(search="600066"))] == ["Sunil Rao"]
         assert [x.name for x in s.list_leads(LeadQuery(search="sunil"))] == ["Sunil Rao"]
+
+
+def test_a_new_database_in_a_group_writable_folder_is_group_writable(tmp_path: Path) -> None:
+    """A team's shared folder: every teammate must be able to write what the first one made."""
+    team, mine = tmp_path / "team", tmp_path / "mine"
+    team.mkdir()
+    team.chmod(0o2775)
+    mine.mkdir()
+    mine.chmod(0o755)
+    umask = os.umask(0o022)
+    try:
+        with Store.open(str(team / "leads.db")) as store:
+            ingest(store, make_lead())
+            shared = {p.name: p.stat().st_mode & 0o777 for p in team.iterdir()}
+        Store.open(str(mine / "leads.db")).close()
+    finally:
+        os.umask(umask)
+    assert shared == {"leads.db": 0o664, "leads.db-wal": 0o664, "leads.db-shm": 0o664}
+    assert (mine / "leads.db").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_url_of_another_database_is_refused_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError, match=r"cannot use a mysql:// database.*postgresql://"):
+        Store.open("mysql://sales@dbhost/leads")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_folder_is_made_only_when_asked(tmp_path: Path) -> None:
+    url = str(tmp_path / "no" / "such" / "leads.db")
+    with pytest.raises(
+        StoreError, match=r"the folder .*/no/such for the database .* does not exist"
+    ):
+        Store.open(url, create_folder=False)
+    assert not (tmp_path / "no").exists()
+    Store.open(url).close()
+    assert (tmp_path / "no" / "such" / "leads.db").exists()
+
+
+def test_a_postgres_schema_that_does_not_exist_is_one_line_without_the_password(
+    pg_url: str,
+) -> None:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(pg_url)
+    password = "hunter2-pg"
+    netloc = f"{parsed.username}:{password}@{parsed.hostname}"
+    if parsed.port:
+        netloc += f":{parsed.port}"
+    url = f"postgresql://{netloc}{parsed.path}?options=-csearch_path%3Dno_such_schema_here"
+    with pytest.raises(StoreError) as err:
+        Store.open(url)
+    message = str(err.value)
+    assert message.startswith(f"the database postgresql://{parsed.username}@{parsed.hostname}")
+    assert "no schema has been selected to create in" in message
+    assert "search_path" in message
+    assert "\n" not in message
+    assert password not in message
+    assert "the file" not in message
