@@ -249,7 +249,7 @@ class LeadApp(App[int]):
             demo_line = (
                 f"demo API key {demo.api_key}"
                 if demo.http_url
-                else "simulated inbox only (no free port for the HTTP ingest)"
+                else "simulated inbox only (HTTP ingest off)"
             )
         self.top = TopBar(clock=clock, demo_line=demo_line, setup_hint=setup_hint, id="top")
         self.main_screen = MainScreen(top=self.top, table=self.table, lead_bar=self.lead_bar)

@@ -175,7 +175,8 @@ def test_a_dropped_terminal_ends_the_process_and_releases_the_capture_lease(
 def test_demo_shows_leads_arriving_with_the_badge_and_the_ingest_url(
     env: dict[str, str], terminals: list[Terminal]
 ) -> None:
-    term = Terminal([str(LEADTUI), "demo", "--seed", "3"], env, (100, 30))
+    listening = {**env, "LEADTUI_HTTP_LISTEN": "127.0.0.1:0"}  # any free port
+    term = Terminal([str(LEADTUI), "demo", "--seed", "3"], listening, (100, 30))
     terminals.append(term)
     term.wait_for_text(" DEMO ")
     term.wait_for_text("demo API key ltk_")
