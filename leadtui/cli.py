@@ -951,7 +951,7 @@ def doctor(ctx: Context, timeout: float) -> None:
         else:
             doc.line(None, "capture", "no process captures now: start leadtui or leadtui serve")
         for health in store.health():
-            ok = health.state not in {"login failed", "reconnecting", "key rejected", "error"}
+            ok = not health.failing
             doc.line(ok, health.source, f"{health.state} {health.detail}".strip())
 
     if settings.imap_credentials_missing:

@@ -93,7 +93,7 @@ from leadtui.config import ApiKey, ConfigError, hash_api_key
 from leadtui.formats.places import iso_country
 from leadtui.formats.results import LEAD_FIELDS, SOURCES
 from leadtui.formats.text import as_text, clean_text
-from leadtui.store import Health, Outcome, Store, StoreError
+from leadtui.store import FAILING_STATES, Health, Outcome, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,6 @@ STOP_POLL = 0.1
 MAX_LIST = 1000
 IDEMPOTENCY_KEY_MAX = 200  # characters of an Idempotency-Key header
 KEYS_CHECK_SECONDS = 1.0  # a request looks at the config file for changed API keys this often
-# Source states that mean a source is not capturing (as ``leadtui doctor`` reads them).
-FAILING_STATES = frozenset({"login failed", "reconnecting", "key rejected", "error"})
 IST = timezone(timedelta(hours=5, minutes=30))
 
 PROBLEM_JSON = "application/problem+json"
@@ -1084,7 +1082,7 @@ class Ingest:
                 {"status": "unavailable", "database": "unavailable", "failing": [], "sources": []},
                 status=503,
             )
-        failing = [h.source for h in sources if h.state in FAILING_STATES]
+        failing = [h.source for h in sources if h.failing]
         return web.json_response(
             {
                 # Degraded is still 200: the ingest takes leads, so keep routing them here.

@@ -199,6 +199,11 @@ class RawSummary:
     attempts: int
 
 
+# Source states that mean a source is not capturing: doctor fails, /healthz is degraded and
+# the TUI header shows them in red.
+FAILING_STATES = frozenset({"login failed", "reconnecting", "key rejected", "error"})
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     source: str
@@ -209,6 +214,10 @@ class Health:
     next_retry_ts: float | None = None
     updated_ts: float = 0.0
     holder: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.state in FAILING_STATES
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,7 @@ class TopBar(Widget):
             parts.append(("starting…", "dim"))
         else:
             for h in state.health:
-                style = "red" if h.state in {"login failed", "reconnecting", "error"} else ""
+                style = "red" if h.failing else ""
                 parts.append((display.health_line(h, now), style))
             if self.setup_hint and not any(h.source == "mailbox" for h in state.health):
                 parts.append((self.setup_hint, "yellow"))
