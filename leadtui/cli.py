@@ -313,19 +313,19 @@ def _print_result(console: Console, path: str, result: dict[str, Any]) -> None:
     help="How a JSON file arrived (default: inferred from its shape).",
 )
 def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
-    """Parse .eml / .json files and show what leadtui understands, without a database.
+    """Parse .eml, .json and mbox files and show what leadtui understands, without a database.
 
-    The answer to "why did this email not become a lead?". Exits 1 if any input failed.
+    The answer to "why did this email not become a lead?". Each message of an mbox is shown
+    as FILE #N. Exits 1 if any input failed.
     """
     console = Console(highlight=False)
     failed = False
-    for name in files:
-        try:
-            kind, data = _read_input(Path(name))
-        except OSError as exc:
-            results: list[dict[str, Any]] = [{"kind": "error", "error": f"cannot read: {exc}"}]
-        else:
-            results = parse_item(data, kind, channel)
+    for name, kind, data in _parse_inputs(files):
+        results = (
+            parse_item(data, kind, channel)
+            if isinstance(data, bytes)
+            else [{"kind": "error", "error": f"cannot read: {data}"}]
+        )
         if not results:
             results = [{"kind": "ignored", "reason": "no leads in this item", "message_id": None}]
         for result in results:
@@ -335,6 +335,23 @@ def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
             else:
                 _print_result(console, name, result)
     sys.exit(EXIT_FAILED if failed else 0)
+
+
+def _parse_inputs(files: Sequence[str]) -> Iterator[tuple[str, str, bytes | OSError]]:
+    """(label, kind, bytes or the error reading them) for each file, and each mbox message."""
+    for name in files:
+        path = Path(name)
+        try:
+            if _is_mbox(path):
+                box = mailbox.mbox(path, factory=None, create=False)
+                for number, key in enumerate(box.keys(), 1):
+                    yield f"{name} #{number}", "email", box.get_bytes(key)
+                continue
+            kind, data = _read_input(path)
+        except OSError as exc:
+            yield name, "email", exc
+            continue
+        yield name, kind, data
 
 
 # --------------------------------------------------------------------------- import

@@ -72,6 +72,16 @@ def test_parse_json_payload_gives_one_line_per_lead() -> None:
     assert {json.loads(x)["channel"] for x in forced.output.splitlines()} == {"push"}
 
 
+def test_parse_reads_every_message_of_an_mbox(tmp_path: Path) -> None:
+    box = tmp_path / "leads.mbox"
+    box.write_bytes(synth.mbox(random.Random(7), 12))
+    result = run("parse", "--json", str(box))
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    labels = sorted({r["file"] for r in lines}, key=lambda label: int(label.rpartition("#")[2]))
+    assert labels == [f"{box} #{n}" for n in range(1, 13)]
+    assert sum(r["kind"] == "lead" for r in lines) > 1
+
+
 def test_parse_explains_a_failure_and_exits_1(tmp_path: Path) -> None:
     bad = tmp_path / "broken.json"
     bad.write_text('{"CODE": 401, "STATUS": "FAILURE", "MESSAGE": "Key is expired"}')
