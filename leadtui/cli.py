@@ -56,6 +56,7 @@ PARALLEL_PARSE_FROM = 1000  # items; below this a second process costs more than
 EXIT_FAILED = 1  # some input failed (parse, import)
 EXIT_CONFIG = 2  # the configuration is wrong
 EXIT_DATABASE = 3  # the database cannot be used
+PUSH_TOKEN_MIN = 16  # characters: the push URL is its only credential
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -1020,6 +1021,17 @@ def doctor(ctx: Context, timeout: float) -> None:
                 )
             if not settings.push_token:
                 doc.line(None, "push", "off: set LEADTUI_PUSH_TOKEN to receive IndiaMART push")
+            elif len(settings.push_token.reveal()) < PUSH_TOKEN_MIN:
+                doc.line(
+                    False,
+                    "push",
+                    f"LEADTUI_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters: the URL "
+                    "is the only credential, and a short one can be guessed",
+                    'use a long random one, e.g. python3 -c "import secrets; '
+                    'print(secrets.token_urlsafe(24))", and update it in IndiaMART',
+                )
+            else:
+                doc.line(True, "push", "on: /api/indiamart/push/<LEADTUI_PUSH_TOKEN>")
     else:
         doc.line(None, "http", "off (LEADTUI_HTTP_LISTEN=off)")
 

@@ -425,6 +425,16 @@ def test_doctor_says_the_mailbox_password_is_not_set(tmp_path: Path) -> None:
     assert "refused" not in result.output
 
 
+def test_doctor_fails_a_push_token_short_enough_to_guess(tmp_path: Path) -> None:
+    port = {"LEADTUI_HTTP_LISTEN": "127.0.0.1:0", "COLUMNS": "200"}
+    short = run("doctor", db=tmp_path / "l.db", env={**port, "LEADTUI_PUSH_TOKEN": "abc"})
+    line = next(x for x in short.output.splitlines() if x.startswith("✗ push"))
+    assert "shorter than 16 characters" in line
+    assert "abc" not in short.output  # a secret, even a weak one, is never shown
+    long = run("doctor", db=tmp_path / "l.db", env={**port, "LEADTUI_PUSH_TOKEN": "x" * 24})
+    assert "✓ push" in long.output
+
+
 def test_paths_shows_the_files_in_use(tmp_path: Path) -> None:
     cfg, db = tmp_path / "team.toml", tmp_path / "team.db"
     cfg.write_text("")
