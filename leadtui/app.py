@@ -457,7 +457,7 @@ class LeadApp(App[int]):
                 match = set(ids) if _unfiltered(query) else store.matching_ids(query, ids)
                 new = announcer.take(changes.leads)
                 self.post_message(FeedChanged(generation, changes.leads, match, new))
-            if len(changes.leads) < 1000:
+            if not changes.more:
                 return cursor, touched
 
     def _read_state(self, store: Store) -> CaptureState:

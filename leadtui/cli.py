@@ -232,7 +232,11 @@ def serve(ctx: Context) -> None:
         )
     if settings.imap_credentials_missing:
         problem, fix = _no_password(settings)
-        fail(f"{problem}: {fix}")
+        if not (http_accepts or settings.indiamart_key):
+            fail(f"{problem}: {fix}")
+        # The other channels keep capturing; the mailbox shows "login failed" (and /healthz
+        # "degraded") until the password is set.
+        log.error("%s: %s; capturing from the other sources meanwhile", problem, fix)
     open_store(settings).close()
     try:
         factories = build_factories(settings)
@@ -343,10 +347,12 @@ def _parse_inputs(files: Sequence[str]) -> Iterator[tuple[str, str, bytes | OSEr
     for name in files:
         path = Path(name)
         try:
-            if _is_mbox(path):
+            if _is_mbox(path):  # an .eml with a "From " line is an mbox of one: no number
                 box = mailbox.mbox(path, factory=None, create=False)
-                for number, key in enumerate(box.keys(), 1):
-                    yield f"{name} #{number}", "email", box.get_bytes(key)
+                keys = box.keys()
+                for number, key in enumerate(keys, 1):
+                    label = f"{name} #{number}" if len(keys) > 1 else name
+                    yield label, "email", box.get_bytes(key)
                 continue
             kind, data = _read_input(path)
         except OSError as exc:

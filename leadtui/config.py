@@ -10,6 +10,7 @@ where), or wherever ``--config`` / ``LEADTUI_CONFIG`` points.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ import os
 import re
 import secrets as _secrets
 import ssl
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -290,6 +292,8 @@ class Settings:
     keys: dict[str, str] = dataclasses.field(default_factory=dict)
     log_level: str = "info"
     config_path: Path | None = None  # the file these settings came from, if any
+    # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.
+    api_keys_fixed: bool = False
 
     # ------------------------------------------------------------------ derived
 
@@ -451,7 +455,7 @@ def load(
     settings = Settings(**values)
     if settings.http_enabled:
         settings.http_host_port  # noqa: B018 - validates LEADTUI_HTTP_LISTEN early
-    if settings.imap_ca_file:
+    if settings.imap_ca_file and settings.imap_configured:  # only where a mailbox is read
         _check_ca_file(settings.imap_ca_file)
     return settings
 
@@ -554,16 +558,33 @@ def remove_api_key(path: Path, name: str) -> bool:
 
 
 def write_config(path: Path, text: str) -> None:
-    """Replace the config file with ``text`` at once, readable only by this user."""
+    """Replace the config file with ``text`` at once.
+
+    A new file is readable only by this user. An existing one keeps its owner, group and
+    group permissions, never any for others: ``sudo leadtui keys add`` on the service's
+    ``/etc/leadtui/config.toml`` must leave it readable by the service, or the new key would
+    never work.
+    """
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # pragma: no cover - we only add valid lines
         raise ConfigError(f"refusing to write an invalid config file {path}: {exc}") from None
     try:
+        try:
+            old: os.stat_result | None = path.stat()
+        except FileNotFoundError:
+            old = None
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # secrets: never 0644
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if old is not None:
+            if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):  # only root may give a file away
+                    os.chown(tmp, old.st_uid, old.st_gid)
+            # Its group may read it (the service's); nobody else: it holds secrets.
+            os.chmod(tmp, (stat.S_IMODE(old.st_mode) | 0o600) & 0o770)
         tmp.replace(path)
     except OSError as exc:
         raise ConfigError(f"cannot write the config file {path}: {exc.strerror}") from None

@@ -80,6 +80,7 @@ def prepare(base: config.Settings) -> tuple[config.Settings, DemoInfo]:
         imap_user="",
         http_listen=listen,
         api_keys=(config.ApiKey("demo", config.hash_api_key(api_key)),),
+        api_keys_fixed=True,  # the user's config file has no say over the demo's key
         push_token=config.Secret(push_token),
         indiamart_key=config.Secret(""),
     )

@@ -541,11 +541,12 @@ class ApiKeyRing:
         # A file read at startup is read again at the first look: it may have changed since
         # (a standby process loads its settings long before it takes over the capture).
         self._seen: tuple[object, ...] | None = None if settings.config_path is None else _UNSEEN
+        self._fixed = bool(settings.api_keys_fixed)
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
         """Re-read the keys if the config file changed. Blocking: run it off the event loop."""
-        if not self._lock.acquire(blocking=False):
+        if self._fixed or not self._lock.acquire(blocking=False):
             return  # another request is looking right now
         try:
             seen = _file_signature(self.path)
@@ -943,7 +944,7 @@ class Ingest:
             changes = self.store.changes_since(start, limit)
             return {
                 "cursor": changes.cursor,
-                "more": len(changes.leads) >= limit,
+                "more": changes.more,
                 "leads": [x.to_json() for x in changes.leads],
             }
 
@@ -963,8 +964,8 @@ class Ingest:
         lo, hi = 0, self.store.cursor()  # every lead up to lo changed before since_ts
         while lo < hi:
             mid = (lo + hi) // 2
-            first = self.store.changes_since(mid, 1).leads
-            if not first or first[0].updated_ts >= since_ts:
+            first = self.store.changes_since(mid, 1).leads  # the next change value's leads
+            if not first or max(x.updated_ts for x in first) >= since_ts:
                 hi = mid
             else:
                 lo = first[0].seq

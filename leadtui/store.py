@@ -235,6 +235,7 @@ class ChangeSet:
     leads: list[Lead]
     raw_changed: bool
     health_changed: bool
+    more: bool = False  # the page was full: ask again from ``cursor`` for the rest
 
     def __bool__(self) -> bool:
         return bool(self.leads or self.raw_changed or self.health_changed)
@@ -1753,14 +1754,29 @@ class Store:
         q = (
             lead.select(*self._lead_columns())
             .where(lead.seq > cursor)
-            .order_by(lead.seq)
-            .limit(limit)
+            .order_by(lead.seq, lead.id)
+            .limit(limit + 1)
         )
         leads = [self._to_lead(r) for r in q.tuples()]
+        more = len(leads) > limit
+        if more:
+            # A batch commits its leads under one change value, and the next page starts
+            # after the cursor: a page must end at a whole value, or the rest of it is lost.
+            after = leads.pop()
+            last = leads[-1].seq
+            if after.seq == last and leads[0].seq == last:  # one value fills the page: all of it
+                rest = (
+                    lead.select(*self._lead_columns())
+                    .where((lead.seq == last) & (lead.id > leads[-1].id))
+                    .order_by(lead.id)
+                )
+                leads += [self._to_lead(r) for r in rest.tuples()]
+            elif after.seq == last:  # the page would end inside a value: end before it
+                leads = [x for x in leads if x.seq != last]
         top = max((x.seq for x in leads), default=cursor)
-        if len(leads) < limit:
+        if not more:
             top = max(top, int(raw_top or 0), int(health_top or 0))
-        return ChangeSet(top, leads, raw_top is not None, health_top is not None)
+        return ChangeSet(top, leads, raw_top is not None, health_top is not None, more)
 
     def waiter(self) -> ChangeWaiter:
         """A blocking "tell me when another connection committed" helper for one thread."""

@@ -273,7 +273,7 @@ async def test_a_burst_of_arrivals_rings_once_with_one_toast(filled: str) -> Non
 
 
 async def test_a_lead_arriving_under_a_dialog_rings_without_a_toast_over_it(filled: str) -> None:
-    app = make_app(filled)
+    app = make_app(filled, highlight_seconds=60)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         heard = Recorder(app)

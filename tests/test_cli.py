@@ -80,6 +80,14 @@ def test_parse_reads_every_message_of_an_mbox(tmp_path: Path) -> None:
     labels = sorted({r["file"] for r in lines}, key=lambda label: int(label.rpartition("#")[2]))
     assert labels == [f"{box} #{n}" for n in range(1, 13)]
     assert sum(r["kind"] == "lead" for r in lines) > 1
+    one = tmp_path / "saved.eml"  # saved from a mail client, with its "From " line
+    one.write_bytes(
+        b"From sender@example.in Mon Mar  2 10:41:07 2026\n"
+        + (SAMPLES / "email/07-buylead-one-line-specs.eml").read_bytes()
+    )
+    assert [
+        json.loads(x)["file"] for x in run("parse", "--json", str(one)).output.splitlines()
+    ] == [str(one)]
 
 
 def test_parse_explains_a_failure_and_exits_1(tmp_path: Path) -> None:
@@ -194,6 +202,20 @@ def test_keys_add_prints_once_and_stores_a_hash(tmp_path: Path) -> None:
     assert removed.exit_code == 0
     bad = CliRunner().invoke(main, ["--config", str(cfg), "keys", "add", "no spaces"])
     assert bad.exit_code == 2
+
+
+def test_keys_add_keeps_the_service_config_readable_by_the_service(tmp_path: Path) -> None:
+    # /etc/leadtui/config.toml: 0640, group leadtui; the admin runs 'sudo leadtui keys add'.
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[imap]\nhost = "imap.example.in"\n')
+    cfg.chmod(0o640)
+    owner = (4321, 4321) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(cfg, *owner)  # as root (CI), a file of another user, as the service's would be
+    added = CliRunner().invoke(main, ["--config", str(cfg), "keys", "add", "web"])
+    assert added.exit_code == 0
+    after = cfg.stat()
+    assert (after.st_mode & 0o777, after.st_uid, after.st_gid) == (0o640, *owner)
+    assert "[http.api_keys]" in cfg.read_text()
 
 
 def test_init_writes_a_private_config_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -472,7 +494,11 @@ def test_doctor_wraps_long_lines_at_words_under_the_detail(tmp_path: Path) -> No
 
 
 def test_a_missing_ca_file_is_a_configuration_error_naming_the_setting(tmp_path: Path) -> None:
-    env = {"LEADTUI_IMAP_CA_FILE": str(tmp_path / "nope.pem")}
+    env = {
+        "LEADTUI_IMAP_HOST": "imap.example.in",
+        "LEADTUI_IMAP_USER": "sales@example.in",
+        "LEADTUI_IMAP_CA_FILE": str(tmp_path / "nope.pem"),
+    }
     line = one_line_error(run("doctor", db=tmp_path / "l.db", env=env), 2)
     assert "LEADTUI_IMAP_CA_FILE" in line
     assert "nope.pem" in line

@@ -94,3 +94,18 @@ def test_a_broken_config_file_keeps_the_keys_with_one_warning(
         fresh = keys_command(config_file, "add", "fresh")
         assert answer_to(server, fresh) == 200
         assert answer_to(server, crm) == 401
+
+
+def test_the_demo_key_stays_the_only_key_when_the_user_has_a_config_file(tmp_path: Path) -> None:
+    from leadtui import demo
+    from leadtui.config import load
+
+    config_file = tmp_path / "config.toml"
+    keys_command(config_file, "add", "web")
+    settings, info = demo.prepare(load(config_file, environ={}).replace(http_listen="off"))
+    try:
+        ring = ingest.ApiKeyRing(settings, environ={})
+        ring.refresh()  # the first look reads a config file that was there at start
+        assert [k.name for k in ring.keys] == ["demo"]
+    finally:
+        info.cleanup()

@@ -137,6 +137,25 @@ def test_serve_never_logs_the_password_even_when_the_login_is_refused(
     assert wrong not in process.stdout()
 
 
+def test_serve_without_the_mailbox_password_still_captures_the_other_channels(
+    sqlite_url: str, mailbox: Mailbox, serve: Launcher
+) -> None:
+    env = serve_env(
+        sqlite_url,
+        mailbox,
+        LEADTUI_IMAP_PASSWORD="",
+        LEADTUI_HTTP_LISTEN="127.0.0.1:0",
+        LEADTUI_API_KEYS="website:ltk_test_key_0123456789",
+    )
+    process = serve(env)
+    process.wait_for_log("capturing into")
+    assert "set LEADTUI_IMAP_PASSWORD" in process.stderr()
+    assert "capturing from the other sources meanwhile" in process.stderr()
+    wait_for(lambda: mailbox_state(sqlite_url) == "login failed", timeout=15, what="login failed")
+    process.send(signal.SIGTERM)
+    assert process.wait(timeout=5) == 0
+
+
 def test_a_second_serve_waits_while_the_first_captures_then_takes_over(
     db_url: str, mailbox: Mailbox, serve: Launcher
 ) -> None:
