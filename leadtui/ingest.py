@@ -433,6 +433,10 @@ def twilio_message(fields: Mapping[str, str]) -> tuple[dict[str, Any], str | Non
         text = f"{text}\n{note}" if text else note
     if not phone and not text:
         return None
+    if "Body" not in fields and not text:
+        # A status callback (MessageStatus=sent/delivered/read about our own message, From our
+        # number): an incoming message always has Body, empty only beside media.
+        return None
     sid = fields.get("MessageSid", "").strip() or fields.get("SmsMessageSid", "").strip()
     lead = whatsapp_lead(phone, fields.get("ProfileName", "").strip() or None, text or None)
     lead[ORIGINAL_KEY] = dict(fields)

@@ -528,6 +528,24 @@ def test_twilio_message_from_a_new_phone_is_a_lead_and_the_next_is_appended(serv
     assert server.store.count_leads() == 1
 
 
+def test_a_twilio_status_callback_on_the_same_url_is_not_a_lead(server: Server) -> None:
+    # Twilio reports delivery of *our* messages (From: our own number, no Body) to the
+    # status callback URL, which people often point at the same webhook.
+    status = {
+        "MessageSid": "SMstatus1",
+        "MessageStatus": "delivered",
+        "SmsStatus": "delivered",
+        "AccountSid": "AC0000",
+        "From": "whatsapp:+14155238886",
+        "To": "whatsapp:+919812300001",
+        "ChannelPrefix": "whatsapp",
+    }
+    assert twilio_post(server, status).status == 200
+    assert twilio_post(server, twilio_message("Price of red bricks?", "SM10")).status == 200
+    leads = wait_for(lambda: server.store.list_leads(LeadQuery()), what="the message's lead")
+    assert [x.phone for x in leads] == ["+919812300001"]  # not one for our own number
+
+
 def test_twilio_signatures_match_twilios_published_examples() -> None:
     # The request validator examples Twilio publishes (auth token 12345).
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
