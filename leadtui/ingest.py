@@ -17,7 +17,8 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     body, or the same enquiry by the dedupe keys), 202 if the item went to the review queue,
     400 for a body that is not JSON or a form or a longer Idempotency-Key, 401 without a valid
     key, 413 above 64 KiB, 415 for other content types, 422 (RFC 9457 problem+json) naming
-    every invalid field, 429 with Retry-After above the key's rate.
+    every invalid field, 429 with Retry-After above the key's rate. A body refused with 400
+    or 422 is kept all the same, failed, in the review queue with the reason.
     A JSON body is kept as sent; a form is kept as the lead JSON it maps to, with the form's
     own fields beside it (under ``request``, which the parser ignores). A body that does not
     arrive within 30 s is 408.
@@ -82,7 +83,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -845,7 +846,7 @@ class Ingest:
             body = await _read_body(request, LEAD_LIMIT)
             parsed = _lead_json(body)
             if isinstance(parsed, web.Response):
-                return parsed
+                return await self._refused(parsed, body, auth)
         elif media in {"application/x-www-form-urlencoded", "multipart/form-data"}:
             try:
                 async with asyncio.timeout(BODY_TIMEOUT):
@@ -858,12 +859,12 @@ class Ingest:
                 return problem(400, "the form could not be read (malformed encoding)")
             fields = [(k, v) for k, v in form.items() if isinstance(v, str)]
             lead, names = lead_from_form(fields)
-            errors = check_lead(lead, names)
-            if errors:
-                return _invalid(errors)
             files = [k for k, v in form.items() if not isinstance(v, str)]
             original = {"content_type": media, "fields": fields, "files": files}
             body = kept_as_json(lead, original)
+            errors = check_lead(lead, names)
+            if errors:
+                return await self._refused(_invalid(errors), body, auth)
         else:
             return problem(
                 415,
@@ -904,6 +905,35 @@ class Ingest:
                 ],
             )
         return _lead_answer(outcome)
+
+    async def _refused(self, answer: web.Response, body: bytes, key_name: str) -> web.Response:
+        """``answer`` (400 or 422), after keeping the refused lead in the review queue.
+
+        A form plugin's webhook does not retry: a typo in one field must not lose the buyer.
+        The body is stored as a failed item with the reason (an identical one only once), where
+        ``leadtui review`` and the TUI show it. The answer is the same whether or not that worked.
+        """
+        problem_body = json.loads(cast(bytes, answer.body))
+        reason = f"refused with HTTP {answer.status}: " + (
+            "; ".join(f"{e['field'] or 'body'}: {e['detail']}" for e in problem_body["errors"])
+            if problem_body.get("errors")
+            else str(problem_body["detail"])
+        )
+
+        def keep() -> None:
+            if not body.strip():
+                return  # nothing was sent, nothing to lose
+            raw_id, new = self.store.add_raw(
+                body, source=f"http:{key_name}", kind="json", channel="api"
+            )
+            if new:
+                self.store.apply(raw_id, [{"kind": "error", "error": reason}])
+
+        try:
+            await self._read(keep)
+        except Exception as exc:  # the caller still learns what was wrong with its lead
+            log.warning("ingest: keeping a refused lead for review failed: %s", exc)
+        return answer
 
     # ------------------------------------------------------------------ GET /api/leads
 
@@ -1328,8 +1358,8 @@ def openapi_document() -> dict[str, Any]:
         "413": _problem_response("the body is larger than 64 KiB"),
         "415": _problem_response("not JSON, urlencoded or multipart form data"),
         "422": _problem_response(
-            "invalid fields, each named in errors; or the Idempotency-Key was already used "
-            "for a different request body"
+            "invalid fields, each named in errors (the lead is kept in the review queue); or "
+            "the Idempotency-Key was already used for a different request body"
         ),
         "429": _problem_response("this key is over its rate", retry=True),
         "503": _problem_response("the database is unavailable; nothing was stored", retry=True),

@@ -274,7 +274,30 @@ def test_invalid_fields_are_422_each_named(server: Server) -> None:
     assert set(named) == {"name", "phone", "email", "source", "received_at", "pincode", "specs"}
     assert named["phone"]["pointer"] == "#/phone"
     assert server.store.count_leads() == 0
-    assert server.store.review_items() == []  # a refused request stores nothing
+    # Refused, but not lost: the lead waits in the review queue with the reason.
+    [kept] = server.store.review_items()
+    assert kept.error is not None
+    assert kept.error.startswith("refused with HTTP 422: ")
+    assert "name: " in kept.error
+    assert "pincode: " in kept.error
+    assert b"Asha" in (server.store.raw_body(kept.id) or b"")
+    assert (
+        server.post_json(
+            "/api/leads",
+            {
+                "name": {"first": "Asha"},
+                "phone": "12345",
+                "email": "not-an-email",
+                "source": "facebook",
+                "received_at": "yesterday",
+                "pincode": "1100",
+                "specs": ["a"],
+                "city": "Pune",
+            },
+        ).status
+        == 422
+    )
+    assert len(server.store.review_items()) == 1  # sent again: kept once
 
 
 def test_a_lead_needs_a_name_phone_or_email(server: Server) -> None:
@@ -294,6 +317,7 @@ def test_bodies_that_are_not_a_json_object(server: Server) -> None:
     for body in (b"[]", b'"Asha"', b"null", b'[{"name": "Asha"}]'):
         assert server.request("POST", "/api/leads", body, headers).status == 422
     assert server.store.count_leads() == 0
+    assert len(server.store.review_items()) == 6  # every one but the empty body, for review
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(sqlite_url: str) -> None:
