@@ -528,9 +528,19 @@ class LeadApp(App[int]):
         self.top.show(message.state)
 
     def on_lease_changed(self, message: LeaseChanged) -> None:
+        before = self.top.state.lease  # who captured, as this viewer last saw it
+        took_over = message.holding and not self.holding and before is not None
         self.holding = message.holding
-        if not self._app_closing():
-            self.top.show(holding=message.holding)
+        if self._app_closing():
+            return
+        self.top.show(holding=message.holding)
+        if took_over and before is not None and before.holder != self.holder:
+            who = display.clean(before.holder).split(":")[0]
+            self.notify(
+                f"{who} stopped capturing, so this leadtui captures now (until you quit)",
+                title="Capture taken over",
+                markup=False,
+            )
 
     def on_capture_problem(self, message: CaptureProblem) -> None:
         self.top.add_problem(message.text)
@@ -691,10 +701,16 @@ class LeadApp(App[int]):
                 if owner is not None:
                     self._store_call("assign", lead.id, owner)
 
+            owner = display.clean(lead.owner)
+            taken = bool(owner) and owner != self.actor
             prompt = _prompts().TextPrompt(
-                f"Owner of {display.buyer(lead)}",
+                f"Owner of {display.buyer(lead)}" + (f" (now {owner})" if taken else ""),
                 value=self.actor,
-                hint="enter claims it for you; type a teammate's name, or clear to unassign",
+                hint=(
+                    f"{owner} owns it: enter takes it over for you; type a name, or clear it"
+                    if taken
+                    else "enter claims it for you; type a teammate's name, or clear to unassign"
+                ),
             )
             self.push_screen(prompt, assign)
         elif what == "follow-up":

@@ -222,8 +222,7 @@ def serve(ctx: Context) -> None:
     settings = ctx.settings
     setup_logging(settings, stderr=True)
     # The HTTP ingest listens by default, but with no key or token it can accept nothing.
-    secrets = (settings.push_token, settings.twilio_auth_token, settings.meta_app_secret)
-    http_accepts = settings.http_enabled and bool(settings.api_keys or any(secrets))
+    http_accepts = settings.http_accepts
     if not (settings.imap_configured or http_accepts or settings.indiamart_key):
         fail(
             "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "

@@ -320,6 +320,12 @@ class Settings:
         return self.http_listen.strip().lower() not in {"", "off", "no", "false", "0"}
 
     @property
+    def http_accepts(self) -> bool:
+        """The HTTP ingest is on and can accept something: an API key or a webhook secret."""
+        secrets = (self.push_token, self.twilio_auth_token, self.meta_app_secret)
+        return self.http_enabled and bool(self.api_keys or any(secrets))
+
+    @property
     def imap_credentials_missing(self) -> bool:
         """A mailbox is named but nothing to log in with: no password and no XOAUTH2 token."""
         return self.imap_configured and not (self.imap_password or self.imap_uses_oauth)

@@ -1697,7 +1697,23 @@ class Store:
         return self._change_lead(lead_id, who, action, status, updates)
 
     def mark_contacted(self, lead_id: int, actor: str | None = None) -> Lead:
-        return self.set_status(lead_id, "contacted", actor)
+        """Record a call or message to the buyer.
+
+        A new lead becomes contacted; one further on (quoted, won, …) keeps its status, so a
+        teammate's contact never undoes progress. The first contact's time and actor stay.
+        """
+        who = actor or current_actor()
+
+        def updates(current: Any) -> dict[str, Any]:
+            values: dict[str, Any] = {}
+            if current.status == "new":
+                values["status"] = "contacted"
+            if current.contacted_ts is None:
+                values["contacted_ts"] = time.time()
+                values["contacted_by"] = who[:64]
+            return values
+
+        return self._change_lead(lead_id, who, "contacted", "contacted", updates)
 
     def add_note(self, lead_id: int, text: str, actor: str | None = None) -> Lead:
         note = text.strip()
@@ -1962,7 +1978,7 @@ class Store:
             if day in per_day:
                 per_day[day] += 1
             if received >= week:
-                label = qtype or "other"
+                label = qtype or source or "other"  # as the table's Type column: "Website"
                 by_type[label] = by_type.get(label, 0) + 1
                 by_source[source] = by_source.get(source, 0) + 1
                 if contacted is not None:

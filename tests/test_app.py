@@ -395,6 +395,11 @@ async def test_a_claims_the_lead_or_assigns_it_to_a_teammate(filled: str) -> Non
         await until(pilot, lambda: app.table.leads[ahmed.id].owner == "ravi", "assigned")
         assert lead_named(filled, "Ahmed Khan").owner == "ravi"
         assert "owner ravi" in str(app.lead_bar.render())
+        await pilot.press("a")  # Ravi owns it now: the box says so before Asha takes it over
+        hint = await until(pilot, lambda: app.screen.query("#hint"), "the owner prompt")
+        assert "ravi owns it: enter takes it over for you" in str(hint.first(Static).render())
+        await pilot.press("escape")
+        assert lead_named(filled, "Ahmed Khan").owner == "ravi"
 
 
 async def test_f_sets_a_follow_up_date_and_rejects_nonsense(filled: str) -> None:
@@ -884,6 +889,43 @@ def test_the_demo_listens_where_LEADTUI_HTTP_LISTEN_says_or_next_to_it() -> None
     _settings, off = demo_mode.prepare(Settings(http_listen="off"))
     off.cleanup()
     assert off.http_url is None
+
+
+async def test_a_salespersons_tui_with_no_sources_of_its_own_never_takes_the_capture(
+    filled: str,
+) -> None:
+    # The team's serve restarts while Asha's TUI is open: her TUI, with no mailbox, key or
+    # CRM key of its own, must not take the lease, or serve could not capture until she quits.
+    app = LeadApp(Settings(db=filled), Store.open(filled), capture=True, clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.capture_done.wait(5)  # the capture worker found nothing to run
+        with Store.open(filled) as store:
+            assert store.lease_info() is None
+        assert not app.holding
+
+
+async def test_a_viewer_that_takes_over_the_capture_says_so(tmp_path: Path) -> None:
+    from leadtui import demo as demo_mode
+
+    settings, info = demo_mode.prepare(Settings(http_listen="off"))
+    serve = "leadtui@server:4242:abc123"
+    try:
+        with Store.open(settings.db_url) as other:
+            assert other.try_lease(serve, ttl=60)  # the team's serve captures
+        app = LeadApp(settings, Store.open(settings.db_url), demo=info, clock=lambda: NOW)
+        async with app.run_test(size=(120, 30)) as pilot:
+            heard = Recorder(app)
+            await until(
+                pilot, lambda: "leadtui@server captures" in str(app.top.render()), "viewing"
+            )
+            with Store.open(settings.db_url) as other:
+                other.release_lease(serve)  # serve stops (a restart, say)
+            await until(pilot, lambda: app.holding, "the takeover", within=15)
+            await until(pilot, lambda: any("stopped capturing" in t for t in heard.toasts), "toast")
+            assert any(t.startswith("leadtui@server stopped capturing") for t in heard.toasts)
+    finally:
+        info.cleanup()
 
 
 async def test_demo_shows_the_badge_the_ingest_url_and_key_and_leads_arrive(tmp_path: Path) -> None:

@@ -1038,3 +1038,6 @@ def test_it_serves_only_in_the_process_holding_the_capture_lease(sqlite_url: str
 def test_listen_off_means_no_http_source() -> None:
     settings = config.load(environ={"LEADTUI_HTTP_LISTEN": "off"})
     assert build_factories(settings) == []
+    # On by default, but with no key or webhook secret there is nothing it could take.
+    assert build_factories(config.load(environ={})) == []
+    assert len(build_factories(config.load(environ={"LEADTUI_PUSH_TOKEN": "p" * 24}))) == 1

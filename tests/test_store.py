@@ -265,6 +265,20 @@ def test_status_workflow_records_actor_time_and_response(store: Store) -> None:
         store.set_status(lead_id, "maybe")
 
 
+def test_a_teammates_contact_never_moves_a_quoted_lead_back(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    store.mark_contacted(lead_id, actor="asha")
+    store.set_status(lead_id, "quoted", actor="asha")
+    again = store.mark_contacted(lead_id, actor="ravi")  # ravi calls the buyer back
+    assert again.status == "quoted"
+    assert (again.contacted_by, again.last_actor, again.last_action) == (
+        "asha",
+        "ravi",
+        "contacted",
+    )
+    assert [(e.actor, e.action) for e in store.events(lead_id)][-1] == ("ravi", "contacted")
+
+
 def test_spam_does_not_count_as_contact(store: Store) -> None:
     lead_id = ingest(store, make_lead()).lead_ids[0]
     lead = store.set_status(lead_id, "spam", actor="asha")
@@ -474,17 +488,19 @@ def test_stats_median_response_and_counts(store: Store) -> None:
     )
     # Captured today (a first run reads a week of mail), enquired a week ago: not "today".
     ingest(store, make_lead(message_id="old@x", product="Pavers", received_at=_received(7)))
+    website = make_lead(message_id="w@x", product="Jali", query_type=None, source="website")
+    ingest(store, {**website, "received_at": _received(1)})
     store.mark_contacted(a, actor="asha")
     stats = store.stats()
     assert stats.new_today == 2
     assert stats.contacted_today == 1
-    assert stats.awaiting_contact == 2  # awaiting counts every day
-    assert stats.by_type == {"W": 1, "B": 1}
+    assert stats.awaiting_contact == 3  # awaiting counts every day
+    assert stats.by_type == {"W": 1, "B": 1, "website": 1}  # as the table's Type column
     assert stats.median_response_today is not None
     assert stats.median_response_today >= 0
     assert stats.per_day[-1][1] == 2
     assert stats.per_day[-8][1] == 1
-    assert store.counts() == {"new_today": 2, "awaiting": 2, "review": 0}
+    assert store.counts() == {"new_today": 2, "awaiting": 3, "review": 0}
 
 
 def test_capped_counts_stop_at_the_cap(store: Store) -> None:

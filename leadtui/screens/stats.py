@@ -91,7 +91,9 @@ class StatsScreen(Screen[None]):
         by_type.add_column("type")
         by_type.add_column("leads", justify="right")
         for code, n in sorted(stats.by_type.items(), key=lambda kv: -kv[1]):
-            label = display.TYPE_LABELS.get(code, display.clean(code).capitalize())
+            label = display.TYPE_LABELS.get(code) or display.SOURCE_LABELS.get(
+                code, display.clean(code).capitalize()
+            )
             by_type.add_row(label, f"{n:,}")
 
         by_source = Table(title="By source, 7 days", title_justify="left", box=None)
