@@ -609,7 +609,7 @@ def list_(
     query = LeadQuery(status=status, since_ts=parse_since(since), search=search)
     if as_json:
         for lead in _iter_leads(store, query, limit):
-            click.echo(json.dumps(lead.to_json(), ensure_ascii=False))
+            click.echo(json.dumps(store.with_messages([lead])[0], ensure_ascii=False))
         return
     console = Console(highlight=False)
     leads = list(_iter_leads(store, query, limit or 50))
@@ -677,6 +677,7 @@ EXPORT_COLUMNS = (
     "first_seen_at",
     "contacted_at",
     "contacted_by",
+    "messages",
 )
 
 
@@ -715,8 +716,9 @@ def export(
             if writer:
                 writer.writeheader()
             for lead in _iter_leads(store, query, limit):
-                row = lead.to_json()
+                row = store.with_messages([lead])[0]
                 if writer:
+                    row["messages"] = " | ".join(m["text"] for m in row["messages"])
                     row["specs"] = "; ".join(f"{k}: {v}" for k, v in lead.specs.items())
                     row["verified"] = " ".join(lead.verified)
                     writer.writerow({k: _csv_safe(row.get(k)) for k in EXPORT_COLUMNS})

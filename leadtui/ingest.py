@@ -962,30 +962,39 @@ class Ingest:
         elif _is_iso_time(since_text):
             since_ts = datetime.fromisoformat(since_text).timestamp()
         else:
+            plus = " (a + in the offset must be sent as %2B)" if " " in since_text else ""
             errors.append(
                 _field_error(
                     "since",
                     "must be a change cursor (a whole number from an earlier answer) or an "
-                    "ISO-8601 time with a UTC offset",
+                    f"ISO-8601 time with a UTC offset{plus}",
                     "query",
                 )
             )
         if errors:
             return _invalid(errors)
 
-        def read() -> dict[str, Any]:
+        def read() -> dict[str, Any] | int:
+            if cursor is not None and cursor > (latest := self.store.cursor()):
+                return latest  # a cursor from another (replaced or restored) database
             start = cursor if cursor is not None else self._cursor_at(since_ts or 0.0)
             changes = self.store.changes_since(start, limit)
             return {
                 "cursor": changes.cursor,
                 "more": changes.more,
-                "leads": [x.to_json() for x in changes.leads],
+                "leads": self.store.with_messages(changes.leads),
             }
 
         try:
             answer = await self._read(read)
         except StoreError:
             return _unavailable()
+        if isinstance(answer, int):
+            detail = (
+                f"is ahead of this database's latest change ({answer}): the database was "
+                "replaced or restored; start again from 0"
+            )
+            return _invalid([_field_error("since", detail, "query")])
         return web.json_response(answer)
 
     def _cursor_at(self, since_ts: float) -> int:
@@ -1334,6 +1343,15 @@ def openapi_document() -> dict[str, Any]:
         "enquiry_no": {"type": "integer"},
         "missed_by_email": {"type": "boolean"},
         "notes": {"type": "integer"},
+        "messages": {
+            "type": "array",
+            "description": "the buyer's later messages (replies, WhatsApp follow-ups), oldest first",
+            "items": {
+                "type": "object",
+                "required": ["at", "text"],
+                "properties": {"at": nullable_text, "text": {"type": "string"}},
+            },
+        },
     }
     lead_post_responses = {
         "201": {

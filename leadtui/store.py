@@ -1642,6 +1642,18 @@ class Store:
         )
         return [Event(*r) for r in q.order_by(ev.id).tuples()]
 
+    def with_messages(self, leads: Sequence[Lead]) -> list[dict[str, Any]]:
+        """:meth:`Lead.to_json` plus the buyer's later messages (replies, WhatsApp follow-ups),
+        oldest first, for other tools: one query for a page of leads."""
+        ids = [x.id for x in leads if x.messages_count]
+        found: dict[int, list[dict[str, Any]]] = {}
+        if ids:
+            msg = self.m.LeadMessage
+            q = msg.select(msg.lead_id, msg.ts, msg.text).where(msg.lead_id.in_(ids))
+            for lead_id, ts, text in q.order_by(msg.id).tuples():
+                found.setdefault(int(lead_id), []).append({"at": _iso(ts), "text": text})
+        return [{**x.to_json(), "messages": found.get(x.id, [])} for x in leads]
+
     def messages(self, lead_id: int) -> list[Message]:
         msg = self.m.LeadMessage
         q = msg.select(msg.id, msg.lead_id, msg.ts, msg.text).where(msg.lead_id == lead_id)

@@ -550,6 +550,10 @@ def test_twilio_message_from_a_new_phone_is_a_lead_and_the_next_is_appended(serv
     wait_for(lambda: server.store.messages(lead.id), what="the second message on the lead")
     assert [m.text for m in server.store.messages(lead.id)] == ["Need 5000 pieces"]
     assert server.store.count_leads() == 1
+    # Other tools see what the buyer said next, not only that the lead changed.
+    [listed] = get(server, "/api/leads?since=0").json()["leads"]
+    assert [m["text"] for m in listed["messages"]] == ["Need 5000 pieces"]
+    assert listed["message"] == "Do you have red bricks?"
 
 
 def test_a_twilio_status_callback_on_the_same_url_is_not_a_lead(server: Server) -> None:
@@ -761,6 +765,12 @@ def test_list_leads_is_a_change_feed(server: Server) -> None:
     changed = get(server, f"/api/leads?since={rest['cursor']}").json()["leads"]
     assert [(x["id"], x["status"]) for x in changed] == [(ids[0], "contacted"), (newer, "new")]
     assert set(changed[0]) >= {"id", "name", "phone", "received_at", "status", "first_seen_at"}
+    # A cursor from a database that was replaced or restored: said, not silently empty.
+    ahead = get(server, f"/api/leads?since={rest['cursor'] + 1000}")
+    assert ahead.status == 422
+    assert "start again from 0" in ahead.json()["errors"][0]["detail"]
+    unencoded = get(server, "/api/leads?since=2026-11-25T12:47:58+00:00")  # + is a space
+    assert "%2B" in unencoded.json()["errors"][0]["detail"]
 
 
 def test_list_leads_since_a_time_delivers_every_change_after_it_oldest_first(
