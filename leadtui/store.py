@@ -1340,6 +1340,14 @@ class Store:
                 if channel == "email" and existing["missed_by_email"]:
                     updates["missed_by_email"] = False
             self._link(lead_id, raw_id, channel, now)
+            # The buyer filled the website form again (within the dedupe window) with something
+            # new to say: that is a message on the lead, not lost in a duplicate.
+            said = values.get("message")
+            appended = (
+                channel == "api"
+                and bool(said and existing["message"] and said != existing["message"])
+                and self._append_message(lead_id, raw_id, str(said), values, now)
+            )
             if updates:
                 if "phone" in updates or "email" in updates:
                     updates["buyer_key"] = (
@@ -1354,7 +1362,7 @@ class Store:
                 merged_values.update({k: v for k, v in updates.items() if k in SEARCH_FIELDS})
                 self._index_search(lead_id, merged_values)
                 return lead_id, False, True
-            return lead_id, False, False
+            return lead_id, False, appended
 
         buyer_key = values.get("phone") or values.get("email")
         row = dict(values)
@@ -1388,6 +1396,26 @@ class Store:
         self._index_search(lead_id, values, new=True)
         self._event(lead_id, "capture", "created", f"via {channel}")
         return lead_id, True, True
+
+    def _append_message(
+        self, lead_id: int, raw_id: int, text: str, values: dict[str, Any], now: float
+    ) -> bool:
+        """Add a later message from the buyer to a lead (once per raw item)."""
+        msg = self.m.LeadMessage
+        if msg.select().where((msg.raw_id == raw_id) & (msg.lead_id == lead_id)).exists():
+            return False  # applied before (a reparse)
+        ts = _parse_received(values.get("received_at"))
+        msg.insert(lead_id=lead_id, raw_id=raw_id, ts=ts, text=text[:4000]).execute()
+        lead = self.m.Lead
+        lead.update(
+            messages_count=lead.messages_count + 1,
+            updated_ts=now,
+            last_action="reply",
+            last_actor=values.get("name") or "buyer",
+            last_action_ts=now,
+        ).where(lead.id == lead_id).execute()
+        self._event(lead_id, str(values.get("name") or "buyer"), "reply", text[:80])
+        return True
 
     def _link(self, lead_id: int, raw_id: int, channel: str, now: float) -> None:
         """Record that a raw item delivered a lead (once)."""

