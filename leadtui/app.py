@@ -629,6 +629,8 @@ class LeadApp(App[int]):
         try:
             factories = self._factories
             if factories is None:
+                if self.demo is None and not self.settings.names_a_source:
+                    return  # nothing to capture: view, and leave the lease to serve
                 factories = self._build_factories()
             if not factories:
                 return
@@ -768,7 +770,11 @@ class LeadApp(App[int]):
         try:
             if what == "contacted":
                 lead = store.mark_contacted(lead_id, self.actor)
-                text = f"Contacted: {display.buyer(lead)}"
+                text = (
+                    f"Contacted: {display.buyer(lead)}"
+                    if lead.status == "contacted"
+                    else f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
+                )
             elif what == "status":
                 lead = store.set_status(lead_id, str(value), self.actor)
                 text = f"{display.buyer(lead)}: {value}"

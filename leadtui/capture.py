@@ -429,12 +429,7 @@ def mailbox_factory(settings: Any) -> SourceFactory:
 def build_factories(
     settings: Any, *, demo: bool = False, demo_seed: int | None = None
 ) -> list[SourceFactory]:
-    """The sources this configuration asks for, in the order they start.
-
-    None at all for a salesperson's TUI with no settings of its own: it only views, and never
-    takes the capture lease from the team's ``leadtui serve`` (whose restart would then wait
-    for every such TUI to close, with no mailbox or API key captured meanwhile).
-    """
+    """The sources this configuration asks for, in the order they start."""
     factories: list[SourceFactory] = []
     if demo:
         from leadtui.demo import demo_factory  # noqa: PLC0415 - avoids an import cycle
@@ -442,7 +437,7 @@ def build_factories(
         factories.append(demo_factory(demo_seed))
     if settings.imap_configured:
         factories.append(mailbox_factory(settings))
-    if settings.http_accepts:  # on by default, but with no key or secret it takes nothing
+    if settings.http_enabled:
         from leadtui.ingest import ingest_factory  # noqa: PLC0415 - aiohttp only when serving
 
         factories.append(ingest_factory(settings))

@@ -223,7 +223,7 @@ def serve(ctx: Context) -> None:
     setup_logging(settings, stderr=True)
     # The HTTP ingest listens by default, but with no key or token it can accept nothing.
     http_accepts = settings.http_accepts
-    if not (settings.imap_configured or http_accepts or settings.indiamart_key):
+    if not settings.names_a_source:
         fail(
             "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "
             "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest) or LEADTUI_INDIAMART_KEY "

@@ -326,6 +326,14 @@ class Settings:
         return self.http_enabled and bool(self.api_keys or any(secrets))
 
     @property
+    def names_a_source(self) -> bool:
+        """Whether these settings can capture anything: a mailbox, an API key or webhook
+        secret for the HTTP ingest, or a CRM key. A salesperson's TUI with none of them only
+        views: it must never take the capture lease from the team's ``leadtui serve``, whose
+        restart would then wait for every such TUI to close, capturing nothing meanwhile."""
+        return self.imap_configured or self.http_accepts or bool(self.indiamart_key)
+
+    @property
     def imap_credentials_missing(self) -> bool:
         """A mailbox is named but nothing to log in with: no password and no XOAUTH2 token."""
         return self.imap_configured and not (self.imap_password or self.imap_uses_oauth)

@@ -89,7 +89,14 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from aiohttp import web
 
 from leadtui import config, parser
-from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
+from leadtui.capture import (
+    HealthCallback,
+    Pipeline,
+    RawItem,
+    Source,
+    SourceFactory,
+    parse_item,
+)
 from leadtui.config import ApiKey, ConfigError, hash_api_key
 from leadtui.formats.places import iso_country
 from leadtui.formats.results import LEAD_FIELDS, SOURCES
@@ -624,6 +631,7 @@ class _Job:
     item: RawItem
     future: asyncio.Future[Any]
     early: bool  # answered once the raw item is committed (webhooks), else once applied
+    results: list[dict[str, Any]] | None = None  # what the item means, decided by the handler
 
 
 class Writer:
@@ -652,9 +660,12 @@ class Writer:
         if self._thread.is_alive():
             log.warning("ingest: the writer is still committing; it finishes in the background")
 
-    def submit(self, item: RawItem, *, early: bool) -> asyncio.Future[Any]:
+    def submit(
+        self, item: RawItem, *, early: bool, results: list[dict[str, Any]] | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue an item; ``results`` stands in for parsing it (a lead the route refused)."""
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._queue.put(_Job(item, future, early))
+        self._queue.put(_Job(item, future, early, results))
         return future
 
     def _run(self) -> None:
@@ -683,8 +694,18 @@ class Writer:
                 [(j.future, a, None) for j, a in zip(batch, added, strict=True) if j.early]
             )
 
+        parsed = (
+            [
+                j.results
+                if j.results is not None
+                else parse_item(j.item.body, j.item.kind, j.item.channel)
+                for j in batch
+            ]
+            if any(j.results is not None for j in batch)
+            else None
+        )
         try:
-            outcomes = self._pipeline.accept_many([j.item for j in batch], committed)
+            outcomes = self._pipeline.accept_many([j.item for j in batch], committed, parsed)
         except Exception as exc:
             if not isinstance(exc, StoreError):
                 log.exception("ingest: committing %d items failed", len(batch))
@@ -811,8 +832,10 @@ class Ingest:
             )
         return name
 
-    async def _commit(self, item: RawItem, *, early: bool) -> Any:
-        future = self.writer.submit(item, early=early)
+    async def _commit(
+        self, item: RawItem, *, early: bool, results: list[dict[str, Any]] | None = None
+    ) -> Any:
+        future = self.writer.submit(item, early=early, results=results)
         async with asyncio.timeout(WRITE_TIMEOUT):
             return await future
 
@@ -920,17 +943,11 @@ class Ingest:
             else str(problem_body["detail"])
         )
 
-        def keep() -> None:
-            if not body.strip():
-                return  # nothing was sent, nothing to lose
-            raw_id, new = self.store.add_raw(
-                body, source=f"http:{key_name}", kind="json", channel="api"
-            )
-            if new:
-                self.store.apply(raw_id, [{"kind": "error", "error": reason}])
-
-        try:
-            await self._read(keep)
+        if not body.strip():
+            return answer  # nothing was sent, nothing to lose
+        item = RawItem(body, source=f"http:{key_name}", kind="json", channel="api")
+        try:  # through the writer: group-committed, and never parsed into a lead by mistake
+            await self._commit(item, early=False, results=[{"kind": "error", "error": reason}])
         except Exception as exc:  # the caller still learns what was wrong with its lead
             log.warning("ingest: keeping a refused lead for review failed: %s", exc)
         return answer

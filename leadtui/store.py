@@ -1402,8 +1402,9 @@ class Store:
     ) -> bool:
         """Add a later message from the buyer to a lead (once per raw item)."""
         msg = self.m.LeadMessage
-        if msg.select().where((msg.raw_id == raw_id) & (msg.lead_id == lead_id)).exists():
-            return False  # applied before (a reparse)
+        seen = (msg.raw_id == raw_id) | (msg.text == text[:4000])
+        if msg.select().where((msg.lead_id == lead_id) & seen).exists():
+            return False  # applied before (a reparse), or the buyer said it already
         ts = _parse_received(values.get("received_at"))
         msg.insert(lead_id=lead_id, raw_id=raw_id, ts=ts, text=text[:4000]).execute()
         lead = self.m.Lead
@@ -1411,7 +1412,7 @@ class Store:
             messages_count=lead.messages_count + 1,
             updated_ts=now,
             last_action="reply",
-            last_actor=values.get("name") or "buyer",
+            last_actor=str(values.get("name") or "buyer")[:64],
             last_action_ts=now,
         ).where(lead.id == lead_id).execute()
         self._event(lead_id, str(values.get("name") or "buyer"), "reply", text[:80])
@@ -1469,7 +1470,7 @@ class Store:
             messages_count=lead.messages_count + len(messages),
             updated_ts=now,
             last_action="reply",
-            last_actor=result.get("name") or "buyer",
+            last_actor=str(result.get("name") or "buyer")[:64],
             last_action_ts=now,
         ).where(lead.id == target).execute()
         self.m.LeadSource.insert(
@@ -1748,7 +1749,8 @@ class Store:
             values: dict[str, Any] = {}
             if current.status == "new":
                 values["status"] = "contacted"
-            if current.contacted_ts is None:
+            status = values.get("status", current.status)
+            if current.contacted_ts is None and status in CONTACTED_STATUSES:
                 values["contacted_ts"] = time.time()
                 values["contacted_by"] = who[:64]
             return values

@@ -900,7 +900,7 @@ async def test_a_salespersons_tui_with_no_sources_of_its_own_never_takes_the_cap
     app = LeadApp(Settings(db=filled), Store.open(filled), capture=True, clock=lambda: NOW)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        assert app.capture_done.wait(5)  # the capture worker found nothing to run
+        await until(pilot, app.capture_done.is_set, "the capture worker to find nothing to run")
         with Store.open(filled) as store:
             assert store.lease_info() is None
         assert not app.holding

@@ -252,9 +252,12 @@ def test_other_content_types_are_415(server: Server, content_type: str) -> None:
     assert server.store.count_leads() == 0
 
 
-def test_the_same_buyer_posting_again_with_more_to_say_adds_a_message(server: Server) -> None:
+def test_the_same_buyer_posting_again_with_more_to_say_adds_a_message(
+    any_db_server: Server,
+) -> None:
+    server = any_db_server
     first = {
-        "name": "Double Submit",
+        "name": "Double Submit of Shree Balaji Infrastructure and Construction Pvt Ltd Nashik",
         "phone": "9811100012",
         "product": "Tiles",
         "message": "Need 2000 tiles",
@@ -267,6 +270,10 @@ def test_the_same_buyer_posting_again_with_more_to_say_adds_a_message(server: Se
     assert again.json()["id"] == lead_id  # the same enquiry, within the dedupe window
     assert [m.text for m in server.store.messages(lead_id)] == ["Also need 50 kerb stones"]
     assert server.post_json("/api/leads", first).status == 200  # the same text: nothing added
+    assert len(server.store.messages(lead_id)) == 1
+    # A double submit of the new text (with another field changed) does not add it twice.
+    twice = {**first, "message": "Also need 50 kerb stones", "city": "Nashik Road"}
+    assert server.post_json("/api/leads", twice).status == 200
     assert len(server.store.messages(lead_id)) == 1
     assert server.store.get_lead(lead_id).message == "Need 2000 tiles"
 
@@ -1067,6 +1074,7 @@ def test_it_serves_only_in_the_process_holding_the_capture_lease(sqlite_url: str
 def test_listen_off_means_no_http_source() -> None:
     settings = config.load(environ={"LEADTUI_HTTP_LISTEN": "off"})
     assert build_factories(settings) == []
-    # On by default, but with no key or webhook secret there is nothing it could take.
-    assert build_factories(config.load(environ={})) == []
-    assert len(build_factories(config.load(environ={"LEADTUI_PUSH_TOKEN": "p" * 24}))) == 1
+    # On by default (serve keeps /healthz), but with no key or webhook secret it takes nothing:
+    # a TUI with only that does not capture.
+    assert not config.load(environ={}).names_a_source
+    assert config.load(environ={"LEADTUI_PUSH_TOKEN": "p" * 24}).names_a_source

@@ -279,6 +279,13 @@ def test_a_teammates_contact_never_moves_a_quoted_lead_back(store: Store) -> Non
     assert [(e.actor, e.action) for e in store.events(lead_id)][-1] == ("ravi", "contacted")
 
 
+def test_a_contact_on_a_spam_lead_does_not_count_as_contacted(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    store.set_status(lead_id, "spam", actor="asha")
+    lead = store.mark_contacted(lead_id, actor="ravi")
+    assert (lead.status, lead.contacted_ts) == ("spam", None)
+
+
 def test_spam_does_not_count_as_contact(store: Store) -> None:
     lead_id = ingest(store, make_lead()).lead_ids[0]
     lead = store.set_status(lead_id, "spam", actor="asha")
