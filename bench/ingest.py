@@ -102,6 +102,13 @@ async def _serve_bare(stop: threading.Event) -> None:
         await request.read()
         return web.json_response({"id": 1, "status": "created", "item": 1}, status=201)
 
+    await _run_handler(handler, stop)
+
+
+async def _run_handler(handler: Any, stop: threading.Event) -> None:
+    """Serve ``POST /api/leads`` on a free loopback port; print the URL; run until ``stop``."""
+    from aiohttp import web  # noqa: PLC0415
+
     app = web.Application()
     app.router.add_post("/api/leads", handler)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -174,16 +181,7 @@ async def _serve_ceiling(kind: str, db: str, stop: threading.Event) -> None:
         return web.json_response({"id": await future, "status": "created"}, status=201)
 
     threading.Thread(target=writer, daemon=True).start()
-    app = web.Application()
-    app.router.add_post("/api/leads", handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    print(f"http://{host}:{port}", flush=True)
-    await loop.run_in_executor(None, stop.wait)
-    await runner.cleanup()
+    await _run_handler(handler, stop)
 
 
 class Server:

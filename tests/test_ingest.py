@@ -278,20 +278,20 @@ def test_the_same_buyer_posting_again_with_more_to_say_adds_a_message(
     assert server.store.get_lead(lead_id).message == "Need 2000 tiles"
 
 
+INVALID_LEAD = {
+    "name": {"first": "Asha"},
+    "phone": "12345",
+    "email": "not-an-email",
+    "source": "facebook",
+    "received_at": "yesterday",
+    "pincode": "1100",
+    "specs": ["a"],
+    "city": "Pune",
+}
+
+
 def test_invalid_fields_are_422_each_named(server: Server) -> None:
-    reply = server.post_json(
-        "/api/leads",
-        {
-            "name": {"first": "Asha"},
-            "phone": "12345",
-            "email": "not-an-email",
-            "source": "facebook",
-            "received_at": "yesterday",
-            "pincode": "1100",
-            "specs": ["a"],
-            "city": "Pune",
-        },
-    )
+    reply = server.post_json("/api/leads", INVALID_LEAD)
     assert reply.status == 422
     assert reply.content_type == "application/problem+json"
     problem = reply.json()
@@ -307,22 +307,7 @@ def test_invalid_fields_are_422_each_named(server: Server) -> None:
     assert "name: " in kept.error
     assert "pincode: " in kept.error
     assert b"Asha" in (server.store.raw_body(kept.id) or b"")
-    assert (
-        server.post_json(
-            "/api/leads",
-            {
-                "name": {"first": "Asha"},
-                "phone": "12345",
-                "email": "not-an-email",
-                "source": "facebook",
-                "received_at": "yesterday",
-                "pincode": "1100",
-                "specs": ["a"],
-                "city": "Pune",
-            },
-        ).status
-        == 422
-    )
+    assert server.post_json("/api/leads", INVALID_LEAD).status == 422
     assert len(server.store.review_items()) == 1  # sent again: kept once
 
 
