@@ -224,6 +224,7 @@ class LeadApp(App[int]):
         self.stop_capture = threading.Event()
         self.capture_done = threading.Event()
         self._hung_up = False
+        self._mailbox_hint_pending = False
         if not capture:
             self.capture_done.set()
         self.view = View()
@@ -290,14 +291,21 @@ class LeadApp(App[int]):
                 text += " POST your own with the URL and API key in the header."
             self.notify(text, title="leadtui demo", timeout=6, markup=False)
         elif not self.settings.imap_configured:
-            self.notify(
-                "No mailbox is set up, so no email leads will arrive. "
-                "Run 'leadtui doctor' to see what is missing.",
-                title="Set up the mailbox",
-                severity="warning",
-                timeout=12,
-                markup=False,
-            )
+            self._mailbox_hint_pending = True  # said once the first state read shows no mailbox
+
+    def _hint_mailbox(self, state: CaptureState) -> None:
+        """No mailbox here, nor in another process (a team's serve reports one): say so once."""
+        self._mailbox_hint_pending = False
+        if any(h.source == "mailbox" for h in state.health):
+            return
+        self.notify(
+            "No mailbox is set up, so no email leads will arrive. "
+            "Run 'leadtui doctor' to see what is missing.",
+            title="Set up the mailbox",
+            severity="warning",
+            timeout=12,
+            markup=False,
+        )
 
     def on_unmount(self) -> None:
         self.stop_capture.set()
@@ -526,6 +534,8 @@ class LeadApp(App[int]):
             if isinstance(self.screen, ReviewScreen):
                 self.screen.reload()  # a new failure, or another viewer reparsed one
         self.top.show(message.state)
+        if self._mailbox_hint_pending and message.state.loaded:
+            self._hint_mailbox(message.state)
 
     def on_lease_changed(self, message: LeaseChanged) -> None:
         before = self.top.state.lease  # who captured, as this viewer last saw it

@@ -30,7 +30,7 @@ from leadtui.config import Settings
 from leadtui.screens.detail import DetailScreen
 from leadtui.screens.prompts import parse_follow_up
 from leadtui.screens.review import ReviewScreen
-from leadtui.store import Lead, LeadQuery, Outcome, Store
+from leadtui.store import Health, Lead, LeadQuery, Outcome, Store
 from leadtui.widgets import display
 from leadtui.widgets.table import FIRST_PAGE, MAX_ROWS, PAGE, layout_columns
 
@@ -860,8 +860,8 @@ def test_clean_strips_every_control_character() -> None:
 async def test_first_run_without_a_mailbox_says_how_to_set_it_up(url: str) -> None:
     store = Store.open(url)
     app = LeadApp(Settings(db=url, http_listen="off"), store, capture=False, clock=lambda: NOW)
+    heard = Recorder(app)  # before it starts: the toast may come with the first state read
     async with app.run_test(size=(100, 30)) as pilot:
-        heard = Recorder(app)
         await started(pilot)
         empty = static_text(app, "#empty")
         assert "no mailbox is set up" in empty
@@ -869,7 +869,23 @@ async def test_first_run_without_a_mailbox_says_how_to_set_it_up(url: str) -> No
         assert "config.toml" in empty
         assert "LEADTUI_IMAP_HOST" in empty
         assert "mailbox: not set up" in str(app.top.render())
-        del heard
+        await until(pilot, lambda: heard.toasts, "the setup toast")
+        assert heard.toasts[0].startswith("No mailbox is set up")
+
+
+async def test_a_salespersons_tui_beside_a_serve_that_reads_mail_gives_no_setup_warning(
+    filled: str,
+) -> None:
+    with Store.open(filled) as other:  # the team's serve watches the mailbox
+        other.set_health(Health(source="mailbox", state="idle", detail="sales@example.in"))
+    app = LeadApp(Settings(db=filled), Store.open(filled), capture=False, clock=lambda: NOW)
+    heard = Recorder(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await until(pilot, lambda: "mailbox" in str(app.top.render()), "serve's mailbox")
+        assert not app._mailbox_hint_pending  # the first state read decided
+        assert not any(t.startswith("No mailbox") for t in heard.toasts)
+        assert "not set up" not in str(app.top.render())
 
 
 def test_the_demo_listens_where_LEADTUI_HTTP_LISTEN_says_or_next_to_it() -> None:
