@@ -221,8 +221,6 @@ def serve(ctx: Context) -> None:
     """
     settings = ctx.settings
     setup_logging(settings, stderr=True)
-    # The HTTP ingest listens by default, but with no key or token it can accept nothing.
-    http_accepts = settings.http_accepts
     if not settings.names_a_source:
         fail(
             "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "
@@ -231,7 +229,7 @@ def serve(ctx: Context) -> None:
         )
     if settings.imap_credentials_missing:
         problem, fix = _no_password(settings)
-        if not (http_accepts or settings.indiamart_key):
+        if not (settings.http_accepts or settings.indiamart_key):
             fail(f"{problem}: {fix}")
         # The other channels keep capturing; the mailbox shows "login failed" (and /healthz
         # "degraded") until the password is set.

@@ -190,13 +190,22 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
-def _to_db(v: Any) -> str:
-    """A database URL: a path, ``sqlite://…`` or ``postgres(ql)://…``; any other scheme is an
-    error, not a file of that name."""
-    text = _to_str(v)
-    scheme = _URL_SCHEME.match(text)
+def unsupported_db_scheme(url: str) -> str | None:
+    """The scheme of a URL of another database (``mysql`` for ``mysql://…``), else None.
+
+    Such a URL is an error, not a SQLite file of that name.
+    """
+    scheme = _URL_SCHEME.match(url)
     if scheme and scheme.group(1).lower() not in {"sqlite", "postgres", "postgresql"}:
-        raise ValueError(f"leadtui cannot use a {scheme.group(1)}:// database")
+        return scheme.group(1)
+    return None
+
+
+def _to_db(v: Any) -> str:
+    """A database URL: a path, ``sqlite://…`` or ``postgres(ql)://…``."""
+    text = _to_str(v)
+    if scheme := unsupported_db_scheme(text):
+        raise ValueError(f"leadtui cannot use a {scheme}:// database")
     return text
 
 

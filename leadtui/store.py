@@ -43,6 +43,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 
+from leadtui.config import unsupported_db_scheme
 from leadtui.parser import LEAD_FIELDS
 
 # Peewee's bundled stubs type query rows as model instances even after .tuples(). The store
@@ -662,7 +663,7 @@ def _use_wal(path: str) -> None:
                 conn.execute("PRAGMA journal_mode = wal").fetchall()
             return
         except sqlite3.DatabaseError as exc:  # also "file is not a database"
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            text = _first_line(exc)
             busy = "locked" in text or "busy" in text
             if not busy or time.monotonic() > deadline:
                 hint = _READONLY_HINT if "readonly" in text else ""
@@ -689,15 +690,11 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
 def _check_url(url: str) -> None:
     """Refuse a URL of another database (``mysql://…``) instead of making a file of that name."""
-    scheme = _SCHEME.match(url)
-    if scheme and scheme.group(1).lower() not in {"sqlite", "postgres", "postgresql"}:
+    if scheme := unsupported_db_scheme(url):
         raise StoreError(
-            f"leadtui cannot use a {scheme.group(1)}:// database; set --db / LEADTUI_DB to "
+            f"leadtui cannot use a {scheme}:// database; set --db / LEADTUI_DB to "
             "a file path, sqlite:///path or postgresql://user@host/dbname"
         )
 
