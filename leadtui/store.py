@@ -52,7 +52,7 @@ pw: Any = peewee
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("new", "contacted", "quoted", "won", "lost", "spam")
 CONTACTED_STATUSES = frozenset({"contacted", "quoted", "won", "lost"})
 RAW_STATUSES = ("pending", "parsed", "ignored", "failed")
@@ -64,7 +64,11 @@ LEASE_NAME = "capture"
 CONTRACT_FIELDS = tuple(f for f in LEAD_FIELDS if f != "kind")
 # Fields the store may fill in from a later copy of the same lead (e.g. the API adds its id).
 _MERGEABLE = tuple(f for f in CONTRACT_FIELDS if f not in {"source", "channel", "received_at"})
-SEARCH_FIELDS = ("name", "company", "phone", "email", "product", "city", "message")
+SEARCH_FIELDS = (
+    "name", "company", "phone", "email", "product", "city", "message", "messages_text"
+)  # fmt: skip
+# How much of a buyer's later messages a lead is found by (the newest are kept).
+MESSAGES_TEXT_LIMIT = 4000
 
 
 class StoreError(Exception):
@@ -381,6 +385,7 @@ class _Lead(_Base):
     last_action_ts = pw.DoubleField(null=True)
     notes_count = pw.IntegerField(default=0)
     messages_count = pw.IntegerField(default=0)
+    messages_text = pw.TextField(null=True)  # the buyer's later messages, for search
     seq = pw.BigIntegerField(default=0, index=True)
     raw_id = pw.BigIntegerField(null=True)
 
@@ -513,14 +518,15 @@ def _migrate_1_dedupe_indexes(store: Store) -> None:
 def _migrate_2_phone_suffix_search(store: Store) -> None:
     """Schema 3: index phone numbers backwards too, so their last digits find the lead."""
     if store.backend == "postgres":
+        # Dropped only: schema 4 adds a column the search reads, then creates it again.
         store.db.execute_sql("ALTER TABLE lead DROP COLUMN IF EXISTS search")  # and its index
-        store._create_search()
         return
+    fields = ("name", "company", "phone", "email", "product", "city", "message")
     lead = store.m.Lead
     last = 0
     while True:  # in batches, so a big database never sits in memory
         rows = list(
-            lead.select(lead.id, *(getattr(lead, f) for f in SEARCH_FIELDS))
+            lead.select(lead.id, *(getattr(lead, f) for f in fields))
             .where(lead.id > last)
             .order_by(lead.id)
             .limit(5000)
@@ -529,13 +535,33 @@ def _migrate_2_phone_suffix_search(store: Store) -> None:
         if not rows:
             return
         for row in rows:
-            store._index_search(row[0], dict(zip(SEARCH_FIELDS, row[1:], strict=True)))
+            store._index_search(row[0], dict(zip(fields, row[1:], strict=True)))
         last = rows[-1][0]
+
+
+def _migrate_3_search_messages(store: Store) -> None:
+    """Schema 4: a buyer's later messages (replies, WhatsApp, a form sent again) find the lead."""
+    if "messages_text" not in {c.name for c in store.db.get_columns("lead")}:
+        store.db.execute_sql("ALTER TABLE lead ADD COLUMN messages_text TEXT")
+    msg = store.m.LeadMessage
+    said: dict[int, list[str]] = {}
+    for lead_id, text in msg.select(msg.lead_id, msg.text).order_by(msg.id).tuples().iterator():
+        said.setdefault(int(lead_id), []).append(str(text))
+    lead = store.m.Lead
+    for lead_id, texts in said.items():
+        lead.update(messages_text=_messages_text(None, texts)).where(lead.id == lead_id).execute()
+    if store.backend == "postgres":
+        store.db.execute_sql("ALTER TABLE lead DROP COLUMN IF EXISTS search")  # and its index
+        store._create_search()
+        return
+    for lead_id in said:
+        store._reindex(lead_id)
 
 
 MIGRATIONS: dict[int, Callable[[Store], None]] = {
     1: _migrate_1_dedupe_indexes,
     2: _migrate_2_phone_suffix_search,
+    3: _migrate_3_search_messages,
 }
 
 
@@ -568,6 +594,12 @@ def _product_key(product: str | None) -> str | None:
 
 def _compress(body: bytes) -> bytes:
     return zlib.compress(body, 1)  # fast: emails still shrink about 4x
+
+
+def _messages_text(current: str | None, texts: Sequence[str]) -> str:
+    """A lead's searchable message text with ``texts`` added, the newest kept within the limit."""
+    joined = "\n".join([*([current] if current else []), *texts])
+    return joined[-MESSAGES_TEXT_LIMIT:]
 
 
 def _decompress(body: bytes | memoryview) -> bytes:
@@ -626,7 +658,8 @@ _PG_SEARCH = (
     "|| coalesce(phone,'') || ' ' || coalesce(right(phone, 10),'') || ' ' "
     "|| coalesce('r' || reverse(right(phone, 10)),'') || ' ' "
     "|| coalesce(email,'') || ' ' || coalesce(product,'') || ' ' "
-    "|| coalesce(city,'') || ' ' || coalesce(message,''), "
+    "|| coalesce(city,'') || ' ' || coalesce(message,'') || ' ' "
+    "|| coalesce(messages_text,''), "
     "'[^[:alnum:]]+', ' ', 'g'))"
 )
 
@@ -901,6 +934,30 @@ class Store:
         if not new:
             self.db.execute_sql("DELETE FROM lead_fts WHERE rowid = ?", (lead_id,))
         self.db.execute_sql(_INSERT_FTS_SQL, (lead_id, body))
+
+    def _reindex(self, lead_id: int) -> None:
+        """Index a lead's search text again from its row (SQLite)."""
+        if self.backend != "sqlite":
+            return
+        lead = self.m.Lead
+        row = (
+            lead.select(*(getattr(lead, f) for f in SEARCH_FIELDS))
+            .where(lead.id == lead_id)
+            .tuples()
+            .first()
+        )
+        if row is not None:
+            self._index_search(lead_id, dict(zip(SEARCH_FIELDS, row, strict=True)))
+
+    def _add_said(self, lead_id: int, texts: Sequence[str]) -> None:
+        """Make a buyer's later messages find their lead in a search."""
+        if not texts:
+            return
+        lead = self.m.Lead
+        current = lead.select(lead.messages_text).where(lead.id == lead_id).scalar()
+        said = _messages_text(current, texts)
+        lead.update(messages_text=said).where(lead.id == lead_id).execute()
+        self._reindex(lead_id)
 
     # ------------------------------------------------------------------ transactions
 
@@ -1214,12 +1271,14 @@ class Store:
                     changed.append(chat)
                 replies += 1
             elif kind == "lead":
-                lead_id, created, did_change = self._upsert_lead(result, raw_id, now)
+                lead_id, created, change = self._upsert_lead(result, raw_id, now)
                 lead_ids.append(lead_id)
                 if created:
                     new_ids.append(lead_id)
-                if did_change:
+                if change:
                     changed.append(lead_id)
+                if change == "appended":  # the buyer wrote again: answered as a reply is
+                    replies += 1
             elif kind == "reply":
                 target = self._attach_reply(result, raw_id, now)
                 if target is None:
@@ -1305,7 +1364,10 @@ class Store:
 
     def _upsert_lead(
         self, result: dict[str, Any], raw_id: int, now: float
-    ) -> tuple[int, bool, bool]:
+    ) -> tuple[int, bool, str | None]:
+        """Store a lead or merge it into the one it copies: ``(lead_id, created, change)``,
+        where change says what a copy did to its lead: "merged" (new fields), "appended" (a
+        new message) or None (nothing new)."""
         values = {f: result.get(f) for f in CONTRACT_FIELDS}
         values["source"] = values["source"] or "other"
         values["channel"] = values["channel"] or "api"
@@ -1355,11 +1417,10 @@ class Store:
                 updates["updated_ts"] = now
                 lead.update(**updates).where(lead.id == lead_id).execute()
                 self._event(lead_id, "capture", "merged", self._merge_detail(updates, channel))
-                merged_values = {f: existing[f] for f in SEARCH_FIELDS}
-                merged_values.update({k: v for k, v in updates.items() if k in SEARCH_FIELDS})
-                self._index_search(lead_id, merged_values)
-                return lead_id, False, True
-            return lead_id, False, appended
+                if any(k in SEARCH_FIELDS for k in updates):
+                    self._reindex(lead_id)
+                return lead_id, False, "appended" if appended else "merged"
+            return lead_id, False, "appended" if appended else None
 
         buyer_key = values.get("phone") or values.get("email")
         row = dict(values)
@@ -1387,12 +1448,12 @@ class Store:
             if existing is None:
                 raise StoreError("a lead vanished while its duplicate was being stored")
             self._link(int(existing["id"]), raw_id, channel, now)
-            return int(existing["id"]), False, False
+            return int(existing["id"]), False, None
         lead_id = int(inserted[0])
         self._link(lead_id, raw_id, channel, now)
         self._index_search(lead_id, values, new=True)
         self._event(lead_id, "capture", "created", f"via {channel}")
-        return lead_id, True, True
+        return lead_id, True, "created"
 
     def _append_message(
         self, lead_id: int, raw_id: int, text: str, values: dict[str, Any], now: float
@@ -1404,6 +1465,7 @@ class Store:
             return False  # applied before (a reparse), or the buyer said it already
         ts = _parse_received(values.get("received_at"))
         msg.insert(lead_id=lead_id, raw_id=raw_id, ts=ts, text=text[:4000]).execute()
+        self._add_said(lead_id, [text[:4000]])
         lead = self.m.Lead
         lead.update(
             messages_count=lead.messages_count + 1,
@@ -1463,6 +1525,7 @@ class Store:
         ts = _parse_received(result.get("received_at"))
         for text in messages:
             msg.insert(lead_id=target, raw_id=raw_id, ts=ts, text=text).execute()
+        self._add_said(int(target), messages)
         lead.update(
             messages_count=lead.messages_count + len(messages),
             updated_ts=now,

@@ -267,9 +267,11 @@ def test_the_same_buyer_posting_again_with_more_to_say_adds_a_message(
         "/api/leads", {**first, "message": "Also need 50 kerb stones", "city": "Nashik"}
     )
     assert again.status == 200
-    assert again.json()["id"] == lead_id  # the same enquiry, within the dedupe window
+    # The same enquiry, within the dedupe window, with its new message added.
+    assert again.json() == {"id": lead_id, "status": "appended", "item": again.json()["item"]}
     assert [m.text for m in server.store.messages(lead_id)] == ["Also need 50 kerb stones"]
-    assert server.post_json("/api/leads", first).status == 200  # the same text: nothing added
+    same = server.post_json("/api/leads", first)  # the same text: nothing added
+    assert (same.status, same.json()["status"]) == (200, "duplicate")
     assert len(server.store.messages(lead_id)) == 1
     # A double submit of the new text (with another field changed) does not add it twice.
     twice = {**first, "message": "Also need 50 kerb stones", "city": "Nashik Road"}

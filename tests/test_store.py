@@ -361,6 +361,61 @@ def test_search_over_name_company_phone_email_product_city_message(
     assert (found == [lead_id]) is hit
 
 
+def _reply(text: str, **over: Any) -> dict[str, Any]:
+    reply = {
+        "kind": "reply", "source": "indiamart", "channel": "email", "name": "Sunil Rao",
+        "company": None, "product": "Fly Ash Bricks", "phone": "+919845600066", "email": None,
+        "messages": [text], "received_at": "2026-03-03T09:00:00+05:30", "message_id": None,
+    }  # fmt: skip
+    reply.update(over)
+    return reply
+
+
+def test_search_finds_a_lead_by_what_the_buyer_said_later(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    other = ingest(store, make_lead(name="Other", phone="+919000000000", email=None,
+                                    message=None, message_id="o@x")).lead_ids[0]  # fmt: skip
+    assert store.list_leads(LeadQuery(search="kerb")) == []
+    raw_id, _ = store.add_raw(b"reply", source="test", kind="email")
+    assert store.apply(raw_id, [_reply("Also quote for kerb stones")]).status == "reply"
+    assert [x.id for x in store.list_leads(LeadQuery(search="kerb stones"))] == [lead_id]
+    # Words from the lead and from a later message together find it too.
+    assert [x.id for x in store.list_leads(LeadQuery(search="mysuru kerb"))] == [lead_id]
+    assert [x.id for x in store.list_leads(LeadQuery(search="looking"))] == [lead_id]
+    assert [x.id for x in store.list_leads(LeadQuery(search="other"))] == [other]
+
+
+def test_search_finds_a_message_that_arrived_in_the_same_batch_as_its_lead(store: Store) -> None:
+    first, _ = store.add_raw(b"lead", source="test", kind="email")
+    second, _ = store.add_raw(b"reply", source="test", kind="email")
+    outcomes = store.apply_many([(first, [make_lead()]), (second, [_reply("Need pallets")])])
+    assert [o.status for o in outcomes] == ["new", "reply"]
+    lead_id = outcomes[0].lead_ids[0]
+    assert [x.id for x in store.list_leads(LeadQuery(search="pallets"))] == [lead_id]
+    assert [x.id for x in store.list_leads(LeadQuery(search="rao"))] == [lead_id]
+
+
+def test_a_copy_that_adds_fields_and_a_message_keeps_both_searchable(store: Store) -> None:
+    lead = make_lead(channel="api", source="website", city=None, message_id=None)
+    lead_id = ingest(store, lead).lead_ids[0]
+    again = dict(lead, city="Hubballi", message="Also need kerb stones")
+    outcome = ingest(store, again)
+    assert (outcome.status, outcome.lead_ids) == ("reply", (lead_id,))
+    assert [x.id for x in store.list_leads(LeadQuery(search="hubballi"))] == [lead_id]
+    assert [x.id for x in store.list_leads(LeadQuery(search="kerb"))] == [lead_id]
+    assert [x.id for x in store.list_leads(LeadQuery(search="looking"))] == [lead_id]
+
+
+def test_search_keeps_the_newest_of_a_long_conversation(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    for i in range(60):
+        raw_id, _ = store.add_raw(f"reply {i}".encode(), source="test", kind="email")
+        store.apply(raw_id, [_reply(f"message number {i} " + "padding " * 10 + f"word{i}x")])
+    assert [x.id for x in store.list_leads(LeadQuery(search="word59x"))] == [lead_id]
+    assert store.list_leads(LeadQuery(search="word0x")) == []  # beyond the kept text
+    assert len(store.messages(lead_id)) == 60  # the messages themselves are all kept
+
+
 def test_search_pages_are_newest_first_across_old_and_recent_leads(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -641,6 +696,30 @@ def test_a_schema_2_database_learns_to_find_phones_by_their_last_digits(db_url: 
     with Store.open(db_url) as s:
         assert [x.name for x in s.list_leads(LeadQuery(search="600066"))] == ["Sunil Rao"]
         assert [x.name for x in s.list_leads(LeadQuery(search="sunil"))] == ["Sunil Rao"]
+
+
+def test_a_schema_3_database_learns_to_find_leads_by_later_messages(db_url: str) -> None:
+    with Store.open(db_url) as s:
+        lead_id = ingest(s, make_lead()).lead_ids[0]
+        raw_id, _ = s.add_raw(b"reply", source="test", kind="email")
+        s.apply(raw_id, [_reply("Also quote for kerb stones")])
+        # Schema 3 had no messages_text column, and its search did not read one.
+        if s.backend == "sqlite":
+            s.db.execute_sql("ALTER TABLE lead DROP COLUMN messages_text")
+            s.db.execute_sql("DELETE FROM lead_fts")
+            s.db.execute_sql("INSERT INTO lead_fts(rowid, body) SELECT id, name FROM lead")
+        else:
+            s.db.execute_sql("ALTER TABLE lead DROP COLUMN search")
+            s.db.execute_sql("ALTER TABLE lead DROP COLUMN messages_text")
+            s.db.execute_sql(
+                "ALTER TABLE lead ADD COLUMN search tsvector GENERATED ALWAYS AS "
+                "(to_tsvector('simple', coalesce(name,''))) STORED"
+            )
+        s.m.Meta.update(value="3").where(s.m.Meta.key == "schema_version").execute()
+    with Store.open(db_url) as s:
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+        assert [x.id for x in s.list_leads(LeadQuery(search="kerb"))] == [lead_id]
+        assert [x.id for x in s.list_leads(LeadQuery(search="sunil"))] == [lead_id]
 
 
 def test_a_new_database_in_a_group_writable_folder_is_group_writable(tmp_path: Path) -> None:
