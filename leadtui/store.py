@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -544,18 +545,12 @@ def _migrate_3_search_messages(store: Store) -> None:
     if "messages_text" not in {c.name for c in store.db.get_columns("lead")}:
         store.db.execute_sql("ALTER TABLE lead ADD COLUMN messages_text TEXT")
     msg = store.m.LeadMessage
-    said: dict[int, list[str]] = {}
-    for lead_id, text in msg.select(msg.lead_id, msg.text).order_by(msg.id).tuples().iterator():
-        said.setdefault(int(lead_id), []).append(str(text))
-    lead = store.m.Lead
-    for lead_id, texts in said.items():
-        lead.update(messages_text=_messages_text(None, texts)).where(lead.id == lead_id).execute()
+    rows = msg.select(msg.lead_id, msg.text).order_by(msg.lead_id, msg.id).tuples().iterator()
+    for lead_id, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+        store._add_said(lead_id, [str(text) for _lead_id, text in group])  # a lead at a time
     if store.backend == "postgres":
         store.db.execute_sql("ALTER TABLE lead DROP COLUMN IF EXISTS search")  # and its index
         store._create_search()
-        return
-    for lead_id in said:
-        store._reindex(lead_id)
 
 
 MIGRATIONS: dict[int, Callable[[Store], None]] = {
@@ -597,9 +592,13 @@ def _compress(body: bytes) -> bytes:
 
 
 def _messages_text(current: str | None, texts: Sequence[str]) -> str:
-    """A lead's searchable message text with ``texts`` added, the newest kept within the limit."""
+    """A lead's searchable message text with ``texts`` added, the newest kept within the limit
+    (from a word's start, so a cut word cannot match as a prefix of something else)."""
     joined = "\n".join([*([current] if current else []), *texts])
-    return joined[-MESSAGES_TEXT_LIMIT:]
+    if len(joined) <= MESSAGES_TEXT_LIMIT:
+        return joined
+    kept = joined[-MESSAGES_TEXT_LIMIT:]
+    return re.split(r"\s+", kept, maxsplit=1)[-1] or kept
 
 
 def _decompress(body: bytes | memoryview) -> bytes:
@@ -935,10 +934,8 @@ class Store:
             self.db.execute_sql("DELETE FROM lead_fts WHERE rowid = ?", (lead_id,))
         self.db.execute_sql(_INSERT_FTS_SQL, (lead_id, body))
 
-    def _reindex(self, lead_id: int) -> None:
-        """Index a lead's search text again from its row (SQLite)."""
-        if self.backend != "sqlite":
-            return
+    def _search_values(self, lead_id: int) -> dict[str, Any] | None:
+        """The fields a lead is found by, as its row holds them now."""
         lead = self.m.Lead
         row = (
             lead.select(*(getattr(lead, f) for f in SEARCH_FIELDS))
@@ -946,18 +943,20 @@ class Store:
             .tuples()
             .first()
         )
-        if row is not None:
-            self._index_search(lead_id, dict(zip(SEARCH_FIELDS, row, strict=True)))
+        return None if row is None else dict(zip(SEARCH_FIELDS, row, strict=True))
+
+    def _reindex(self, lead_id: int) -> None:
+        """Index a lead's search text again from its row (SQLite)."""
+        if self.backend == "sqlite" and (values := self._search_values(lead_id)) is not None:
+            self._index_search(lead_id, values)
 
     def _add_said(self, lead_id: int, texts: Sequence[str]) -> None:
         """Make a buyer's later messages find their lead in a search."""
-        if not texts:
+        if not texts or (values := self._search_values(lead_id)) is None:
             return
-        lead = self.m.Lead
-        current = lead.select(lead.messages_text).where(lead.id == lead_id).scalar()
-        said = _messages_text(current, texts)
-        lead.update(messages_text=said).where(lead.id == lead_id).execute()
-        self._reindex(lead_id)
+        said = _messages_text(values["messages_text"], texts)
+        self.m.Lead.update(messages_text=said).where(self.m.Lead.id == lead_id).execute()
+        self._index_search(lead_id, {**values, "messages_text": said})
 
     # ------------------------------------------------------------------ transactions
 
