@@ -48,7 +48,7 @@ from imapclient import IMAPClient  # noqa: E402
 
 from leadtui import synth  # noqa: E402
 from leadtui.capture import Pipeline, StoreMailSink  # noqa: E402
-from leadtui.imap import Health, MailboxWatcher  # noqa: E402
+from leadtui.imap import MailboxWatcher, WatcherState  # noqa: E402
 from leadtui.store import Store  # noqa: E402
 
 BUDGET_P99_MS = 50.0
@@ -143,7 +143,7 @@ def one_run(server: Any, backend: str, pg: str | None, emails: int, seed: int) -
     with database(backend, pg) as url:
         store = Store.open(url)
         sink = TimedSink(store)
-        health: list[Health] = []
+        health: list[WatcherState] = []
         stop = threading.Event()
         watcher = MailboxWatcher(mailbox.account("plain"), sink, health.append, stop)
         thread = threading.Thread(target=watcher.run, daemon=True)

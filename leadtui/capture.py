@@ -403,7 +403,7 @@ class MailboxSource:
 
         account = imap.ImapAccount.from_settings(self.settings)
 
-        def on_health(h: imap.Health) -> None:
+        def on_health(h: imap.WatcherState) -> None:
             self.report(
                 Health(
                     source="mailbox",

@@ -35,6 +35,20 @@ class ConfigError(Exception):
     """A setting is missing or malformed. The message says which and how to fix it."""
 
 
+@dataclass(frozen=True)
+class Check:
+    """One line of ``leadtui doctor``: what was checked, whether it passed, how to fix it.
+
+    ``ok`` is None for information, neither pass nor fail. Every source's check returns
+    these; ``detail`` and ``fix`` never hold a secret.
+    """
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Secret:
     """A string that never shows itself in ``repr``, ``str``, logs or tracebacks."""

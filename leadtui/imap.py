@@ -44,7 +44,7 @@ from imapclient.exceptions import (
 )
 
 from leadtui import config
-from leadtui.config import Secret
+from leadtui.config import Check, Secret
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class MailSink(Protocol):
 
 
 @dataclass(frozen=True)
-class Health:
+class WatcherState:
     """What the watcher is doing, for the status bar and ``leadtui doctor``.
 
     ``state`` is one of: connecting, catching up, idle, polling, reconnecting,
@@ -104,16 +104,6 @@ class Health:
     next_retry_at: float | None = None
     last_success_at: float | None = None
     last_error: str | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of ``leadtui doctor``: what was checked, whether it passed, how to fix it."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -561,7 +551,7 @@ class MailboxWatcher:
         self,
         account: ImapAccount,
         sink: MailSink,
-        on_health: Callable[[Health], None],
+        on_health: Callable[[WatcherState], None],
         stop: threading.Event,
         *,
         connect: Callable[[ImapAccount], Any] = connect,
@@ -580,7 +570,7 @@ class MailboxWatcher:
         self._fd: int | None = None  # the live socket, for the stop guard; under _lock
         self._lock = threading.Lock()
         self._finished = threading.Event()
-        self._last_health: Health | None = None
+        self._last_health: WatcherState | None = None
         self._last_success_at: float | None = None
         self._last_error: str | None = None
         self._mark: Watermark | None = None
@@ -894,7 +884,7 @@ class MailboxWatcher:
         return _redact(text, self._secrets())
 
     def _emit(self, state: str, detail: str, *, next_retry_at: float | None = None) -> None:
-        health = Health(
+        health = WatcherState(
             state=state,
             detail=self._clean(detail),
             next_retry_at=next_retry_at,

@@ -55,7 +55,7 @@ import aiohttp
 
 from leadtui import __version__
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.config import Secret, is_loopback_host
+from leadtui.config import Check, Secret, is_loopback_host
 from leadtui.formats.text import IST
 from leadtui.store import Health, Store, StoreError
 
@@ -899,16 +899,6 @@ async def _run_once(
 
 
 # --------------------------------------------------------------------------- leadtui doctor
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of ``leadtui doctor``. ``ok`` None: information, neither pass nor fail."""
-
-    name: str
-    ok: bool | None
-    detail: str
-    fix: str = ""
 
 
 def check(

@@ -26,7 +26,7 @@ from helpers import FIXTURES, wait_for
 
 from leadtui import pull
 from leadtui.capture import CaptureService, Pipeline, RawItem, build_factories
-from leadtui.config import Secret, Settings
+from leadtui.config import Check, Secret, Settings
 from leadtui.formats.text import IST
 from leadtui.store import Health, LeadQuery, Store
 
@@ -581,7 +581,7 @@ def test_run_once_refuses_a_missing_key_and_a_future_since(
 # --------------------------------------------------------------------------- doctor
 
 
-def lines_of(checks: list[pull.Check]) -> dict[str, tuple[bool | None, str, str]]:
+def lines_of(checks: list[Check]) -> dict[str, tuple[bool | None, str, str]]:
     return {c.name: (c.ok, c.detail, c.fix) for c in checks}
 
 
