@@ -47,8 +47,9 @@ from dovecot_fixtures import DovecotServer, Mailbox  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from leadtui import synth  # noqa: E402
-from leadtui.capture import Pipeline, StoreMailSink  # noqa: E402
+from leadtui.capture import Pipeline  # noqa: E402
 from leadtui.imap import MailboxWatcher, WatcherState  # noqa: E402
+from leadtui.sources import StoreMailSink  # noqa: E402
 from leadtui.store import Store  # noqa: E402
 
 BUDGET_P99_MS = 50.0

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import events, work
@@ -46,10 +46,17 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from leadtui import config
-from leadtui.capture import CaptureService, Pipeline, SourceFactory, build_factories, holder_id
+from leadtui import config, sources
+from leadtui.capture import CaptureService, Pipeline, SourceFactory, holder_id
 from leadtui.screens.base import LeadScreen
 from leadtui.screens.main import FILTER_LABELS, MainScreen
+from leadtui.screens.messages import (
+    DetailRequested,
+    MainReady,
+    TriageAction,
+    TriageRequested,
+    ViewRequested,
+)
 from leadtui.store import STATUSES, Lead, LeadQuery, Store, StoreError, current_actor
 from leadtui.widgets import display
 from leadtui.widgets.bars import COUNT_CAP, CaptureState, LeadBar, TopBar
@@ -278,7 +285,7 @@ class LeadApp(App[int]):
                 self.set_interval(2.0, self._check_terminal)
         self._set_title()
 
-    def main_ready(self) -> None:
+    def on_main_ready(self, _message: MainReady) -> None:
         """The main screen is composed: fill in what depends on its widgets."""
         self.lead_bar.show(view=self.view.label())
         self._greet()
@@ -347,18 +354,21 @@ class LeadApp(App[int]):
 
     # ------------------------------------------------------------------ the view
 
-    def set_view(self, *, filter_name: str | None = None, search: str | None = None) -> None:
+    def on_view_requested(self, message: ViewRequested) -> None:
         view = self.view
-        if filter_name is not None:
-            view = replace(view, filter_name=filter_name)
-        if search is not None:
-            view = replace(view, search=search)
+        if message.filter_name is not None:
+            view = replace(view, filter_name=message.filter_name)
+        if message.search is not None:
+            view = replace(view, search=message.search)
         if view == self.view:
             return
         self.view = view
         self._keep_on_load = self.table.current_id  # stay on this lead if the new view has it
         self.lead_bar.show(self.table.current, view=view.label())
         self.request_page("head", None, new_view=True)
+
+    def on_lead_table_page_wanted(self, message: LeadTable.PageWanted) -> None:
+        self.request_page(message.kind, message.anchor)
 
     def request_page(self, kind: str, anchor: int | None, *, new_view: bool = False) -> None:
         if new_view:
@@ -658,93 +668,79 @@ class LeadApp(App[int]):
         self.post_message(LeaseChanged(holding))
 
     def _build_factories(self) -> list[SourceFactory]:
-        settings = self.settings
-        demo = self.demo is not None
-        seed = self.demo.seed if self.demo is not None else None
-        try:
-            return build_factories(settings, demo=demo, demo_seed=seed)
-        except Exception as exc:
+        """The registry's sources; one whose settings cannot be used is shown and left out."""
+        run = sources.Run(
+            demo=self.demo is not None, demo_seed=self.demo.seed if self.demo else None
+        )
+
+        def skipped(spec: sources.SourceSpec, exc: Exception) -> None:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.warning("capture: a source cannot start: %s", first)
-        # Start what can start: without the HTTP ingest, then without the CRM pull as well.
-        for changes in (
-            {"http_listen": "off"},
-            {"http_listen": "off", "indiamart_key": config.Secret("")},
-        ):
-            try:
-                factories = build_factories(settings.replace(**changes), demo=demo, demo_seed=seed)
-            except Exception:  # noqa: S112 - try the next, smaller set of sources
-                continue
-            off = "HTTP" if len(changes) == 1 else "HTTP and CRM pull"
-            self.post_message(CaptureProblem(f"{off}: not available", first))
-            return factories
-        self.post_message(CaptureProblem("capture: not available", first))
-        return []
+            log.warning("capture: the %s source cannot start: %s", spec.name, first)
+            self.post_message(CaptureProblem(f"{spec.name}: not available", first))
+
+        return sources.factories(self.settings, run, on_error=skipped)
 
     # ------------------------------------------------------------------ triage
 
-    def triage(self, what: str, lead: Lead) -> None:
-        """Run a triage key on ``lead``: the store change happens in a thread worker."""
-        if what == "contacted":
-            self._store_call(what, lead.id, None)
-        elif what == "status":
+    def on_triage_requested(self, message: TriageRequested) -> None:
+        """A triage key: ask what the action needs, then change the store in a thread worker."""
+        TRIAGE[message.action](self, message.lead)
 
-            def set_status(status: str | None) -> None:
-                if status:
-                    self._store_call("status", lead.id, status)
+    def _write(self, action: StoreAction, lead: Lead, value: Any = None) -> None:
+        self._store_call(action, lead.id, value)
 
-            prompt = _prompts().ChoicePrompt(
-                f"Status of {display.buyer(lead)}", STATUSES, lead.status
-            )
-            self.push_screen(prompt, set_status)
-        elif what == "note":
+    def _ask_status(self, lead: Lead) -> None:
+        def set_status(status: str | None) -> None:
+            if status:
+                self._write("status", lead, status)
 
-            def add_note(text: str | None) -> None:
-                if text and text.strip():
-                    self._store_call("note", lead.id, text)
+        prompt = _prompts().ChoicePrompt(f"Status of {display.buyer(lead)}", STATUSES, lead.status)
+        self.push_screen(prompt, set_status)
 
-            prompt = _prompts().TextPrompt(
-                f"Note on {display.buyer(lead)}", placeholder="called, sent the rate list…"
-            )
-            self.push_screen(prompt, add_note)
-        elif what == "assign":
+    def _ask_note(self, lead: Lead) -> None:
+        def add_note(text: str | None) -> None:
+            if text and text.strip():
+                self._write("note", lead, text)
 
-            def assign(owner: str | None) -> None:
-                if owner is not None:
-                    self._store_call("assign", lead.id, owner)
+        prompt = _prompts().TextPrompt(
+            f"Note on {display.buyer(lead)}", placeholder="called, sent the rate list…"
+        )
+        self.push_screen(prompt, add_note)
 
-            owner = display.clean(lead.owner)
-            taken = bool(owner) and owner != self.actor
-            prompt = _prompts().TextPrompt(
-                f"Owner of {display.buyer(lead)}" + (f" (now {owner})" if taken else ""),
-                value=self.actor,
-                hint=(
-                    f"{owner} owns it: enter takes it over for you; type a name, or clear it"
-                    if taken
-                    else "enter claims it for you; type a teammate's name, or clear to unassign"
-                ),
-            )
-            self.push_screen(prompt, assign)
-        elif what == "follow-up":
-            self._ask_follow_up(lead)
-        elif what in {"copy-phone", "copy-email"}:
-            field = "phone" if what == "copy-phone" else "email"
-            value = display.clean(getattr(lead, field))
-            if not value:
-                self.notify(
-                    f"No {field} for {display.buyer(lead)}", severity="warning", markup=False
-                )
-                return
-            self.copy_to_clipboard(value)
-            self.notify(f"Copied {value}", markup=False)
-        elif what == "whatsapp":
-            url = display.whatsapp_url(lead.phone)
-            if url is None:
-                self.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
-                return
-            self.copy_to_clipboard(url)
-            # The URL is built from digits only, so it is safe inside markup.
-            self.notify(f"Copied [link='{url}']{url}[/link]", title="WhatsApp")
+    def _ask_owner(self, lead: Lead) -> None:
+        def assign(owner: str | None) -> None:
+            if owner is not None:
+                self._write("assign", lead, owner)
+
+        owner = display.clean(lead.owner)
+        taken = bool(owner) and owner != self.actor
+        prompt = _prompts().TextPrompt(
+            f"Owner of {display.buyer(lead)}" + (f" (now {owner})" if taken else ""),
+            value=self.actor,
+            hint=(
+                f"{owner} owns it: enter takes it over for you; type a name, or clear it"
+                if taken
+                else "enter claims it for you; type a teammate's name, or clear to unassign"
+            ),
+        )
+        self.push_screen(prompt, assign)
+
+    def _copy_field(self, lead: Lead, field: str) -> None:
+        value = display.clean(getattr(lead, field))
+        if not value:
+            self.notify(f"No {field} for {display.buyer(lead)}", severity="warning", markup=False)
+            return
+        self.copy_to_clipboard(value)
+        self.notify(f"Copied {value}", markup=False)
+
+    def _copy_whatsapp(self, lead: Lead) -> None:
+        url = display.whatsapp_url(lead.phone)
+        if url is None:
+            self.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
+            return
+        self.copy_to_clipboard(url)
+        # The URL is built from digits only, so it is safe inside markup.
+        self.notify(f"Copied [link='{url}']{url}[/link]", title="WhatsApp")
 
     def _ask_follow_up(self, lead: Lead) -> None:
         prompts = _prompts()
@@ -761,7 +757,7 @@ class LeadApp(App[int]):
 
         def done(text: str | None) -> None:
             if text is not None:
-                self._store_call("follow-up", lead.id, prompts.parse_follow_up(text, today))
+                self._write("follow-up", lead, prompts.parse_follow_up(text, today))
 
         self.push_screen(
             prompts.TextPrompt(
@@ -775,33 +771,10 @@ class LeadApp(App[int]):
         )
 
     @work(thread=True, exit_on_error=False, group="triage", name="triage")
-    def _store_call(self, what: str, lead_id: int, value: Any) -> None:
+    def _store_call(self, action: StoreAction, lead_id: int, value: Any) -> None:
         store = self.store
         try:
-            if what == "contacted":
-                lead = store.mark_contacted(lead_id, self.actor)
-                text = (
-                    f"Contacted: {display.buyer(lead)}"
-                    if lead.status == "contacted"
-                    else f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
-                )
-            elif what == "status":
-                lead = store.set_status(lead_id, str(value), self.actor)
-                text = f"{display.buyer(lead)}: {value}"
-            elif what == "note":
-                lead = store.add_note(lead_id, str(value), self.actor)
-                text = f"Note added to {display.buyer(lead)}"
-            elif what == "assign":
-                lead = store.assign(lead_id, str(value) or None, self.actor)
-                owner = display.clean(lead.owner)
-                text = f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
-            elif what == "follow-up":
-                day: date | None = value
-                lead = store.set_follow_up(lead_id, day, self.actor)
-                text = f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared"
-            else:  # pragma: no cover - the callers above name every action
-                raise ValueError(what)
-            self.post_message(TriageDone(text))
+            self.post_message(TriageDone(WRITES[action](store, lead_id, value, self.actor)))
         finally:
             store.close()
 
@@ -822,20 +795,20 @@ class LeadApp(App[int]):
 
     # ------------------------------------------------------------------ screens
 
-    def open_detail(self, lead: Lead) -> None:
+    def on_detail_requested(self, message: DetailRequested) -> None:
         from leadtui.screens.detail import DetailScreen  # noqa: PLC0415 - loaded on first use
 
-        self.push_screen(DetailScreen(lead))
+        self.push_screen(DetailScreen(message.lead, self.store, self.clock))
 
     def action_review(self) -> None:
         from leadtui.screens.review import ReviewScreen  # noqa: PLC0415 - loaded on first use
 
-        self.push_screen(ReviewScreen())
+        self.push_screen(ReviewScreen(self.store))
 
     def action_stats(self) -> None:
         from leadtui.screens.stats import StatsScreen  # noqa: PLC0415 - loaded on first use
 
-        self.push_screen(StatsScreen())
+        self.push_screen(StatsScreen(self.store, self.clock))
 
     def action_help(self) -> None:
         from leadtui.screens.help import HelpScreen  # noqa: PLC0415 - loaded on first use
@@ -873,6 +846,62 @@ def _prompts() -> Any:
     from leadtui.screens import prompts  # noqa: PLC0415 - loaded on first use
 
     return prompts
+
+
+# --------------------------------------------------------------------------- the triage actions
+
+StoreAction = Literal["contacted", "status", "note", "assign", "follow-up"]
+
+
+def _mark_contacted(store: Store, lead_id: int, _value: Any, actor: str) -> str:
+    lead = store.mark_contacted(lead_id, actor)
+    if lead.status == "contacted":
+        return f"Contacted: {display.buyer(lead)}"
+    return f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
+
+
+def _set_status(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    lead = store.set_status(lead_id, str(value), actor)
+    return f"{display.buyer(lead)}: {value}"
+
+
+def _add_note(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    lead = store.add_note(lead_id, str(value), actor)
+    return f"Note added to {display.buyer(lead)}"
+
+
+def _assign(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    lead = store.assign(lead_id, str(value) or None, actor)
+    owner = display.clean(lead.owner)
+    return f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
+
+
+def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    day: date | None = value
+    lead = store.set_follow_up(lead_id, day, actor)
+    return f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared"
+
+
+WRITES: dict[StoreAction, Callable[[Store, int, Any, str], str]] = {
+    "contacted": _mark_contacted,
+    "status": _set_status,
+    "note": _add_note,
+    "assign": _assign,
+    "follow-up": _set_follow_up,
+}
+"""Each store change a triage key makes, run in a thread worker; returns the toast's text."""
+
+TRIAGE: dict[TriageAction, Callable[[LeadApp, Lead], None]] = {
+    "contacted": lambda app, lead: app._write("contacted", lead),
+    "status": LeadApp._ask_status,
+    "note": LeadApp._ask_note,
+    "assign": LeadApp._ask_owner,
+    "follow-up": LeadApp._ask_follow_up,
+    "copy-phone": lambda app, lead: app._copy_field(lead, "phone"),
+    "copy-email": lambda app, lead: app._copy_field(lead, "email"),
+    "whatsapp": LeadApp._copy_whatsapp,
+}
+"""What each triage key does on the UI thread: act at once, or ask first and then write."""
 
 
 # --------------------------------------------------------------------------- entry point

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from leadtui import parser
 from leadtui.store import Health, Outcome, Store, StoreError
@@ -38,18 +38,21 @@ LEASE_RENEW = 4.0
 RECOVER_AFTER = 30.0  # a raw item pending this long was left by a process that died
 
 
+RawKind = Literal["email", "json"]
+
+
 @dataclass(frozen=True, slots=True)
 class RawItem:
     """One item as a source received it."""
 
     body: bytes
     source: str  # "imap:user@host/INBOX", "http:website", "push", "pull", "import", "demo"
-    kind: str = "email"  # email | json
+    kind: RawKind = "email"
     channel: str | None = None  # for JSON: push | pull | api (None: inferred by the parser)
     dedupe_key: str | None = None  # e.g. "idem:<api key name>:<Idempotency-Key>"
 
 
-def parse_item(body: bytes, kind: str, channel: str | None) -> list[dict[str, Any]]:
+def parse_item(body: bytes, kind: RawKind | str, channel: str | None) -> list[dict[str, Any]]:
     """Run the pure parser over a raw item's bytes. Never raises."""
     if kind == "json":
         return parser.parse_json_bytes(body, channel=channel)
@@ -117,7 +120,7 @@ class Pipeline:
                 body = self.store.raw_body(raw_id)
                 if info is None or info.status != "pending" or body is None:
                     continue
-                todo[raw_id] = RawItem(body, info.source, info.kind, info.channel)
+                todo[raw_id] = RawItem(body, info.source, cast("RawKind", info.kind), info.channel)
             if parsed is not None and todo[raw_id].body == item.body:
                 known[raw_id] = parsed[index]
         batch = [
@@ -357,92 +360,3 @@ class CaptureService:
                 log.warning("capture: cannot record the health of %s: %s", health.source, exc)
 
         return report
-
-
-# --------------------------------------------------------------------------- sources
-
-
-class StoreMailSink:
-    """The mailbox watcher's sink: each mail through the pipeline, watermarks in sync state."""
-
-    def __init__(self, store: Store, pipeline: Pipeline) -> None:
-        self.store = store
-        self.pipeline = pipeline
-        self.last_outcome: Outcome | None = None
-
-    def load_watermark(self, key: str) -> Any:
-        from leadtui.imap import Watermark  # noqa: PLC0415 - imapclient only when IMAP is used
-
-        state = self.store.get_state(key)
-        if not state:
-            return None
-        return Watermark(int(state["uidvalidity"]), int(state["last_uid"]))
-
-    def store_mail(self, key: str, uid: int, raw: bytes) -> None:
-        self.last_outcome = self.pipeline.accept(RawItem(raw, source=key, kind="email"))
-        log.info(
-            "%s: uid %d -> %s %s", key, uid, self.last_outcome.status, self.last_outcome.detail
-        )
-
-    def save_watermark(self, key: str, mark: Any) -> None:
-        self.store.set_state(key, {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid})
-
-
-@dataclass
-class MailboxSource:
-    """Runs :class:`leadtui.imap.MailboxWatcher` as a capture source."""
-
-    settings: Any
-    store: Store
-    pipeline: Pipeline
-    report: HealthCallback
-    name: str = "mailbox"
-
-    def run(self, stop: threading.Event) -> None:
-        from leadtui import imap  # noqa: PLC0415 - imapclient only when IMAP is used
-
-        account = imap.ImapAccount.from_settings(self.settings)
-
-        def on_health(h: imap.WatcherState) -> None:
-            self.report(
-                Health(
-                    source="mailbox",
-                    state=h.state,
-                    detail=h.detail,
-                    last_success_ts=h.last_success_at,
-                    last_error=h.last_error,
-                    next_retry_ts=h.next_retry_at,
-                )
-            )
-
-        sink = StoreMailSink(self.store, self.pipeline)
-        imap.MailboxWatcher(account, sink, on_health, stop).run()
-
-
-def mailbox_factory(settings: Any) -> SourceFactory:
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        return MailboxSource(settings, store, pipeline, report)
-
-    return make
-
-
-def build_factories(
-    settings: Any, *, demo: bool = False, demo_seed: int | None = None
-) -> list[SourceFactory]:
-    """The sources this configuration asks for, in the order they start."""
-    factories: list[SourceFactory] = []
-    if demo:
-        from leadtui.demo import demo_factory  # noqa: PLC0415 - avoids an import cycle
-
-        factories.append(demo_factory(demo_seed))
-    if settings.imap_configured:
-        factories.append(mailbox_factory(settings))
-    if settings.http_enabled:
-        from leadtui.ingest import ingest_factory  # noqa: PLC0415 - aiohttp only when serving
-
-        factories.append(ingest_factory(settings))
-    if settings.indiamart_key:
-        from leadtui.pull import pull_factory  # noqa: PLC0415 - only with a CRM key
-
-        factories.append(pull_factory(settings))
-    return factories

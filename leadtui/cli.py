@@ -8,19 +8,15 @@ import functools
 import json
 import logging
 import logging.handlers
-import mailbox
 import os
 import re
 import shlex
 import signal
-import socket
 import stat
 import sys
 import textwrap
 import threading
-from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,8 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from leadtui import __version__, config
-from leadtui.capture import CaptureService, Pipeline, RawItem, build_factories, parse_item
+from leadtui import __version__, config, importing, sources
+from leadtui.capture import CaptureService, Pipeline, parse_item
 from leadtui.store import (
     CONTRACT_FIELDS,
     STATUSES,
@@ -47,16 +43,13 @@ from leadtui.store import (
     describe_url,
     sqlite_file,
 )
+from leadtui.widgets import display
 
 log = logging.getLogger("leadtui")
-
-IMPORT_BATCH = 100  # items per pair of commits: fast, and the capture process waits briefly
-PARALLEL_PARSE_FROM = 1000  # items; below this a second process costs more than it saves
 
 EXIT_FAILED = 1  # some input failed (parse, import)
 EXIT_CONFIG = 2  # the configuration is wrong
 EXIT_DATABASE = 3  # the database cannot be used
-PUSH_TOKEN_MIN = 16  # characters: the push URL is its only credential
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -165,16 +158,6 @@ def open_store(settings: config.Settings) -> Store:
         fail(str(exc), EXIT_DATABASE)
 
 
-def _no_password(settings: config.Settings) -> tuple[str, str]:
-    """What is wrong with a mailbox that has no password, and what to set."""
-    return (
-        f"no password is set for the mailbox {settings.imap_user} on {settings.imap_host}, "
-        "so leadtui cannot log in",
-        "set LEADTUI_IMAP_PASSWORD (or password under [imap] in the config file, "
-        "or the LEADTUI_IMAP_OAUTH_* settings for XOAUTH2)",
-    )
-
-
 @main.command()
 @common_options
 @pass_ctx
@@ -228,7 +211,7 @@ def serve(ctx: Context) -> None:
             "(leadtui doctor checks them)"
         )
     if settings.imap_credentials_missing:
-        problem, fix = _no_password(settings)
+        problem, fix = sources.no_password(settings)
         if not (settings.http_accepts or settings.indiamart_key):
             fail(f"{problem}: {fix}")
         # The other channels keep capturing; the mailbox shows "login failed" (and /healthz
@@ -236,7 +219,7 @@ def serve(ctx: Context) -> None:
         log.error("%s: %s; capturing from the other sources meanwhile", problem, fix)
     open_store(settings).close()
     try:
-        factories = build_factories(settings)
+        factories = sources.factories(settings)
     except config.ConfigError as exc:
         fail(str(exc))
     stop = threading.Event()
@@ -278,13 +261,6 @@ def paths(ctx: Context) -> None:
 # --------------------------------------------------------------------------- parse
 
 
-def _read_input(path: Path) -> tuple[str, bytes]:
-    """(kind, bytes) of a file given to parse/import: .json files are JSON, the rest email."""
-    data = path.read_bytes()
-    kind = "json" if path.suffix.lower() == ".json" else "email"
-    return kind, data
-
-
 def _print_result(console: Console, path: str, result: dict[str, Any]) -> None:
     kind = result.get("kind")
     colour = {"lead": "green", "reply": "cyan", "ignored": "yellow"}.get(str(kind), "red")
@@ -322,7 +298,7 @@ def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
     """
     console = Console(highlight=False)
     failed = False
-    for name, kind, data in _parse_inputs(files):
+    for name, kind, data in importing.parse_inputs(files):
         results = (
             parse_item(data, kind, channel)
             if isinstance(data, bytes)
@@ -339,84 +315,7 @@ def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
     sys.exit(EXIT_FAILED if failed else 0)
 
 
-def _parse_inputs(files: Sequence[str]) -> Iterator[tuple[str, str, bytes | OSError]]:
-    """(label, kind, bytes or the error reading them) for each file, and each mbox message."""
-    for name in files:
-        path = Path(name)
-        try:
-            if _is_mbox(path):  # an .eml with a "From " line is an mbox of one: no number
-                box = mailbox.mbox(path, factory=None, create=False)
-                keys = box.keys()
-                for number, key in enumerate(keys, 1):
-                    label = f"{name} #{number}" if len(keys) > 1 else name
-                    yield label, "email", box.get_bytes(key)
-                continue
-            kind, data = _read_input(path)
-        except OSError as exc:
-            yield name, "email", exc
-            continue
-        yield name, kind, data
-
-
 # --------------------------------------------------------------------------- import
-
-
-def _parse_batch(items: list[tuple[bytes, str, str | None]]) -> list[list[dict[str, Any]]]:
-    """Parse a batch in the parser process (a top-level function, so it can be sent there)."""
-    return [parse_item(body, kind, channel) for body, kind, channel in items]
-
-
-def _is_mbox(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(5) == b"From "
-    except OSError:
-        return False
-
-
-def _expand(paths: Sequence[str]) -> list[tuple[str, Callable[[], Iterator[RawItem]], int]]:
-    """Every import source as (label, item iterator, count of items)."""
-    sources: list[tuple[str, Callable[[], Iterator[RawItem]], int]] = []
-
-    def files(label: str, items: list[Path]) -> None:
-        def it() -> Iterator[RawItem]:
-            for item in items:
-                kind, data = _read_input(item)
-                yield RawItem(data, source="import", kind=kind)
-
-        sources.append((label, it, len(items)))
-
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            if (path / "cur").is_dir() and (path / "new").is_dir():
-                box = mailbox.Maildir(path, factory=None, create=False)
-                keys = list(box.keys())
-
-                def maildir(
-                    box: mailbox.Maildir = box, keys: list[str] = keys
-                ) -> Iterator[RawItem]:
-                    for key in keys:
-                        yield RawItem(box.get_bytes(key), source="import", kind="email")
-
-                sources.append((name, maildir, len(keys)))
-            else:
-                found = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".eml", ".json"})
-                files(name, found)
-        elif _is_mbox(path):
-            box_m = mailbox.mbox(path, factory=None, create=False)
-            keys_m = list(box_m.keys())
-
-            def mbox(box: mailbox.mbox = box_m, keys: list[str] = keys_m) -> Iterator[RawItem]:
-                for key in keys:
-                    yield RawItem(box.get_bytes(key), source="import", kind="email")
-
-            sources.append((name, mbox, len(keys_m)))
-        elif path.exists():
-            files(name, [path])
-        else:
-            fail(f"{name}: no such file or folder")
-    return sources
 
 
 @main.command(name="import")
@@ -436,15 +335,15 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
     settings = ctx.settings
     setup_logging(settings)
     store = open_store(settings)
-    pipeline = Pipeline(store)
     try:
-        sources = _expand(paths)
+        inputs = importing.expand(paths)
+    except importing.InputError as exc:
+        store.close()
+        fail(str(exc))
     except OSError as exc:
         store.close()
         fail(f"cannot read {exc.filename or 'an input'}: {exc.strerror or exc}", EXIT_FAILED)
-    total = sum(n for _, _, n in sources)
-    tally: Counter[str] = Counter()
-    problems: list[str] = []
+    total = sum(i.count for i in inputs)
     console = Console(stderr=True, highlight=False)
     columns = (
         TextColumn("{task.description}"),
@@ -457,49 +356,15 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
         quiet = not console.is_terminal
         with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
             task = progress.add_task("importing", total=total)
-            # A big import parses in a second process while this one reads and writes: the
-            # parser is pure, and its results are applied only after the raw items commit.
-            pool = ProcessPoolExecutor(1) if total >= PARALLEL_PARSE_FROM else None
-            pending: deque[tuple[list[RawItem], Future[list[Any]] | None]] = deque()
-
-            def store_oldest() -> None:
-                # Group commit: one transaction for the batch's raw items, one for its leads.
-                batch, parsing = pending.popleft()
-                parsed = parsing.result() if parsing is not None else None
-                for outcome in pipeline.accept_many(batch, parsed=parsed):
-                    tally[outcome.status] += 1
-                    tally["leads"] += len(outcome.new_lead_ids)
-                    if outcome.status == "failed" and len(problems) < 10:
-                        problems.append(f"item {outcome.raw_id}: {outcome.detail}")
-                progress.advance(task, len(batch))
-
-            def queue(batch: list[RawItem]) -> None:
-                parsing = None
-                if pool is not None:
-                    work = [(i.body, i.kind, i.channel) for i in batch]
-                    parsing = pool.submit(_parse_batch, work)
-                pending.append((batch, parsing))
-                while len(pending) > 2:  # one batch parsing ahead of the one being stored
-                    store_oldest()
-
-            try:
-                batch: list[RawItem] = []
-                for label, items, _count in sources:
-                    progress.update(task, description=f"importing {Path(label).name}")
-                    for item in items():
-                        if channel and item.kind == "json":
-                            item = RawItem(item.body, item.source, item.kind, channel)  # noqa: PLW2901
-                        batch.append(item)
-                        if len(batch) >= IMPORT_BATCH:
-                            queue(batch)
-                            batch = []
-                if batch:
-                    queue(batch)
-                while pending:
-                    store_oldest()
-            finally:
-                if pool is not None:
-                    pool.shutdown(cancel_futures=True)
+            tally = importing.import_items(
+                Pipeline(store),
+                inputs,
+                channel=channel,
+                on_input=lambda i: progress.update(
+                    task, description=f"importing {Path(i.label).name}"
+                ),
+                on_batch=lambda n: progress.advance(task, n),
+            )
     except StoreError as exc:
         fail(str(exc), EXIT_DATABASE)
     except OSError as exc:  # an input that cannot be read (a folder named x.eml, no permission)
@@ -513,16 +378,17 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
         sys.exit(130)
     finally:
         store.close()
-    added = f" ({tally['updated']} added details)" if tally["updated"] else ""
+    counts, problems = tally.counts, tally.problems
+    added = f" ({counts['updated']} added details)" if counts["updated"] else ""
     summary = (
-        f"{tally['leads']} new lead{'s' if tally['leads'] != 1 else ''}, "
-        f"{tally['duplicate'] + tally['updated']} duplicate{added}, "
-        f"{tally['reply']} replies, {tally['ignored']} ignored, {tally['failed']} failed"
+        f"{counts['leads']} new lead{'s' if counts['leads'] != 1 else ''}, "
+        f"{counts['duplicate'] + counts['updated']} duplicate{added}, "
+        f"{counts['reply']} replies, {counts['ignored']} ignored, {counts['failed']} failed"
     )
     click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
     for line in problems:
         click.echo(f"  {line}")
-    if tally["failed"]:
+    if counts["failed"]:
         click.echo("failed items wait in the review queue: leadtui review")
         sys.exit(EXIT_FAILED)
 
@@ -586,9 +452,6 @@ def _when(ts: float) -> str:
     return moment.strftime("%d %b %H:%M")
 
 
-TYPE_LABELS = {"W": "Enquiry", "B": "BuyLead", "P": "Call", "WA": "WhatsApp", "BIZ": "Catalog"}
-
-
 @main.command(name="list")
 @common_options
 @_query_options
@@ -632,7 +495,7 @@ def _lead_table(leads: Sequence[Lead], width: int) -> Table:
         {
             "id": str(lead.id),
             "received": _when(lead.received_ts),
-            "type": TYPE_LABELS.get(lead.query_type or "", lead.source.title()),
+            "type": display.type_label(lead),
             "name": lead.name or "",
             "company": lead.company or "",
             "phone": lead.phone or "",
@@ -924,16 +787,6 @@ def _write_problem(path: Path) -> tuple[str, str] | None:
     return f"{user} cannot write {names}", "; ".join(steps)
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 @main.command()
 @common_options
 @click.option("--timeout", type=float, default=15.0, help="Seconds to wait for the mailbox.")
@@ -977,76 +830,8 @@ def doctor(ctx: Context, timeout: float) -> None:
             ok = not health.failing
             doc.line(ok, health.source, f"{health.state} {health.detail}".strip())
 
-    if settings.imap_credentials_missing:
-        doc.line(False, "mailbox", *_no_password(settings))
-    elif settings.imap_configured:
-        from leadtui import imap  # noqa: PLC0415 - imapclient only when a mailbox is set
-
-        try:
-            account = imap.ImapAccount.from_settings(settings)
-        except ValueError as exc:
-            doc.line(False, "mailbox", str(exc), "fix LEADTUI_IMAP_SECURITY")
-        else:
-            for step in imap.check(account, timeout=timeout):
-                doc.line(step.ok, "mailbox", f"{step.name}: {step.detail}", step.fix)
-    else:
-        where = settings.config_path or config.default_config_path()
-        doc.line(
-            False,
-            "mailbox",
-            "no mailbox configured, so no email leads are captured",
-            f"set LEADTUI_IMAP_HOST, LEADTUI_IMAP_USER and LEADTUI_IMAP_PASSWORD, "
-            f"or [imap] in {where} (leadtui init writes one)",
-        )
-
-    if settings.http_enabled:
-        try:
-            host, port = settings.http_host_port
-        except config.ConfigError as exc:
-            doc.line(False, "http", str(exc), "set LEADTUI_HTTP_LISTEN to host:port or off")
-        else:
-            captured_here = store is not None and store.lease_info() is not None
-            if _port_free(host, port):
-                doc.line(True, "http", f"{host}:{port} is free for the ingest")
-            elif captured_here:
-                doc.line(True, "http", f"{host}:{port} in use (by the capturing process)")
-            else:
-                doc.line(
-                    False,
-                    "http",
-                    f"{host}:{port} is in use by another program",
-                    "set LEADTUI_HTTP_LISTEN to a free host:port, or off",
-                )
-            if settings.api_keys:
-                names = ", ".join(k.name for k in settings.api_keys)
-                doc.line(True, "api keys", names)
-            else:
-                doc.line(
-                    None, "api keys", "none: POST /api/leads needs one (leadtui keys add NAME)"
-                )
-            if not settings.push_token:
-                doc.line(None, "push", "off: set LEADTUI_PUSH_TOKEN to receive IndiaMART push")
-            elif len(settings.push_token.reveal()) < PUSH_TOKEN_MIN:
-                doc.line(
-                    False,
-                    "push",
-                    f"LEADTUI_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters: the URL "
-                    "is the only credential, and a short one can be guessed",
-                    'use a long random one, e.g. python3 -c "import secrets; '
-                    'print(secrets.token_urlsafe(24))", and update it in IndiaMART',
-                )
-            else:
-                doc.line(True, "push", "on: /api/indiamart/push/<LEADTUI_PUSH_TOKEN>")
-    else:
-        doc.line(None, "http", "off (LEADTUI_HTTP_LISTEN=off)")
-
-    if settings.indiamart_key:
-        from leadtui import pull  # noqa: PLC0415
-
-        for item in pull.check(settings, store):
-            doc.line(item.ok, "crm pull", f"{item.name}: {item.detail}", item.fix)
-    else:
-        doc.line(None, "crm pull", "off: set LEADTUI_INDIAMART_KEY to catch leads email misses")
+    for check in sources.checks(settings, store, timeout):
+        doc.line(check.ok, check.name, check.detail, check.fix)
     if store is not None:
         store.close()
     sys.exit(EXIT_FAILED if doc.failures else 0)

@@ -21,9 +21,10 @@ from helpers import wait_for
 from serve_process import Launcher, serve_env
 
 from leadtui import config, parser, synth
-from leadtui.capture import CaptureService, Pipeline, StoreMailSink, mailbox_factory
+from leadtui.capture import CaptureService, Pipeline
 from leadtui.config import Secret
 from leadtui.imap import ImapAccount, MailboxWatcher, connect
+from leadtui.sources import StoreMailSink, mailbox_factory
 from leadtui.store import LeadQuery, Store
 
 pytestmark = pytest.mark.dovecot

@@ -281,7 +281,7 @@ def test_pull_without_a_key_says_what_to_set(tmp_path: Path) -> None:
 def test_a_big_import_parsed_in_a_second_process_equals_one_parsed_inline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leadtui import cli
+    from leadtui import importing
 
     box = tmp_path / "big.mbox"
     box.write_bytes(synth.mbox(random.Random(3), 1050))
@@ -291,7 +291,7 @@ def test_a_big_import_parsed_in_a_second_process_equals_one_parsed_inline(
         return sorted((r["message_id"], r["name"], r["phone"]) for r in rows)
 
     parallel = run("import", str(box), db=tmp_path / "parallel.db")
-    monkeypatch.setattr(cli, "PARALLEL_PARSE_FROM", 10**9)
+    monkeypatch.setattr(importing, "PARALLEL_PARSE_FROM", 10**9)
     inline = run("import", str(box), db=tmp_path / "inline.db")
     assert parallel.output.splitlines()[0] == inline.output.splitlines()[0]
     assert "imported 1050 items" in parallel.output

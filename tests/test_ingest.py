@@ -32,8 +32,8 @@ from ingest_server import (
     twilio_signature,
 )
 
-from leadtui import config, ingest
-from leadtui.capture import CaptureService, Pipeline, build_factories
+from leadtui import config, ingest, sources
+from leadtui.capture import CaptureService, Pipeline
 from leadtui.ingest import ingest_factory, openapi_document
 from leadtui.store import Health, Lead, LeadQuery, Store, StoreError
 
@@ -1018,7 +1018,7 @@ def test_it_serves_only_in_the_process_holding_the_capture_lease(sqlite_url: str
             "LEADTUI_API_KEYS": f"website:{API_KEYS['website']}",
         }
     )
-    factories = build_factories(settings)
+    factories = sources.factories(settings)
     assert len(factories) == 1  # the ingest, because http.listen is set
     first = CaptureService(sqlite_url, factories, holder="first", lease_ttl=1.0, renew_every=0.1)
     second = CaptureService(sqlite_url, factories, holder="second", lease_ttl=1.0, renew_every=0.1)
@@ -1060,7 +1060,7 @@ def test_it_serves_only_in_the_process_holding_the_capture_lease(sqlite_url: str
 
 def test_listen_off_means_no_http_source() -> None:
     settings = config.load(environ={"LEADTUI_HTTP_LISTEN": "off"})
-    assert build_factories(settings) == []
+    assert sources.factories(settings) == []
     # On by default (serve keeps /healthz), but with no key or webhook secret it takes nothing:
     # a TUI with only that does not capture.
     assert not config.load(environ={}).names_a_source

@@ -24,8 +24,8 @@ import pytest
 from fake_indiamart import DAY, RATE_MESSAGE, FakeClock, FakeIndiaMart, ist_text
 from helpers import FIXTURES, wait_for
 
-from leadtui import pull
-from leadtui.capture import CaptureService, Pipeline, RawItem, build_factories
+from leadtui import pull, sources
+from leadtui.capture import CaptureService, Pipeline, RawItem
 from leadtui.config import Check, Secret, Settings
 from leadtui.formats.text import IST
 from leadtui.store import Health, LeadQuery, Store
@@ -712,7 +712,7 @@ def test_the_capture_service_runs_the_pull_from_settings(db: str, store: Store) 
         lead = api.add_lead(datetime.now(IST).timestamp() - 3600)["UNIQUE_QUERY_ID"]
         settings = make_settings(api, pull_interval_seconds=0.2, db=db)
         stop = threading.Event()
-        service = CaptureService(db, build_factories(settings), renew_every=0.05)
+        service = CaptureService(db, sources.factories(settings), renew_every=0.05)
         thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
         thread.start()
         try:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from leadtui.screens.messages import TRIAGE_ACTIONS, TriageRequested
 from leadtui.store import Lead
-
-if TYPE_CHECKING:
-    from leadtui.app import LeadApp
 
 # In the order of the footer, which a narrow terminal cuts: the calls to a buyer first.
 TRIAGE_BINDINGS: list[BindingType] = [
@@ -32,19 +28,18 @@ class LeadScreen(Screen[None]):
     them (inherited bindings would always come first).
     """
 
-    @property
-    def lead_app(self) -> LeadApp:
-        return cast("LeadApp", self.app)
-
     def selected(self) -> Lead | None:
         raise NotImplementedError
 
     def action_triage(self, what: str) -> None:
+        if what not in TRIAGE_ACTIONS:  # a remapped key naming no action
+            self.notify(f"No such action: {what}", severity="error", markup=False)
+            return
         lead = self.selected()
         if lead is None:
             self.notify("No lead selected", severity="warning", markup=False)
             return
-        self.lead_app.triage(what, lead)
+        self.post_message(TriageRequested(what, lead))
 
     def lead_changed(self, lead: Lead) -> None:
         """A lead changed in the database (any process); screens showing it refresh."""

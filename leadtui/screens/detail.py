@@ -4,6 +4,7 @@ the history of who did what, and the raw email or payload it came from."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,7 +23,8 @@ from textual.worker import get_current_worker
 
 from leadtui import parser
 from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
-from leadtui.store import Event, Lead, RawSummary
+from leadtui.screens.messages import DetailRequested
+from leadtui.store import Event, Lead, RawSummary, Store
 from leadtui.store import Message as Reply
 from leadtui.widgets import display
 
@@ -68,9 +70,11 @@ class DetailScreen(LeadScreen):
         Binding("e", "others", "Other enquiries", id="others", tooltip="Pick another enquiry from this buyer to open"),
     ]  # fmt: skip
 
-    def __init__(self, lead: Lead) -> None:
+    def __init__(self, lead: Lead, store: Store, clock: Callable[[], float]) -> None:
         super().__init__()
         self.lead = lead
+        self.store = store
+        self.clock = clock
         self.details: Details | None = None
 
     def compose(self) -> ComposeResult:
@@ -101,7 +105,7 @@ class DetailScreen(LeadScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", name="lead detail")
     def _load(self, lead_id: int) -> None:
-        store = self.lead_app.store
+        store = self.store
         worker = get_current_worker()
         try:
             lead = store.get_lead(lead_id)
@@ -146,7 +150,7 @@ class DetailScreen(LeadScreen):
         if lead.company and lead.name:
             title.append(f" — {display.clean(lead.company)}")
         title.append(f"   {display.type_label(lead)} · {display.clean(lead.status)}")
-        action = display.last_action(lead, self.lead_app.clock())
+        action = display.last_action(lead, self.clock())
         if action:
             title.append(f" · {action}", style="dim")
         self.query_one("#detail-title", Static).update(title)
@@ -233,7 +237,7 @@ class DetailScreen(LeadScreen):
         self.query_one("#detail-others-title", Static).update(title)
         others = self.query_one("#detail-others", OptionList)
         others.clear_options()
-        now = self.lead_app.clock()
+        now = self.clock()
         for old in details.history:
             line = Text()
             line.append(f"{display.when(old.received_ts, now):>9}  ")
@@ -257,7 +261,7 @@ class DetailScreen(LeadScreen):
         history = self.details.history if self.details is not None else []
         chosen = next((x for x in history if str(x.id) == event.option.id), None)
         if chosen is not None:
-            self.app.push_screen(DetailScreen(chosen))
+            self.post_message(DetailRequested(chosen))
 
     def _history(self, details: Details) -> RenderableType:
         parts: list[RenderableType] = [Text("\nHistory", style="bold")]

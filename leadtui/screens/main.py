@@ -13,6 +13,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static
 
 from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
+from leadtui.screens.messages import DetailRequested, MainReady, ViewRequested
 from leadtui.store import Lead
 from leadtui.widgets.bars import LeadBar, TopBar
 from leadtui.widgets.table import LeadTable
@@ -72,7 +73,7 @@ class MainScreen(LeadScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self.lead_app.main_ready()
+        self.post_message(MainReady())
 
     def selected(self) -> Lead | None:
         return self.table.current
@@ -98,7 +99,7 @@ class MainScreen(LeadScreen):
         self.table.focus()
 
     def action_filter(self, name: str) -> None:
-        self.lead_app.set_view(filter_name=name)
+        self.post_message(ViewRequested(filter_name=name))
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -107,7 +108,7 @@ class MainScreen(LeadScreen):
             self._search_timer.stop()
         value = event.value
         self._search_timer = self.set_timer(
-            SEARCH_DEBOUNCE, lambda: self.lead_app.set_view(search=value)
+            SEARCH_DEBOUNCE, lambda: self.post_message(ViewRequested(search=value))
         )
 
     @on(Input.Submitted, "#search")
@@ -115,18 +116,18 @@ class MainScreen(LeadScreen):
         event.stop()
         if self._search_timer is not None:
             self._search_timer.stop()
-        self.lead_app.set_view(search=event.value)
+        self.post_message(ViewRequested(search=event.value))
         if not event.value:
             self.query_one("#search-bar").remove_class("-open")
         self.table.focus()
 
     # ------------------------------------------------------------------ table messages
 
-    def on_lead_table_page_wanted(self, message: LeadTable.PageWanted) -> None:
-        self.lead_app.request_page(message.kind, message.anchor)
+    # LeadTable.PageWanted goes on up to the app, which loads pages.
 
     def on_lead_table_detail_wanted(self, message: LeadTable.DetailWanted) -> None:
-        self.lead_app.open_detail(message.lead)
+        message.stop()
+        self.post_message(DetailRequested(message.lead))
 
     def on_lead_table_lead_focused(self, message: LeadTable.LeadFocused) -> None:
         self.lead_bar.show(message.lead)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -14,11 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from leadtui.capture import Pipeline
-from leadtui.store import Outcome, RawSummary
+from leadtui.store import Outcome, RawSummary, Store
 from leadtui.widgets import display
-
-if TYPE_CHECKING:
-    from leadtui.app import LeadApp
 
 
 class ReviewLoaded(Message):
@@ -47,13 +44,10 @@ class ReviewScreen(Screen[None]):
         Binding("P", "reparse_all", "Reparse all", id="reparse-all", tooltip="Reparse every item in the queue"),
     ]  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
         super().__init__()
+        self.store = store
         self.items: dict[int, RawSummary] = {}
-
-    @property
-    def lead_app(self) -> LeadApp:
-        return cast("LeadApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -79,7 +73,7 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="review", name="review queue")
     def _load(self) -> None:
-        store = self.lead_app.store
+        store = self.store
         try:
             self.post_message(ReviewLoaded(store.review_items()))
         finally:
@@ -125,7 +119,7 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="review-raw", name="raw item")
     def _load_raw(self, raw_id: int) -> None:
-        store = self.lead_app.store
+        store = self.store
         try:
             body = store.raw_body(raw_id) or b""
             text = body.decode("utf-8", errors="replace")[:32_000]
@@ -161,7 +155,7 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="reparse", name="reparse")
     def _reparse(self, raw_ids: list[int]) -> None:
-        store = self.lead_app.store
+        store = self.store
         try:
             pipeline = Pipeline(store)
             outcomes = [pipeline.reparse(raw_id) for raw_id in raw_ids]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from collections.abc import Callable
+from typing import ClassVar
 
 from rich.columns import Columns
 from rich.table import Table
@@ -15,11 +16,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Sparkline, Static
 
-from leadtui.store import Stats
+from leadtui.store import Stats, Store
 from leadtui.widgets import display
-
-if TYPE_CHECKING:
-    from leadtui.app import LeadApp
 
 DAYS = 14
 
@@ -36,9 +34,10 @@ class StatsScreen(Screen[None]):
         Binding("t", "reload", "Refresh", id="stats-refresh", tooltip="Count again"),
     ]
 
-    @property
-    def lead_app(self) -> LeadApp:
-        return cast("LeadApp", self.app)
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.store = store
+        self.clock = clock
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Leads in the last {DAYS} days", style="bold"), id="stats-title")
@@ -58,9 +57,9 @@ class StatsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stats", name="stats")
     def _load(self) -> None:
-        store = self.lead_app.store
+        store = self.store
         try:
-            self.post_message(StatsLoaded(store.stats(now=self.lead_app.clock(), days=DAYS)))
+            self.post_message(StatsLoaded(store.stats(now=self.clock(), days=DAYS)))
         finally:
             store.close()
 

@@ -1,0 +1,187 @@
+"""Files as a source: .eml files, mbox files, Maildir folders and JSON payloads to raw items.
+
+``leadtui import`` and ``leadtui parse`` read their inputs here; :func:`import_items` runs them
+through the capture pipeline in batches (one commit for the raw items, one for their leads)
+while a second process parses the next batch. Safe to repeat: an item imported twice is
+recognised, and an import killed half-way finishes when it is run again.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadtui.capture import Pipeline, RawItem, RawKind, parse_item
+
+IMPORT_BATCH = 100  # items per pair of commits: fast, and the capture process waits briefly
+PARALLEL_PARSE_FROM = 1000  # items; below this a second process costs more than it saves
+PROBLEMS_KEPT = 10
+
+
+class InputError(Exception):
+    """An input named on the command line does not exist."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One named input: its label, how to read its items, and how many it holds."""
+
+    label: str
+    items: Callable[[], Iterator[RawItem]]
+    count: int
+
+
+@dataclass
+class Tally:
+    """What an import did: counts by outcome status, new leads, the first failures."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+def read_file(path: Path) -> tuple[RawKind, bytes]:
+    """(kind, bytes) of a file given to parse/import: .json files are JSON, the rest email."""
+    data = path.read_bytes()
+    return ("json" if path.suffix.lower() == ".json" else "email"), data
+
+
+def is_mbox(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def parse_inputs(files: Sequence[str]) -> Iterator[tuple[str, RawKind, bytes | OSError]]:
+    """(label, kind, bytes or the error reading them) for each file, and each mbox message."""
+    for name in files:
+        path = Path(name)
+        try:
+            if is_mbox(path):  # an .eml with a "From " line is an mbox of one: no number
+                box = mailbox.mbox(path, factory=None, create=False)
+                keys = box.keys()
+                for number, key in enumerate(keys, 1):
+                    label = f"{name} #{number}" if len(keys) > 1 else name
+                    yield label, "email", box.get_bytes(key)
+                continue
+            kind, data = read_file(path)
+        except OSError as exc:
+            yield name, "email", exc
+            continue
+        yield name, kind, data
+
+
+def _mailbox_input(label: str, box: mailbox.Mailbox[Any]) -> Input:
+    keys = list(box.keys())
+
+    def items() -> Iterator[RawItem]:
+        for key in keys:
+            yield RawItem(box.get_bytes(key), source="import", kind="email")
+
+    return Input(label, items, len(keys))
+
+
+def _files_input(label: str, paths: list[Path]) -> Input:
+    def items() -> Iterator[RawItem]:
+        for path in paths:
+            kind, data = read_file(path)
+            yield RawItem(data, source="import", kind=kind)
+
+    return Input(label, items, len(paths))
+
+
+def expand(paths: Sequence[str]) -> list[Input]:
+    """Every import input: a Maildir, an mbox, a folder of .eml/.json files, or one file.
+
+    Raises :class:`InputError` for a name that does not exist, ``OSError`` for one that
+    cannot be read.
+    """
+    inputs: list[Input] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            if (path / "cur").is_dir() and (path / "new").is_dir():
+                inputs.append(
+                    _mailbox_input(name, mailbox.Maildir(path, factory=None, create=False))
+                )
+            else:
+                found = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".eml", ".json"})
+                inputs.append(_files_input(name, found))
+        elif is_mbox(path):
+            inputs.append(_mailbox_input(name, mailbox.mbox(path, factory=None, create=False)))
+        elif path.exists():
+            inputs.append(_files_input(name, [path]))
+        else:
+            raise InputError(f"{name}: no such file or folder")
+    return inputs
+
+
+def _parse_batch(items: list[tuple[bytes, RawKind, str | None]]) -> list[list[dict[str, Any]]]:
+    """Parse a batch in the parser process (a top-level function, so it can be sent there)."""
+    return [parse_item(body, kind, channel) for body, kind, channel in items]
+
+
+def import_items(
+    pipeline: Pipeline,
+    inputs: Sequence[Input],
+    *,
+    channel: str | None = None,
+    on_input: Callable[[Input], None] = lambda _i: None,
+    on_batch: Callable[[int], None] = lambda _n: None,
+) -> Tally:
+    """Run every item of ``inputs`` through ``pipeline``; ``on_batch`` hears each stored batch.
+
+    A big import parses in a second process while this one reads and writes: the parser is
+    pure, and its results are applied only after the raw items commit, so nothing is lost if
+    the import dies. ``channel`` says how JSON items arrived (push, pull, api).
+    """
+    tally = Tally()
+    total = sum(i.count for i in inputs)
+    pool = ProcessPoolExecutor(1) if total >= PARALLEL_PARSE_FROM else None
+    pending: deque[tuple[list[RawItem], Future[list[Any]] | None]] = deque()
+
+    def store_oldest() -> None:
+        # Group commit: one transaction for the batch's raw items, one for its leads.
+        batch, parsing = pending.popleft()
+        parsed = parsing.result() if parsing is not None else None
+        for outcome in pipeline.accept_many(batch, parsed=parsed):
+            tally.counts[outcome.status] += 1
+            tally.counts["leads"] += len(outcome.new_lead_ids)
+            if outcome.status == "failed" and len(tally.problems) < PROBLEMS_KEPT:
+                tally.problems.append(f"item {outcome.raw_id}: {outcome.detail}")
+        on_batch(len(batch))
+
+    def queue(batch: list[RawItem]) -> None:
+        parsing = None
+        if pool is not None:
+            work = [(i.body, i.kind, i.channel) for i in batch]
+            parsing = pool.submit(_parse_batch, work)
+        pending.append((batch, parsing))
+        while len(pending) > 2:  # one batch parsing ahead of the one being stored
+            store_oldest()
+
+    try:
+        batch: list[RawItem] = []
+        for source in inputs:
+            on_input(source)
+            for item in source.items():
+                if channel and item.kind == "json":
+                    item = RawItem(item.body, item.source, item.kind, channel)  # noqa: PLW2901
+                batch.append(item)
+                if len(batch) >= IMPORT_BATCH:
+                    queue(batch)
+                    batch = []
+        if batch:
+            queue(batch)
+        while pending:
+            store_oldest()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return tally

@@ -1,0 +1,300 @@
+"""The one list of capture sources: which the settings enable, how each starts, how doctor checks it.
+
+``leadtui serve``, the TUI and ``leadtui doctor`` all read :data:`SOURCES`; nothing else decides
+which sources run. A new channel is a module of its own (it imports :mod:`leadtui.capture`'s
+types, never the reverse) plus one :class:`SourceSpec` here.
+
+A spec's ``factory`` validates the settings when it is called and raises
+:class:`~leadtui.config.ConfigError` for settings it cannot use; the source it makes is started
+later, in the process that holds the capture lease. A spec's ``check`` gives ``leadtui doctor``'s
+lines for that source whether or not it is enabled: a source that is off says how to turn it on.
+
+The mailbox adapter lives here too: :mod:`leadtui.imap` watches a folder and knows nothing of
+capture, so the glue between its sink protocol and the pipeline belongs to the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from leadtui import config
+from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
+from leadtui.config import Check, ConfigError, Settings
+from leadtui.store import Health, Outcome, Store
+
+if TYPE_CHECKING:
+    from leadtui import imap
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """What the command asks for beyond the settings: the demo inbox and its seed."""
+
+    demo: bool = False
+    demo_seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One capture source as the registry knows it."""
+
+    name: str  # the name its health and doctor lines carry
+    enabled: Callable[[Settings, Run], bool]
+    factory: Callable[[Settings, Run], SourceFactory]
+    check: Callable[[Settings, Store | None, float], list[Check]] | None = None
+
+
+# --------------------------------------------------------------------------- the mailbox adapter
+
+
+class StoreMailSink:
+    """The mailbox watcher's sink: each mail through the pipeline, watermarks in sync state."""
+
+    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.last_outcome: Outcome | None = None
+
+    def load_watermark(self, key: str) -> imap.Watermark | None:
+        from leadtui.imap import Watermark  # noqa: PLC0415 - imapclient only when IMAP is used
+
+        state = self.store.get_state(key)
+        if not state:
+            return None
+        return Watermark(int(state["uidvalidity"]), int(state["last_uid"]))
+
+    def store_mail(self, key: str, uid: int, raw: bytes) -> None:
+        self.last_outcome = self.pipeline.accept(RawItem(raw, source=key, kind="email"))
+        log.info(
+            "%s: uid %d -> %s %s", key, uid, self.last_outcome.status, self.last_outcome.detail
+        )
+
+    def save_watermark(self, key: str, mark: imap.Watermark) -> None:
+        self.store.set_state(key, {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid})
+
+
+@dataclass
+class MailboxSource:
+    """Runs :class:`leadtui.imap.MailboxWatcher` as a capture source."""
+
+    settings: Settings
+    store: Store
+    pipeline: Pipeline
+    report: HealthCallback
+    name: str = "mailbox"
+
+    def run(self, stop: threading.Event) -> None:
+        from leadtui import imap  # noqa: PLC0415 - imapclient only when IMAP is used
+
+        account = imap.ImapAccount.from_settings(self.settings)
+
+        def on_state(state: imap.WatcherState) -> None:
+            self.report(
+                Health(
+                    source="mailbox",
+                    state=state.state,
+                    detail=state.detail,
+                    last_success_ts=state.last_success_at,
+                    last_error=state.last_error,
+                    next_retry_ts=state.next_retry_at,
+                )
+            )
+
+        sink = StoreMailSink(self.store, self.pipeline)
+        imap.MailboxWatcher(account, sink, on_state, stop).run()
+
+
+def mailbox_factory(settings: Settings) -> SourceFactory:
+    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
+        return MailboxSource(settings, store, pipeline, report)
+
+    return make
+
+
+def no_password(settings: Settings) -> tuple[str, str]:
+    """What is wrong with a mailbox that has no password, and what to set."""
+    return (
+        f"no password is set for the mailbox {settings.imap_user} on {settings.imap_host}, "
+        "so leadtui cannot log in",
+        "set LEADTUI_IMAP_PASSWORD (or password under [imap] in the config file, "
+        "or the LEADTUI_IMAP_OAUTH_* settings for XOAUTH2)",
+    )
+
+
+def _mailbox_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    del store
+    if settings.imap_credentials_missing:
+        return [Check("mailbox", False, *no_password(settings))]
+    if not settings.imap_configured:
+        where = settings.config_path or config.default_config_path()
+        return [
+            Check(
+                "mailbox",
+                False,
+                "no mailbox configured, so no email leads are captured",
+                f"set LEADTUI_IMAP_HOST, LEADTUI_IMAP_USER and LEADTUI_IMAP_PASSWORD, "
+                f"or [imap] in {where} (leadtui init writes one)",
+            )
+        ]
+    from leadtui import imap  # noqa: PLC0415 - imapclient only when a mailbox is set
+
+    try:
+        account = imap.ImapAccount.from_settings(settings)
+    except ValueError as exc:
+        return [Check("mailbox", False, str(exc), "fix LEADTUI_IMAP_SECURITY")]
+    return [
+        Check("mailbox", step.ok, f"{step.name}: {step.detail}", step.fix)
+        for step in imap.check(account, timeout=timeout)
+    ]
+
+
+# --------------------------------------------------------------------------- the other sources
+
+
+def _demo_factory(settings: Settings, run: Run) -> SourceFactory:
+    del settings
+    from leadtui.demo import demo_factory  # noqa: PLC0415
+
+    return demo_factory(run.demo_seed)
+
+
+def _ingest_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.ingest import ingest_factory  # noqa: PLC0415 - aiohttp only when serving
+
+    return ingest_factory(settings)
+
+
+PUSH_TOKEN_MIN = 16  # characters: the push URL is its only credential
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _ingest_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    del timeout
+    if not settings.http_enabled:
+        return [Check("http", None, "off (LEADTUI_HTTP_LISTEN=off)")]
+    try:
+        host, port = settings.http_host_port
+    except ConfigError as exc:
+        return [Check("http", False, str(exc), "set LEADTUI_HTTP_LISTEN to host:port or off")]
+    lines: list[Check] = []
+    captured_here = store is not None and store.lease_info() is not None
+    if _port_free(host, port):
+        lines.append(Check("http", True, f"{host}:{port} is free for the ingest"))
+    elif captured_here:
+        lines.append(Check("http", True, f"{host}:{port} in use (by the capturing process)"))
+    else:
+        lines.append(
+            Check(
+                "http",
+                False,
+                f"{host}:{port} is in use by another program",
+                "set LEADTUI_HTTP_LISTEN to a free host:port, or off",
+            )
+        )
+    if settings.api_keys:
+        lines.append(Check("api keys", True, ", ".join(k.name for k in settings.api_keys)))
+    else:
+        lines.append(
+            Check("api keys", None, "none: POST /api/leads needs one (leadtui keys add NAME)")
+        )
+    if not settings.push_token:
+        lines.append(Check("push", None, "off: set LEADTUI_PUSH_TOKEN to receive IndiaMART push"))
+    elif len(settings.push_token.reveal()) < PUSH_TOKEN_MIN:
+        lines.append(
+            Check(
+                "push",
+                False,
+                f"LEADTUI_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters: the URL "
+                "is the only credential, and a short one can be guessed",
+                'use a long random one, e.g. python3 -c "import secrets; '
+                'print(secrets.token_urlsafe(24))", and update it in IndiaMART',
+            )
+        )
+    else:
+        lines.append(Check("push", True, "on: /api/indiamart/push/<LEADTUI_PUSH_TOKEN>"))
+    return lines
+
+
+def _pull_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.pull import pull_factory  # noqa: PLC0415 - only with a CRM key
+
+    return pull_factory(settings)
+
+
+def _pull_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    if not settings.indiamart_key:
+        return [
+            Check("crm pull", None, "off: set LEADTUI_INDIAMART_KEY to catch leads email misses")
+        ]
+    from leadtui import pull  # noqa: PLC0415
+
+    return [
+        Check("crm pull", item.ok, f"{item.name}: {item.detail}", item.fix)
+        for item in pull.check(settings, store, timeout=timeout)
+    ]
+
+
+SOURCES: tuple[SourceSpec, ...] = (
+    SourceSpec("demo", lambda _s, run: run.demo, _demo_factory),
+    SourceSpec(
+        "mailbox",
+        lambda s, _run: s.imap_configured,
+        lambda s, _run: mailbox_factory(s),
+        _mailbox_check,
+    ),
+    SourceSpec("http", lambda s, _run: s.http_enabled, _ingest_factory, _ingest_check),
+    SourceSpec("crm pull", lambda s, _run: bool(s.indiamart_key), _pull_factory, _pull_check),
+)
+"""Every source, in the order they start."""
+
+
+def factories(
+    settings: Settings,
+    run: Run = Run(),
+    *,
+    on_error: Callable[[SourceSpec, Exception], None] | None = None,
+) -> list[SourceFactory]:
+    """The factories of the sources these settings enable, in start order.
+
+    A source whose settings cannot be used raises (:class:`ConfigError`: ``leadtui serve`` stops
+    with that line); with ``on_error`` the error is reported there and that source is left out,
+    and the others start (the TUI shows the problem and keeps capturing what it can).
+    """
+    made: list[SourceFactory] = []
+    for spec in SOURCES:
+        if not spec.enabled(settings, run):
+            continue
+        try:
+            made.append(spec.factory(settings, run))
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(spec, exc)
+    return made
+
+
+def checks(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    """``leadtui doctor``'s lines for every source, in registry order."""
+    lines: list[Check] = []
+    for spec in SOURCES:
+        if spec.check is not None:
+            lines.extend(spec.check(settings, store, timeout))
+    return lines
