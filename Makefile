@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check leadtui tests bench
 	$(BIN)/ruff check leadtui tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format leadtui tests bench

@@ -25,17 +25,15 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import signal
 import sys
 import termios
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, work
@@ -48,19 +46,20 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from leadtui import config, sources
 from leadtui.capture import CaptureService, Pipeline, SourceFactory, holder_id
+from leadtui.feed import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
 from leadtui.screens.base import LeadScreen
-from leadtui.screens.main import FILTER_LABELS, MainScreen
+from leadtui.screens.main import MainScreen
 from leadtui.screens.messages import (
     DetailRequested,
     MainReady,
-    TriageAction,
     TriageRequested,
     ViewRequested,
 )
-from leadtui.store import STATUSES, Lead, LeadQuery, Store, StoreError, current_actor
+from leadtui.store import Lead, Store, StoreError, current_actor
+from leadtui.triage import WRITES, StoreAction, Triage
 from leadtui.widgets import display
-from leadtui.widgets.bars import COUNT_CAP, CaptureState, LeadBar, TopBar
-from leadtui.widgets.table import FIRST_PAGE, PAGE, LeadTable
+from leadtui.widgets.bars import CaptureState, LeadBar, TopBar
+from leadtui.widgets.table import LeadTable, PageKind
 
 if TYPE_CHECKING:
     from leadtui.config import Settings
@@ -70,107 +69,9 @@ log = logging.getLogger(__name__)
 
 BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
 BURST_MAX = 2.0  # … but a long stream is announced at least this often
-STATE_EVERY = 5.0  # refresh the header at least this often (lease expiry, a new day)
-STATE_MIN_GAP = 0.5  # and at most this often while changes stream in
-FEED_WAIT = 0.05  # the change feed's longest wait between looks at the request queue
-
-
-# --------------------------------------------------------------------------- the view
-
-
-@dataclass(frozen=True, slots=True)
-class View:
-    """What the table shows: a filter and a search."""
-
-    filter_name: str = "all"
-    search: str = ""
-
-    def query(self, me: str) -> LeadQuery:
-        search = self.search.strip() or None
-        name = self.filter_name
-        if name in STATUSES or name == "open":
-            return LeadQuery(status=name, search=search, limit=PAGE)
-        if name == "mine":
-            return LeadQuery(owner=me, search=search, limit=PAGE)
-        if name == "due":
-            return LeadQuery(follow_up_due=True, search=search, limit=PAGE)
-        return LeadQuery(search=search, limit=PAGE)
-
-    def label(self) -> str:
-        text = FILTER_LABELS.get(self.filter_name, self.filter_name)
-        if self.search.strip():
-            text += f" matching “{display.clean(self.search.strip())}”"
-        return text
-
-
-def _unfiltered(query: LeadQuery) -> bool:
-    return not (
-        query.status
-        or (query.search and query.search.strip())
-        or query.owner
-        or query.follow_up_due
-        or query.since_ts is not None
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    generation: int
-    query: LeadQuery
-    kind: str  # head | tail | older | newer
-    anchor: int | None = None
-
-
-class _Announcer:
-    """Which changed leads are new since the app started (each is announced once)."""
-
-    KEEP = 50_000
-
-    def __init__(self, floor: int) -> None:
-        self.floor = floor  # leads up to this id existed before the app started
-        self.seen: set[int] = set()
-
-    def take(self, leads: list[Lead]) -> list[Lead]:
-        new = [lead for lead in leads if lead.id > self.floor and lead.id not in self.seen]
-        self.seen.update(lead.id for lead in new)
-        if len(self.seen) > self.KEEP:
-            # Forget the oldest half; ids commit in (nearly) increasing order.
-            ordered = sorted(self.seen)
-            self.floor = ordered[len(ordered) // 2]
-            self.seen = set(ordered[len(ordered) // 2 :])
-        return new
 
 
 # --------------------------------------------------------------------------- messages
-
-
-class PageLoaded(Message):
-    def __init__(self, generation: int, kind: str, leads: list[Lead], more: bool) -> None:
-        super().__init__()
-        self.generation = generation
-        self.kind = kind
-        self.leads = leads
-        self.more = more
-
-
-class FeedChanged(Message):
-    """Leads changed: ``leads`` in their current state, ``matching`` the ids still in the view,
-    ``new`` the ones created since the app started (announced whatever the view)."""
-
-    def __init__(
-        self, generation: int, leads: list[Lead], matching: set[int], new: list[Lead]
-    ) -> None:
-        super().__init__()
-        self.generation = generation
-        self.leads = leads
-        self.matching = matching
-        self.new = new
-
-
-class StateRead(Message):
-    def __init__(self, state: CaptureState) -> None:
-        super().__init__()
-        self.state = state
 
 
 class LeaseChanged(Message):
@@ -237,7 +138,13 @@ class LeadApp(App[int]):
         self.view = View()
         self._keep_on_load: int | None = None
         self.generation = 0
-        self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self.feed = ChangeFeed(store, clock, self.post_message)
+        self.triage = Triage(
+            self,
+            actor=self.actor,
+            clock=clock,
+            write=lambda a, lead, v: self._store_call(a, lead.id, v),
+        )
         self._pending_new: list[Lead] = []
         self._burst_timer: Timer | None = None
         self._burst_started = 0.0
@@ -287,7 +194,7 @@ class LeadApp(App[int]):
 
     def on_main_ready(self, _message: MainReady) -> None:
         """The main screen is composed: fill in what depends on its widgets."""
-        self.lead_bar.show(view=self.view.label())
+        self.lead_bar.show(self.table.current, view=self.view.label())
         self._greet()
 
     def _greet(self) -> None:
@@ -370,121 +277,16 @@ class LeadApp(App[int]):
     def on_lead_table_page_wanted(self, message: LeadTable.PageWanted) -> None:
         self.request_page(message.kind, message.anchor)
 
-    def request_page(self, kind: str, anchor: int | None, *, new_view: bool = False) -> None:
+    def request_page(self, kind: PageKind, anchor: int | None, *, new_view: bool = False) -> None:
         if new_view:
             self.generation += 1
         query = self.view.query(self.actor)
-        self._requests.put(_Request(self.generation, query, kind, anchor))
-
-    # ------------------------------------------------------------------ the change feed
-
-    def _drain(self) -> list[_Request]:
-        requests: list[_Request] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                requests.append(self._requests.get_nowait())
-        if not requests:
-            return []
-        latest = max(r.generation for r in requests)
-        return [r for r in requests if r.generation == latest]
+        self.feed.request(self.generation, query, kind, anchor)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="feed", name="change feed")
     def _feed(self) -> None:
         worker = get_current_worker()
-
-        def cancelled() -> bool:
-            return worker.is_cancelled
-
-        store = self.store
-        waiter = None
-        cursor: int | None = None
-        announcer = _Announcer(0)
-        query = self.view.query(self.actor)
-        generation = 0
-        last_state = 0.0
-        state_due = True
-        try:
-            while not cancelled():
-                try:
-                    if cursor is None:
-                        cursor = store.cursor()
-                        newest = store.list_leads(LeadQuery(limit=1))
-                        announcer = _Announcer(newest[0].id if newest else 0)
-                    if waiter is None:
-                        waiter = store.waiter()
-                    for request in self._drain():
-                        query, generation = request.query, request.generation
-                        self._load(store, request)
-                    changed = waiter.wait(FEED_WAIT)
-                    if cancelled():
-                        break
-                    if changed:
-                        cursor, touched = self._catch_up(
-                            store, cursor, query, generation, announcer
-                        )
-                        state_due = state_due or touched
-                    now = time.monotonic()
-                    if (state_due and now - last_state >= STATE_MIN_GAP) or (
-                        now - last_state >= STATE_EVERY
-                    ):
-                        self.post_message(StateRead(self._read_state(store)))
-                        last_state, state_due = now, False
-                except Exception as exc:
-                    log.warning("change feed: %s", exc, exc_info=not isinstance(exc, StoreError))
-                    self.post_message(
-                        StateRead(CaptureState(loaded=True, error=str(exc).splitlines()[0][:120]))
-                    )
-                    if waiter is not None:
-                        waiter.close()
-                    waiter = None
-                    store.close()
-                    for _ in range(10):  # retry in a second, still answering cancellation
-                        if cancelled():
-                            break
-                        time.sleep(0.1)
-                    state_due = True
-        finally:
-            if waiter is not None:
-                waiter.close()
-            store.close()
-
-    def _load(self, store: Store, request: _Request) -> None:
-        query = request.query
-        if request.kind == "older":
-            query = replace(query, before_id=request.anchor)
-        elif request.kind == "newer":
-            query = replace(query, after_id=request.anchor)
-        elif request.kind == "tail":
-            query = replace(query, after_id=0, limit=FIRST_PAGE)
-        else:
-            query = replace(query, limit=FIRST_PAGE)
-        leads = store.list_leads(query)
-        more = len(leads) >= query.limit
-        self.post_message(PageLoaded(request.generation, request.kind, leads, more))
-
-    def _catch_up(
-        self, store: Store, cursor: int, query: LeadQuery, generation: int, announcer: _Announcer
-    ) -> tuple[int, bool]:
-        touched = False
-        while True:
-            changes = store.changes_since(cursor)
-            cursor = changes.cursor
-            touched = touched or bool(changes)
-            if changes.leads:
-                ids = [lead.id for lead in changes.leads]
-                match = set(ids) if _unfiltered(query) else store.matching_ids(query, ids)
-                new = announcer.take(changes.leads)
-                self.post_message(FeedChanged(generation, changes.leads, match, new))
-            if not changes.more:
-                return cursor, touched
-
-    def _read_state(self, store: Store) -> CaptureState:
-        return CaptureState(
-            health=tuple(store.health()),
-            counts=store.counts(cap=COUNT_CAP, now=self.clock()),
-            lease=store.lease_info(),
-            loaded=True,
-        )
+        self.feed.run(self.view.query(self.actor), lambda: worker.is_cancelled)
 
     def _app_closing(self) -> bool:
         """Messages from workers can arrive while the app shuts down: ignore them then."""
@@ -684,91 +486,7 @@ class LeadApp(App[int]):
 
     def on_triage_requested(self, message: TriageRequested) -> None:
         """A triage key: ask what the action needs, then change the store in a thread worker."""
-        TRIAGE[message.action](self, message.lead)
-
-    def _write(self, action: StoreAction, lead: Lead, value: Any = None) -> None:
-        self._store_call(action, lead.id, value)
-
-    def _ask_status(self, lead: Lead) -> None:
-        def set_status(status: str | None) -> None:
-            if status:
-                self._write("status", lead, status)
-
-        prompt = _prompts().ChoicePrompt(f"Status of {display.buyer(lead)}", STATUSES, lead.status)
-        self.push_screen(prompt, set_status)
-
-    def _ask_note(self, lead: Lead) -> None:
-        def add_note(text: str | None) -> None:
-            if text and text.strip():
-                self._write("note", lead, text)
-
-        prompt = _prompts().TextPrompt(
-            f"Note on {display.buyer(lead)}", placeholder="called, sent the rate list…"
-        )
-        self.push_screen(prompt, add_note)
-
-    def _ask_owner(self, lead: Lead) -> None:
-        def assign(owner: str | None) -> None:
-            if owner is not None:
-                self._write("assign", lead, owner)
-
-        owner = display.clean(lead.owner)
-        taken = bool(owner) and owner != self.actor
-        prompt = _prompts().TextPrompt(
-            f"Owner of {display.buyer(lead)}" + (f" (now {owner})" if taken else ""),
-            value=self.actor,
-            hint=(
-                f"{owner} owns it: enter takes it over for you; type a name, or clear it"
-                if taken
-                else "enter claims it for you; type a teammate's name, or clear to unassign"
-            ),
-        )
-        self.push_screen(prompt, assign)
-
-    def _copy_field(self, lead: Lead, field: str) -> None:
-        value = display.clean(getattr(lead, field))
-        if not value:
-            self.notify(f"No {field} for {display.buyer(lead)}", severity="warning", markup=False)
-            return
-        self.copy_to_clipboard(value)
-        self.notify(f"Copied {value}", markup=False)
-
-    def _copy_whatsapp(self, lead: Lead) -> None:
-        url = display.whatsapp_url(lead.phone)
-        if url is None:
-            self.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
-            return
-        self.copy_to_clipboard(url)
-        # The URL is built from digits only, so it is safe inside markup.
-        self.notify(f"Copied [link='{url}']{url}[/link]", title="WhatsApp")
-
-    def _ask_follow_up(self, lead: Lead) -> None:
-        prompts = _prompts()
-        today = datetime.fromtimestamp(self.clock()).date()
-
-        def check(text: str) -> str | None:
-            try:
-                day = prompts.parse_follow_up(text, today)
-            except ValueError as exc:
-                return str(exc)
-            if day is not None and day < today and text.strip() != (lead.follow_up or ""):
-                return f"{day:%d %b %Y} has passed: use today or a later date"
-            return None
-
-        def done(text: str | None) -> None:
-            if text is not None:
-                self._write("follow-up", lead, prompts.parse_follow_up(text, today))
-
-        self.push_screen(
-            prompts.TextPrompt(
-                f"Follow up {display.buyer(lead)} on",
-                value=lead.follow_up or "",
-                placeholder=prompts.follow_up_example(today),
-                hint="a date, today, tomorrow, +3 (days) or a weekday; empty clears it",
-                check=check,
-            ),
-            done,
-        )
+        self.triage.run(message.action, message.lead)
 
     @work(thread=True, exit_on_error=False, group="triage", name="triage")
     def _store_call(self, action: StoreAction, lead_id: int, value: Any) -> None:
@@ -840,68 +558,6 @@ class LeadApp(App[int]):
                 f"{binding.description} ({key})", binding.tooltip or binding.description, run
             )
         yield from super().get_system_commands(screen)
-
-
-def _prompts() -> Any:
-    from leadtui.screens import prompts  # noqa: PLC0415 - loaded on first use
-
-    return prompts
-
-
-# --------------------------------------------------------------------------- the triage actions
-
-StoreAction = Literal["contacted", "status", "note", "assign", "follow-up"]
-
-
-def _mark_contacted(store: Store, lead_id: int, _value: Any, actor: str) -> str:
-    lead = store.mark_contacted(lead_id, actor)
-    if lead.status == "contacted":
-        return f"Contacted: {display.buyer(lead)}"
-    return f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
-
-
-def _set_status(store: Store, lead_id: int, value: Any, actor: str) -> str:
-    lead = store.set_status(lead_id, str(value), actor)
-    return f"{display.buyer(lead)}: {value}"
-
-
-def _add_note(store: Store, lead_id: int, value: Any, actor: str) -> str:
-    lead = store.add_note(lead_id, str(value), actor)
-    return f"Note added to {display.buyer(lead)}"
-
-
-def _assign(store: Store, lead_id: int, value: Any, actor: str) -> str:
-    lead = store.assign(lead_id, str(value) or None, actor)
-    owner = display.clean(lead.owner)
-    return f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
-
-
-def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> str:
-    day: date | None = value
-    lead = store.set_follow_up(lead_id, day, actor)
-    return f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared"
-
-
-WRITES: dict[StoreAction, Callable[[Store, int, Any, str], str]] = {
-    "contacted": _mark_contacted,
-    "status": _set_status,
-    "note": _add_note,
-    "assign": _assign,
-    "follow-up": _set_follow_up,
-}
-"""Each store change a triage key makes, run in a thread worker; returns the toast's text."""
-
-TRIAGE: dict[TriageAction, Callable[[LeadApp, Lead], None]] = {
-    "contacted": lambda app, lead: app._write("contacted", lead),
-    "status": LeadApp._ask_status,
-    "note": LeadApp._ask_note,
-    "assign": LeadApp._ask_owner,
-    "follow-up": LeadApp._ask_follow_up,
-    "copy-phone": lambda app, lead: app._copy_field(lead, "phone"),
-    "copy-email": lambda app, lead: app._copy_field(lead, "email"),
-    "whatsapp": LeadApp._copy_whatsapp,
-}
-"""What each triage key does on the UI thread: act at once, or ask first and then write."""
 
 
 # --------------------------------------------------------------------------- entry point

@@ -7,7 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-CORE = ("cli", "config", "parser", "store", "capture", "imap", "ingest", "pull", "demo", "synth")
+CORE = (
+    "cli",
+    "config",
+    "parser",
+    "store",
+    "capture",
+    "sources",
+    "importing",
+    "imap",
+    "ingest",
+    "pull",
+    "demo",
+    "synth",
+)
 
 
 def test_core_modules_never_import_textual() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
@@ -26,6 +26,7 @@ from leadtui.store import Lead
 from leadtui.widgets import display
 
 PAGE = 100
+PageKind = Literal["head", "tail", "older", "newer"]
 FIRST_PAGE = 60  # a fresh view loads a screenful or two: the first paint is what counts
 MAX_ROWS = 300
 EDGE = 10  # rows from an edge that trigger loading the next page
@@ -137,9 +138,9 @@ class LeadTable(DataTable[Text]):
     class PageWanted(Message):
         """Load the page ``kind`` ("older", "newer", "head", "tail") next to ``anchor``."""
 
-        def __init__(self, kind: str, anchor: int | None) -> None:
+        def __init__(self, kind: PageKind, anchor: int | None) -> None:
             super().__init__()
-            self.kind = kind
+            self.kind: PageKind = kind
             self.anchor = anchor
 
     class DetailWanted(Message):
@@ -435,7 +436,7 @@ class LeadTable(DataTable[Text]):
 
     # ------------------------------------------------------------------ paging
 
-    def _want(self, kind: str, anchor: int | None) -> None:
+    def _want(self, kind: PageKind, anchor: int | None) -> None:
         if self.waiting is None:
             self.waiting = kind
             self.post_message(self.PageWanted(kind, anchor))

@@ -1,0 +1,182 @@
+"""What the triage keys do: ask what an action needs on the UI thread, then write it.
+
+A screen posts :class:`~leadtui.screens.messages.TriageRequested`; the app hands it to
+:meth:`Triage.run`, which looks the action up in :data:`ACTIONS`. An action either acts at once
+(copy the phone), or asks first (a prompt) and then calls ``write``, which runs the matching
+:data:`WRITES` entry in a thread worker: the UI thread never touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, Literal
+
+from textual.app import App
+
+from leadtui.screens.messages import TriageAction
+from leadtui.store import STATUSES, Lead, Store
+from leadtui.widgets import display
+
+StoreAction = Literal["contacted", "status", "note", "assign", "follow-up"]
+
+
+def _mark_contacted(store: Store, lead_id: int, _value: Any, actor: str) -> str:
+    lead = store.mark_contacted(lead_id, actor)
+    if lead.status == "contacted":
+        return f"Contacted: {display.buyer(lead)}"
+    return f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
+
+
+def _set_status(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    lead = store.set_status(lead_id, str(value), actor)
+    return f"{display.buyer(lead)}: {value}"
+
+
+def _add_note(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    lead = store.add_note(lead_id, str(value), actor)
+    return f"Note added to {display.buyer(lead)}"
+
+
+def _assign(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    lead = store.assign(lead_id, str(value) or None, actor)
+    owner = display.clean(lead.owner)
+    return f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
+
+
+def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> str:
+    day: date | None = value
+    lead = store.set_follow_up(lead_id, day, actor)
+    return f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared"
+
+
+WRITES: dict[StoreAction, Callable[[Store, int, Any, str], str]] = {
+    "contacted": _mark_contacted,
+    "status": _set_status,
+    "note": _add_note,
+    "assign": _assign,
+    "follow-up": _set_follow_up,
+}
+"""Each store change a triage key makes, run in a thread worker; returns the toast's text."""
+
+
+def _prompts() -> Any:
+    from leadtui.screens import prompts  # noqa: PLC0415 - loaded on first use
+
+    return prompts
+
+
+class Triage:
+    """The triage actions of one app, for one salesperson (``actor``)."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        actor: str,
+        clock: Callable[[], float],
+        write: Callable[[StoreAction, Lead, Any], object],
+    ) -> None:
+        self.app = app
+        self.actor = actor
+        self.clock = clock
+        self.write = write
+
+    def run(self, action: TriageAction, lead: Lead) -> None:
+        ACTIONS[action](self, lead)
+
+    def ask_status(self, lead: Lead) -> None:
+        def set_status(status: str | None) -> None:
+            if status:
+                self.write("status", lead, status)
+
+        prompt = _prompts().ChoicePrompt(f"Status of {display.buyer(lead)}", STATUSES, lead.status)
+        self.app.push_screen(prompt, set_status)
+
+    def ask_note(self, lead: Lead) -> None:
+        def add_note(text: str | None) -> None:
+            if text and text.strip():
+                self.write("note", lead, text)
+
+        prompt = _prompts().TextPrompt(
+            f"Note on {display.buyer(lead)}", placeholder="called, sent the rate list…"
+        )
+        self.app.push_screen(prompt, add_note)
+
+    def ask_owner(self, lead: Lead) -> None:
+        def assign(owner: str | None) -> None:
+            if owner is not None:
+                self.write("assign", lead, owner)
+
+        owner = display.clean(lead.owner)
+        taken = bool(owner) and owner != self.actor
+        prompt = _prompts().TextPrompt(
+            f"Owner of {display.buyer(lead)}" + (f" (now {owner})" if taken else ""),
+            value=self.actor,
+            hint=(
+                f"{owner} owns it: enter takes it over for you; type a name, or clear it"
+                if taken
+                else "enter claims it for you; type a teammate's name, or clear to unassign"
+            ),
+        )
+        self.app.push_screen(prompt, assign)
+
+    def copy_field(self, lead: Lead, field: str) -> None:
+        value = display.clean(getattr(lead, field))
+        if not value:
+            self.app.notify(
+                f"No {field} for {display.buyer(lead)}", severity="warning", markup=False
+            )
+            return
+        self.app.copy_to_clipboard(value)
+        self.app.notify(f"Copied {value}", markup=False)
+
+    def copy_whatsapp(self, lead: Lead) -> None:
+        url = display.whatsapp_url(lead.phone)
+        if url is None:
+            self.app.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
+            return
+        self.app.copy_to_clipboard(url)
+        # The URL is built from digits only, so it is safe inside markup.
+        self.app.notify(f"Copied [link='{url}']{url}[/link]", title="WhatsApp")
+
+    def ask_follow_up(self, lead: Lead) -> None:
+        prompts = _prompts()
+        today = datetime.fromtimestamp(self.clock()).date()
+
+        def check(text: str) -> str | None:
+            try:
+                day = prompts.parse_follow_up(text, today)
+            except ValueError as exc:
+                return str(exc)
+            if day is not None and day < today and text.strip() != (lead.follow_up or ""):
+                return f"{day:%d %b %Y} has passed: use today or a later date"
+            return None
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.write("follow-up", lead, prompts.parse_follow_up(text, today))
+
+        self.app.push_screen(
+            prompts.TextPrompt(
+                f"Follow up {display.buyer(lead)} on",
+                value=lead.follow_up or "",
+                placeholder=prompts.follow_up_example(today),
+                hint="a date, today, tomorrow, +3 (days) or a weekday; empty clears it",
+                check=check,
+            ),
+            done,
+        )
+
+
+ACTIONS: dict[TriageAction, Callable[[Triage, Lead], object]] = {
+    "contacted": lambda t, lead: t.write("contacted", lead, None),
+    "status": Triage.ask_status,
+    "note": Triage.ask_note,
+    "assign": Triage.ask_owner,
+    "follow-up": Triage.ask_follow_up,
+    "copy-phone": lambda t, lead: t.copy_field(lead, "phone"),
+    "copy-email": lambda t, lead: t.copy_field(lead, "email"),
+    "whatsapp": Triage.copy_whatsapp,
+}
+"""What each triage key does on the UI thread: act at once, or ask first and then write."""
