@@ -55,7 +55,7 @@ import aiohttp
 
 from leadtui import __version__
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.config import Check, Secret, is_loopback_host
+from leadtui.config import Check, Secret, Settings, is_loopback_host
 from leadtui.formats.text import IST
 from leadtui.store import Health, Store, StoreError
 
@@ -105,7 +105,7 @@ def is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlparse(url).hostname or "")
 
 
-def effective_interval(settings: Any) -> float:
+def effective_interval(settings: Settings) -> float:
     """``pull_interval_seconds``, but at least 300 s unless the API URL is a loopback address.
 
     IndiaMART answers faster calls with CODE 429 and disables a key that keeps trying, so the
@@ -127,7 +127,7 @@ class PullConfig:
     loopback: bool
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PullConfig:
+    def from_settings(cls, settings: Settings) -> PullConfig:
         if not settings.indiamart_key:
             raise PullError("no IndiaMART CRM key: set LEADTUI_INDIAMART_KEY or [indiamart] key")
         url = str(settings.indiamart_url).strip()
@@ -687,7 +687,7 @@ class MisconfiguredSource:
         stop.wait()
 
 
-def pull_factory(settings: Any, *, clock: Clock | None = None) -> SourceFactory:
+def pull_factory(settings: Settings, *, clock: Clock | None = None) -> SourceFactory:
     """The capture service's factory for the CRM pull (``build_factories`` calls it).
 
     Never raises: unusable settings (a URL that is not http(s)) become a source that reports
@@ -774,7 +774,7 @@ def _since_ts(since: datetime, now: float) -> float:
 
 
 def run_once(
-    settings: Any,
+    settings: Settings,
     store: Store,
     since: datetime | None = None,
     *,
@@ -902,7 +902,7 @@ async def _run_once(
 
 
 def check(
-    settings: Any,
+    settings: Settings,
     store: Store | None = None,
     *,
     timeout: float = 15.0,

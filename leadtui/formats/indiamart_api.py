@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from leadtui.formats.places import iso_country, state_name
@@ -111,61 +112,91 @@ def _requirement(lead: Result, message: str | None) -> None:
         lead["message"] = "\n".join(free) or None
 
 
-def parse_v2_row(row: Row, channel: str) -> Result:
-    """A push or pull v2 lead (FORMATS 5.2)."""
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Which field of a lead row holds each lead field: the v2 and v1 rows name them apart."""
+
+    external_id: str
+    query_type: str
+    time: str
+    name: str
+    company: str
+    phones: tuple[str, ...]
+    emails: tuple[str, ...]
+    address: str
+    city: str
+    state: str
+    pincode: str | None  # v1 rows have none: the address's last six digits
+    country: str
+    product: str
+    message: str
+    call_duration: str
+    receiver_phone: str
+
+
+# Lead field → (the v2 row's field, the v1 row's field), side by side.
+_FIELDS: dict[str, tuple[Any, Any]] = {
+    "external_id": ("UNIQUE_QUERY_ID", "QUERY_ID"),
+    "query_type": ("QUERY_TYPE", "QTYPE"),
+    "time": ("QUERY_TIME", "DATE_TIME_RE"),
+    "name": ("SENDER_NAME", "SENDERNAME"),
+    "company": ("SENDER_COMPANY", "GLUSR_USR_COMPANYNAME"),
+    "phones": (
+        ("SENDER_MOBILE", "SENDER_MOBILE_ALT", "SENDER_PHONE", "SENDER_PHONE_ALT"),
+        ("MOB", "MOBILE_ALT", "PHONE", "PHONE_ALT"),
+    ),
+    "emails": (("SENDER_EMAIL", "SENDER_EMAIL_ALT"), ("SENDEREMAIL", "EMAIL_ALT")),
+    "address": ("SENDER_ADDRESS", "ENQ_ADDRESS"),
+    "city": ("SENDER_CITY", "ENQ_CITY"),
+    "state": ("SENDER_STATE", "ENQ_STATE"),
+    "pincode": ("SENDER_PINCODE", None),
+    "country": ("SENDER_COUNTRY_ISO", "COUNTRY_ISO"),
+    "product": ("QUERY_PRODUCT_NAME", "PRODUCT_NAME"),
+    "message": ("QUERY_MESSAGE", "ENQ_MESSAGE"),
+    "call_duration": ("CALL_DURATION", "ENQ_CALL_DURATION"),
+    "receiver_phone": ("RECEIVER_MOBILE", "ENQ_RECEIVER_MOB"),
+}
+_V2 = _Columns(**{field: names[0] for field, names in _FIELDS.items()})
+_V1 = _Columns(**{field: names[1] for field, names in _FIELDS.items()})
+
+
+def _parse_columns(row: Row, channel: str, cols: _Columns) -> Result:
     get = _field(row)
     lead = new_lead("indiamart", channel)
-    lead["external_id"] = get("UNIQUE_QUERY_ID")
-    lead["query_type"] = get("QUERY_TYPE")
-    lead["received_at"] = api_time(get("QUERY_TIME"))
-    lead["name"] = normalize_name(get("SENDER_NAME"))
-    lead["company"] = get("SENDER_COMPANY")
-    phones = ("SENDER_MOBILE", "SENDER_MOBILE_ALT", "SENDER_PHONE", "SENDER_PHONE_ALT")
-    lead["phone"], lead["phone_alt"] = first_two(normalize_phone(get(key)) for key in phones)
-    emails = ("SENDER_EMAIL", "SENDER_EMAIL_ALT")
-    lead["email"], lead["email_alt"] = first_two(normalize_email(get(key)) for key in emails)
-    lead["address"] = _address(get("SENDER_ADDRESS"))
-    lead["city"] = get("SENDER_CITY")
-    lead["state"] = state_name(get("SENDER_STATE")) or get("SENDER_STATE")
-    lead["pincode"] = _pincode(get("SENDER_PINCODE"), lead["address"])
-    lead["country"] = iso_country(get("SENDER_COUNTRY_ISO"))
-    product = get("QUERY_PRODUCT_NAME")
-    subject = get("SUBJECT") or ""
-    if not product and subject.lower().startswith("requirement for "):
-        product = subject[len("requirement for ") :]
-    lead["product"] = product
-    lead["category"] = get("QUERY_MCAT_NAME")
-    _requirement(lead, get_multiline(row, "QUERY_MESSAGE"))
-    lead["call_duration"] = small_int(get("CALL_DURATION"))
-    lead["receiver_phone"] = normalize_phone(get("RECEIVER_MOBILE"))
+    lead["external_id"] = get(cols.external_id)
+    lead["query_type"] = get(cols.query_type)
+    lead["received_at"] = api_time(get(cols.time))
+    lead["name"] = normalize_name(get(cols.name))
+    lead["company"] = get(cols.company)
+    lead["phone"], lead["phone_alt"] = first_two(normalize_phone(get(k)) for k in cols.phones)
+    lead["email"], lead["email_alt"] = first_two(normalize_email(get(k)) for k in cols.emails)
+    lead["address"] = _address(get(cols.address))
+    lead["city"] = get(cols.city)
+    lead["state"] = state_name(get(cols.state)) or get(cols.state)
+    pincode = get(cols.pincode) if cols.pincode else None
+    lead["pincode"] = _pincode(pincode, lead["address"])
+    lead["country"] = iso_country(get(cols.country))
+    lead["product"] = get(cols.product)
+    _requirement(lead, get_multiline(row, cols.message))
+    lead["call_duration"] = small_int(get(cols.call_duration))
+    lead["receiver_phone"] = normalize_phone(get(cols.receiver_phone))
     lead["member_since"] = get("IM_MEMBER_SINCE")
+    return lead
+
+
+def parse_v2_row(row: Row, channel: str) -> Result:
+    """A push or pull v2 lead (FORMATS 5.2)."""
+    lead = _parse_columns(row, channel, _V2)
+    subject = clean_text(as_text(row.get("SUBJECT"))) or ""
+    if not lead["product"] and subject.lower().startswith("requirement for "):
+        lead["product"] = subject[len("requirement for ") :]
+    lead["category"] = clean_text(as_text(row.get("QUERY_MCAT_NAME")))
     return finish_lead(lead)
 
 
 def parse_v1_row(row: Row, channel: str) -> Result:
     """A legacy v1 row (FORMATS 6.3)."""
-    get = _field(row)
-    lead = new_lead("indiamart", channel)
-    lead["external_id"] = get("QUERY_ID")
-    lead["query_type"] = get("QTYPE")
-    lead["received_at"] = api_time(get("DATE_TIME_RE"))
-    lead["name"] = normalize_name(get("SENDERNAME"))
-    lead["company"] = get("GLUSR_USR_COMPANYNAME")
-    phones = ("MOB", "MOBILE_ALT", "PHONE", "PHONE_ALT")
-    lead["phone"], lead["phone_alt"] = first_two(normalize_phone(get(key)) for key in phones)
-    emails = ("SENDEREMAIL", "EMAIL_ALT")
-    lead["email"], lead["email_alt"] = first_two(normalize_email(get(key)) for key in emails)
-    lead["address"] = _address(get("ENQ_ADDRESS"))
-    lead["city"] = get("ENQ_CITY")
-    lead["state"] = state_name(get("ENQ_STATE")) or get("ENQ_STATE")
-    lead["pincode"] = _pincode(None, lead["address"])
-    lead["country"] = iso_country(get("COUNTRY_ISO"))
-    lead["product"] = get("PRODUCT_NAME")
-    _requirement(lead, get_multiline(row, "ENQ_MESSAGE"))
-    lead["call_duration"] = small_int(get("ENQ_CALL_DURATION"))
-    lead["receiver_phone"] = normalize_phone(get("ENQ_RECEIVER_MOB"))
-    lead["member_since"] = get("IM_MEMBER_SINCE")
-    return finish_lead(lead)
+    return finish_lead(_parse_columns(row, channel, _V1))
 
 
 def get_multiline(row: Row, key: str) -> str | None:
