@@ -74,85 +74,27 @@ the ones code outside imports from ``leadtui.ingest``.
 
 from __future__ import annotations
 
-from leadtui.formats.text import IST
-from leadtui.formats.website_form import (
-    FORM_ALIASES,
-    INPUT_FIELDS,
-    MAX_FORM_SPECS,
-    ORIGINAL_KEY,
-    check_lead,
-    kept_as_json,
-    lead_from_form,
-)
-from leadtui.formats.whatsapp import meta_messages, twilio_message, whatsapp_lead
-from leadtui.ingest.answers import (
-    BODY_TIMEOUT,
-    IDEMPOTENCY_KEY_MAX,
-    LEAD_LIMIT,
-    MAX_LIST,
-    PROBLEM_JSON,
-    WEBHOOK_LIMIT,
-    problem,
-)
-from leadtui.ingest.auth import (
-    KEYS_CHECK_SECONDS,
-    ApiKeyRing,
-    RateLimiter,
-    idempotency_key,
-    meta_signature_valid,
-    twilio_signature,
-    twilio_valid,
-)
+from leadtui.formats.website_form import INPUT_FIELDS, check_lead, lead_from_form
+from leadtui.formats.whatsapp import meta_messages, twilio_message
+from leadtui.ingest.auth import ApiKeyRing, RateLimiter, twilio_signature, twilio_valid
 from leadtui.ingest.checks import check
-from leadtui.ingest.routes import (
-    EMPTY_TWIML,
-    PUSH_PREFIX,
-    ROUTES,
-    WRITE_TIMEOUT,
-    Ingest,
-    Route,
-    openapi_document,
-)
-from leadtui.ingest.source import LISTEN_RETRY, IngestSource, ingest_factory
-from leadtui.ingest.writer import MAX_BATCH, Writer
+from leadtui.ingest.routes import ROUTES, Route, openapi_document
+from leadtui.ingest.source import IngestSource, ingest_factory
 
 __all__ = [
-    "BODY_TIMEOUT",
-    "EMPTY_TWIML",
-    "FORM_ALIASES",
-    "IDEMPOTENCY_KEY_MAX",
     "INPUT_FIELDS",
-    "IST",
-    "KEYS_CHECK_SECONDS",
-    "LEAD_LIMIT",
-    "LISTEN_RETRY",
-    "MAX_BATCH",
-    "MAX_FORM_SPECS",
-    "MAX_LIST",
-    "ORIGINAL_KEY",
-    "PROBLEM_JSON",
-    "PUSH_PREFIX",
     "ROUTES",
-    "WEBHOOK_LIMIT",
-    "WRITE_TIMEOUT",
     "ApiKeyRing",
-    "Ingest",
     "IngestSource",
     "RateLimiter",
     "Route",
-    "Writer",
     "check",
     "check_lead",
-    "idempotency_key",
     "ingest_factory",
-    "kept_as_json",
     "lead_from_form",
     "meta_messages",
-    "meta_signature_valid",
     "openapi_document",
-    "problem",
     "twilio_message",
     "twilio_signature",
     "twilio_valid",
-    "whatsapp_lead",
 ]

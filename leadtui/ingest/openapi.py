@@ -105,8 +105,24 @@ _NOT_FOUND = _problem("unknown URL, wrong token, or this channel is not configur
 _NO_KEY = _problem("no valid x-api-key")
 _OVER_RATE = _problem("this key is over its rate", retry=True)
 _DATABASE_DOWN = _problem("the database is unavailable", retry=True)
-_BAD_SIGNATURE = _problem("the signature does not match")
 _NULLABLE_TEXT: Schema = {"type": ["string", "null"]}
+
+
+def _webhook_responses(ok: Schema, *, limit: str, signed: bool, **more: Schema) -> Schema:
+    """A webhook's answers: stored, or a bad signature, no such channel, too large, no database."""
+    return {
+        "200": ok,
+        **({"403": _problem("the signature does not match")} if signed else {}),
+        "404": _NOT_FOUND,
+        "413": _problem(f"the body is larger than {limit}"),
+        **more,
+        "503": _DATABASE_DOWN,
+    }
+
+
+def _body(media: str, schema: Schema) -> Schema:
+    return {"required": True, "content": {media: {"schema": schema}}}
+
 
 _LEAD_FIELD_NOTES = {
     "source": "indiamart, tradeindia, website, whatsapp or other (default other)",
@@ -268,43 +284,34 @@ INDIAMART_PUSH = Operation(
         "description": "any body: it is stored, then parsed; what cannot be parsed goes to the "
         "review queue",
     },
-    responses={
-        "200": _json("stored (also a duplicate or an unparseable body)", _ref("Received")),
-        "404": _NOT_FOUND,
-        "413": _problem("the body is larger than 1 MiB"),
-        "503": _DATABASE_DOWN,
-    },
+    responses=_webhook_responses(
+        _json("stored (also a duplicate or an unparseable body)", _ref("Received")),
+        limit="1 MiB",
+        signed=False,
+    ),
 )
 
 WHATSAPP_TWILIO = Operation(
     "whatsappTwilio",
     "WhatsApp messages via Twilio",
     parameters=(_param("X-Twilio-Signature", "header", required=True),),
-    request_body={
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": _string_fields(
-                        ("From", "Body", "ProfileName", "WaId", "MessageSid")
-                    ),
-                    "additionalProperties": {"type": "string"},
-                }
-            }
+    request_body=_body(
+        "application/x-www-form-urlencoded",
+        {
+            "type": "object",
+            "properties": _string_fields(("From", "Body", "ProfileName", "WaId", "MessageSid")),
+            "additionalProperties": {"type": "string"},
         },
-    },
-    responses={
-        "200": {
+    ),
+    responses=_webhook_responses(
+        {
             "description": "stored; an empty TwiML answer",
             "content": {"text/xml": {"schema": {"type": "string"}}},
         },
-        "403": _BAD_SIGNATURE,
-        "404": _NOT_FOUND,
-        "413": _problem("the body is larger than 64 KiB"),
-        "415": _problem("not a urlencoded form"),
-        "503": _DATABASE_DOWN,
-    },
+        limit="64 KiB",
+        signed=True,
+        **{"415": _problem("not a urlencoded form")},
+    ),
 )
 
 WHATSAPP_META_VERIFY = Operation(
@@ -325,17 +332,8 @@ WHATSAPP_META = Operation(
     "whatsappMeta",
     "WhatsApp Cloud API messages",
     parameters=(_param("X-Hub-Signature-256", "header", required=True),),
-    request_body={
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    },
-    responses={
-        "200": _json("stored", _ref("Received")),
-        "403": _BAD_SIGNATURE,
-        "404": _NOT_FOUND,
-        "413": _problem("the body is larger than 1 MiB"),
-        "503": _DATABASE_DOWN,
-    },
+    request_body=_body("application/json", {"type": "object"}),
+    responses=_webhook_responses(_json("stored", _ref("Received")), limit="1 MiB", signed=True),
 )
 
 HEALTH = Operation(
