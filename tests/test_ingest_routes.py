@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,3 +159,15 @@ def test_doctor_port_taken_by_the_capturing_process(tmp_path: Path, busy_port: i
         "http", True, f"127.0.0.1:{busy_port} in use (by the capturing process)"
     )
     assert check(config.load(environ=env))[0].ok is False  # without the database: not known
+
+
+def test_the_payload_rules_stay_pure() -> None:
+    code = (
+        "import sys\n"
+        "import leadtui.formats.website_form, leadtui.formats.whatsapp\n"
+        "bad = [m for m in ('aiohttp', 'leadtui.store', 'leadtui.ingest', 'leadtui.capture')"
+        " if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
