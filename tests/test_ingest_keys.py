@@ -73,9 +73,7 @@ def test_a_broken_config_file_keeps_the_keys_with_one_warning(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(
-        ingest, "KEYS_CHECK_SECONDS", 0.0, raising=False
-    )  # look at the file on every request
+    monkeypatch.setattr(ingest.auth, "KEYS_CHECK_SECONDS", 0.0)  # look at the file every request
     config_file = tmp_path / "config.toml"
     crm = keys_command(config_file, "add", "crm")
     with running(sqlite_url, LEADTUI_CONFIG=str(config_file)) as server:

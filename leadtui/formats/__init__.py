@@ -9,4 +9,6 @@ from, one module per concern:
 - ``results``: the output contract (key order, builders for each result kind)
 - ``mime`` and ``html``: RFC 822 bytes to headers and rendered text lines
 - ``indiamart_mail``, ``tradeindia_mail``, ``indiamart_api``, ``generic``: the families
+- ``website_form`` and ``whatsapp``: what the HTTP ingest receives (form aliases, the lead
+  contract check, Twilio and Meta messages) as generic leads
 """

@@ -1,0 +1,551 @@
+"""The ingest's routes: the :data:`ROUTES` table, its handlers, and the app built from it.
+
+Every route is one :class:`Route` row (method, path, handler, OpenAPI operation); the aiohttp
+router and the OpenAPI document are both built by walking :data:`ROUTES`, so a route cannot
+be served without being described, nor described without being served.
+
+Every answer is deliberate: no traceback, no secret, and a request log without keys
+(:func:`guard`). Every route that stores answers 503 with Retry-After when the database
+refuses the write: nothing is acknowledged that is not committed. Writes go through the
+group-commit :class:`~leadtui.ingest.writer.Writer`; reads run in a small thread pool, so
+the event loop never waits on SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from leadtui import parser
+from leadtui.capture import RawItem
+from leadtui.config import Settings
+from leadtui.formats.text import IST
+from leadtui.formats.website_form import (
+    FieldError,
+    check_lead,
+    field_error,
+    is_iso_time,
+    kept_as_json,
+    lead_from_form,
+)
+from leadtui.formats.whatsapp import Message, meta_messages, twilio_message
+from leadtui.ingest import openapi
+from leadtui.ingest.answers import (
+    BODY_TIMEOUT,
+    IDEMPOTENCY_KEY_MAX,
+    LEAD_LIMIT,
+    MAX_LIST,
+    WEBHOOK_LIMIT,
+    HealthStatus,
+    generic_detail,
+    invalid,
+    lead_answer,
+    not_found,
+    problem,
+    too_large,
+    unavailable,
+)
+from leadtui.ingest.auth import (
+    Gate,
+    idempotency_key,
+    meta_signature_valid,
+    public_url,
+    secret_matches,
+    twilio_valid,
+)
+from leadtui.ingest.openapi import Method, Operation
+from leadtui.ingest.writer import Writer
+from leadtui.store import Health, Outcome, Store, StoreError
+
+log = logging.getLogger("leadtui.ingest")  # one logger for the HTTP source, as before the split
+
+WRITE_TIMEOUT = 30.0  # a request waits this long for its commit, then gets 503
+PUSH_PREFIX = "/api/indiamart/push/"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_T = TypeVar("_T")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _SlowBody(Exception):
+    pass
+
+
+@dataclass
+class Ingest:
+    """What the handlers share: settings, the store to read, the writer, the API key gate."""
+
+    settings: Settings
+    store: Store
+    writer: Writer
+    readers: ThreadPoolExecutor
+    gate: Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = Gate(self.settings)
+
+    def app(self) -> web.Application:
+        """The aiohttp application: one router entry per row of :data:`ROUTES`."""
+        app = web.Application(client_max_size=LEAD_LIMIT, middlewares=[guard])
+        for route in ROUTES:
+            handler = functools.partial(route.handler, self)
+            if route.method == "GET":
+                app.router.add_get(route.path, handler)  # and HEAD, as aiohttp does for GET
+            else:
+                app.router.add_route(route.method, route.path, handler)
+        return app
+
+    async def commit(
+        self, item: RawItem, *, early: bool, results: list[dict[str, Any]] | None = None
+    ) -> Any:
+        """Queue ``item`` for the writer; return once the commit its answer promises is done."""
+        future = self.writer.submit(item, early=early, results=results)
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            return await future
+
+    async def read(self, read: Callable[[], _T]) -> _T:
+        """Run a database read in the reader threads: the event loop never waits on SQL."""
+        return await asyncio.get_running_loop().run_in_executor(self.readers, read)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer is deliberate: no traceback, no secret, and a log line without keys."""
+    start = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # aiohttp's own answers: unknown URL, wrong method
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        response = problem(exc.status, generic_detail(exc.status), headers=headers)
+    except _TooLarge:
+        response = too_large()
+    except _SlowBody:
+        response = problem(408, f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
+        response.force_close()
+    except Exception:
+        log.exception("ingest: %s %s failed", request.method, _log_path(request.path))
+        response = problem(500, "the server failed to handle this request; it is logged")
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s %s -> %d in %.1f ms",
+            request.method,
+            _log_path(request.path),
+            response.status,
+            (time.perf_counter() - start) * 1000,
+        )
+    return response
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or :class:`_TooLarge` once it passes ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _TooLarge
+    body = bytearray()
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise _TooLarge
+    except TimeoutError:
+        raise _SlowBody from None
+    return bytes(body)
+
+
+def _log_path(path: str) -> str:
+    """The path for a log line: the push token is a credential and never logged."""
+    if path.startswith(PUSH_PREFIX):
+        return PUSH_PREFIX + "…"
+    return path[:200]
+
+
+# --------------------------------------------------------------------------- POST /api/leads
+
+
+async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
+    auth = await ingest.gate.authorise(request)
+    if isinstance(auth, web.Response):
+        return auth
+    idempotency = request.headers.get("Idempotency-Key")
+    if idempotency is not None and len(idempotency.strip()) > IDEMPOTENCY_KEY_MAX:
+        return problem(
+            400,
+            f"the Idempotency-Key header is longer than {IDEMPOTENCY_KEY_MAX} characters",
+            errors=[
+                field_error(
+                    "Idempotency-Key", f"must be at most {IDEMPOTENCY_KEY_MAX} characters", "header"
+                )
+            ],
+        )
+    if request.content_length is not None and request.content_length > LEAD_LIMIT:
+        return too_large()
+    media = request.content_type
+    if media == "application/json" or media.endswith("+json"):
+        body = await _read_body(request, LEAD_LIMIT)
+        parsed = _lead_json(body)
+        if isinstance(parsed, web.Response):
+            return await _refused(ingest, parsed, body, auth)
+    elif media in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            return too_large()
+        except TimeoutError:
+            raise _SlowBody from None
+        except Exception:
+            return problem(400, "the form could not be read (malformed encoding)")
+        fields = [(k, v) for k, v in form.items() if isinstance(v, str)]
+        lead, names = lead_from_form(fields)
+        files = [k for k, v in form.items() if not isinstance(v, str)]
+        original = {"content_type": media, "fields": fields, "files": files}
+        body = kept_as_json(lead, original)
+        errors = check_lead(lead, names)
+        if errors:
+            return await _refused(ingest, invalid(errors), body, auth)
+    else:
+        return problem(
+            415,
+            "send the lead as application/json, application/x-www-form-urlencoded "
+            "or multipart/form-data",
+            headers={
+                "Accept-Post": "application/json, application/x-www-form-urlencoded, "
+                "multipart/form-data"
+            },
+        )
+    item = RawItem(
+        body,
+        source=f"http:{auth}",
+        kind="json",
+        channel="api",
+        dedupe_key=idempotency_key(auth, idempotency),
+    )
+    try:
+        outcome: Outcome = await ingest.commit(item, early=False)
+        # A key seen before keeps its first request's item (nothing new is stored): the
+        # same body is a replay, another body a client reusing the key for a new request.
+        reused = item.dedupe_key is not None and await ingest.read(
+            lambda: ingest.store.raw_body(outcome.raw_id) not in (None, body)
+        )
+    except (StoreError, TimeoutError):
+        return unavailable()
+    if reused:
+        return problem(
+            422,
+            "this Idempotency-Key was already used for a different request; "
+            "send a new key with a new lead",
+            errors=[
+                field_error(
+                    "Idempotency-Key", "was already used for a different request body", "header"
+                )
+            ],
+        )
+    return lead_answer(outcome)
+
+
+def _lead_json(body: bytes) -> dict[str, Any] | web.Response:
+    try:
+        value = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return problem(400, "the body is not valid JSON (UTF-8)")
+    if not isinstance(value, dict):
+        return invalid([field_error("", "the body must be one JSON object (a lead)")])
+    errors = check_lead(value)
+    if errors:
+        return invalid(errors)
+    results = parser.parse(value, channel="api")
+    if len(results) != 1 or results[0].get("kind") != "lead":
+        detail = str(results[0].get("error") or "not a lead") if results else "not a lead"
+        return invalid([field_error("", detail)])
+    return value
+
+
+async def _refused(
+    ingest: Ingest, answer: web.Response, body: bytes, key_name: str
+) -> web.Response:
+    """``answer`` (400 or 422), after keeping the refused lead in the review queue.
+
+    A form plugin's webhook does not retry: a typo in one field must not lose the buyer.
+    The body is stored as a failed item with the reason (an identical one only once), where
+    ``leadtui review`` and the TUI show it. The answer is the same whether or not that worked.
+    """
+    problem_body = json.loads(cast(bytes, answer.body))
+    reason = f"refused with HTTP {answer.status}: " + (
+        "; ".join(f"{e['field'] or 'body'}: {e['detail']}" for e in problem_body["errors"])
+        if problem_body.get("errors")
+        else str(problem_body["detail"])
+    )
+
+    if not body.strip():
+        return answer  # nothing was sent, nothing to lose
+    item = RawItem(body, source=f"http:{key_name}", kind="json", channel="api")
+    try:  # through the writer: group-committed, and never parsed into a lead by mistake
+        await ingest.commit(item, early=False, results=[{"kind": "error", "error": reason}])
+    except Exception as exc:  # the caller still learns what was wrong with its lead
+        log.warning("ingest: keeping a refused lead for review failed: %s", exc)
+    return answer
+
+
+# --------------------------------------------------------------------------- GET /api/leads
+
+
+async def list_leads(ingest: Ingest, request: web.Request) -> web.Response:
+    auth = await ingest.gate.authorise(request)
+    if isinstance(auth, web.Response):
+        return auth
+    errors: list[FieldError] = [
+        field_error(name, "is not a parameter of this route (since, limit)", "query")
+        for name in dict.fromkeys(request.query)
+        if name not in {"since", "limit"}
+    ]
+    since_text = request.query.get("since", "").strip()
+    limit_text = request.query.get("limit", "100").strip()
+    limit = int(limit_text) if limit_text.isascii() and limit_text.isdigit() else 0
+    if not 1 <= limit <= MAX_LIST:
+        errors.append(field_error("limit", f"must be a whole number from 1 to {MAX_LIST}", "query"))
+    cursor: int | None = None
+    since_ts: float | None = None
+    if not since_text:
+        cursor = 0
+    elif since_text.isascii() and since_text.isdigit() and len(since_text) < 19:
+        cursor = int(since_text)
+    elif is_iso_time(since_text):
+        since_ts = datetime.fromisoformat(since_text).timestamp()
+    else:
+        plus = " (a + in the offset must be sent as %2B)" if " " in since_text else ""
+        errors.append(
+            field_error(
+                "since",
+                "must be a change cursor (a whole number from an earlier answer) or an "
+                f"ISO-8601 time with a UTC offset{plus}",
+                "query",
+            )
+        )
+    if errors:
+        return invalid(errors)
+    store = ingest.store
+
+    def read() -> dict[str, Any] | int:
+        if cursor is not None and cursor > (latest := store.cursor()):
+            return latest  # a cursor from another (replaced or restored) database
+        start = cursor if cursor is not None else _cursor_at(store, since_ts or 0.0)
+        changes = store.changes_since(start, limit)
+        return {
+            "cursor": changes.cursor,
+            "more": changes.more,
+            "leads": store.with_messages(changes.leads),
+        }
+
+    try:
+        answer = await ingest.read(read)
+    except StoreError:
+        return unavailable()
+    if isinstance(answer, int):
+        detail = (
+            f"is ahead of this database's latest change ({answer}): the database was "
+            "replaced or restored; start again from 0"
+        )
+        return invalid([field_error("since", detail, "query")])
+    return web.json_response(answer)
+
+
+def _cursor_at(store: Store, since_ts: float) -> int:
+    """The change cursor at a time: the feed after it starts with the first lead changed
+    (arrived, merged, triaged) at or after ``since_ts``. Runs in a reader thread.
+
+    Leads take change values in commit order with their ``updated_ts``, so the feed is in
+    time order too; a binary search over it costs a few indexed reads of one lead each.
+    """
+    lo, hi = 0, store.cursor()  # every lead up to lo changed before since_ts
+    while lo < hi:
+        mid = (lo + hi) // 2
+        first = store.changes_since(mid, 1).leads  # the next change value's leads
+        if not first or max(x.updated_ts for x in first) >= since_ts:
+            hi = mid
+        else:
+            lo = first[0].seq
+    return lo
+
+
+# --------------------------------------------------------------------------- IndiaMART push
+
+
+async def indiamart_push(ingest: Ingest, request: web.Request) -> web.Response:
+    presented = request.match_info.get("token", "")
+    if not secret_matches(presented, ingest.settings.push_token.reveal()):
+        return not_found()
+    body = await _read_body(request, WEBHOOK_LIMIT)
+    try:
+        await ingest.commit(RawItem(body, source="push", kind="json", channel="push"), early=True)
+    except (StoreError, TimeoutError):
+        return unavailable()  # not stored: IndiaMART must retry
+    return web.json_response({"code": 200, "status": "received"})
+
+
+# --------------------------------------------------------------------------- WhatsApp
+
+
+def _message_item(message: Message, source: str) -> RawItem:
+    lead, dedupe = message
+    return RawItem(kept_as_json(lead), source=source, kind="json", channel="api", dedupe_key=dedupe)
+
+
+async def twilio(ingest: Ingest, request: web.Request) -> web.Response:
+    token = ingest.settings.twilio_auth_token.reveal()
+    if not token:
+        return not_found()
+    if request.content_type != "application/x-www-form-urlencoded":
+        return problem(415, "Twilio posts application/x-www-form-urlencoded")
+    body = await _read_body(request, LEAD_LIMIT)
+    try:
+        params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+    except (UnicodeDecodeError, ValueError):
+        params = None
+    url = public_url(ingest.settings, request)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if params is None or not twilio_valid(token, url, params, signature):
+        return problem(403, "the X-Twilio-Signature does not match this request")
+    message = twilio_message(dict(reversed(params)))
+    if message is not None:
+        try:
+            await ingest.commit(_message_item(message, "whatsapp:twilio"), early=True)
+        except (StoreError, TimeoutError):
+            return unavailable()
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
+    configured = ingest.settings.meta_verify_token.reveal()
+    if not configured:
+        return not_found()
+    mode = request.query.get("hub.mode", "")
+    token = request.query.get("hub.verify_token", "")
+    challenge = request.query.get("hub.challenge", "")
+    if (
+        mode == "subscribe"
+        and secret_matches(token, configured)
+        and challenge
+        and len(challenge) <= 200
+        and challenge.isprintable()
+    ):
+        return web.Response(text=challenge, content_type="text/plain")
+    return problem(403, "the verification request does not match the configured verify token")
+
+
+async def meta(ingest: Ingest, request: web.Request) -> web.Response:
+    secret = ingest.settings.meta_app_secret.reveal()
+    if not secret:
+        return not_found()
+    body = await _read_body(request, WEBHOOK_LIMIT)
+    if not meta_signature_valid(secret, body, request.headers.get("X-Hub-Signature-256", "")):
+        return problem(403, "the X-Hub-Signature-256 does not match this body")
+    try:
+        payload: object = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        payload = None
+    messages = meta_messages(payload)
+    if messages is None:  # signed by Meta but not understood: keep it for review
+        items = [RawItem(body, source="whatsapp:meta", kind="json", channel="api")]
+    else:
+        items = [_message_item(message, "whatsapp:meta") for message in messages]
+    try:
+        await asyncio.gather(*(ingest.commit(item, early=True) for item in items))
+    except (StoreError, TimeoutError):
+        return unavailable()
+    return web.json_response({"status": "received", "messages": len(messages or [])})
+
+
+# --------------------------------------------------------------------------- health, schema
+
+
+async def healthz(ingest: Ingest, request: web.Request) -> web.Response:
+    store = ingest.store
+
+    def read() -> list[Health]:
+        store.cursor()  # the database answers
+        return store.health()
+
+    try:
+        sources = await ingest.read(read)
+    except Exception as exc:
+        log.warning("ingest: health check: the database does not answer: %s", exc)
+        down: HealthStatus = "unavailable"
+        return web.json_response(
+            {"status": down, "database": "unavailable", "failing": [], "sources": []},
+            status=503,
+        )
+    failing = [h.source for h in sources if h.failing]
+    # Degraded is still 200: the ingest takes leads, so keep routing them here.
+    status: HealthStatus = "degraded" if failing else "ok"
+    return web.json_response(
+        {
+            "status": status,
+            "database": "ok",
+            "failing": failing,
+            "sources": [
+                {
+                    "source": h.source,
+                    "state": h.state,
+                    "updated_at": datetime.fromtimestamp(h.updated_ts, IST).isoformat(
+                        timespec="seconds"
+                    )
+                    if h.updated_ts
+                    else None,
+                }
+                for h in sources
+            ],
+        }
+    )
+
+
+async def openapi_json(ingest: Ingest, request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of every route (served at ``/api/openapi.json``)."""
+    return openapi.document(ROUTES)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route: the router serves ``handler`` at it, the document describes it by ``operation``."""
+
+    method: Method
+    path: str
+    handler: Callable[[Ingest, web.Request], Awaitable[web.StreamResponse]]
+    operation: Operation
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/leads", post_lead, openapi.ADD_LEAD),
+    Route("GET", "/api/leads", list_leads, openapi.LIST_LEADS),
+    Route("POST", PUSH_PREFIX + "{token}", indiamart_push, openapi.INDIAMART_PUSH),
+    Route("POST", "/api/whatsapp/twilio", twilio, openapi.WHATSAPP_TWILIO),
+    Route("GET", "/api/whatsapp/meta", meta_verify, openapi.WHATSAPP_META_VERIFY),
+    Route("POST", "/api/whatsapp/meta", meta, openapi.WHATSAPP_META),
+    Route("GET", "/healthz", healthz, openapi.HEALTH),
+    Route("GET", "/api/openapi.json", openapi_json, openapi.OPENAPI),
+)
+openapi.check_routes(ROUTES)  # a route without its operation, or the reverse, fails at import
