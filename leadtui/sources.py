@@ -16,7 +16,6 @@ capture, so the glue between its sink protocol and the pipeline belongs to the r
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from leadtui import config
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.config import Check, ConfigError, Settings
+from leadtui.config import Check, Settings
 from leadtui.store import Health, Outcome, Store
 
 if TYPE_CHECKING:
@@ -172,64 +171,11 @@ def _ingest_factory(settings: Settings, run: Run) -> SourceFactory:
     return ingest_factory(settings)
 
 
-PUSH_TOKEN_MIN = 16  # characters: the push URL is its only credential
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def _ingest_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
     del timeout
-    if not settings.http_enabled:
-        return [Check("http", None, "off (LEADTUI_HTTP_LISTEN=off)")]
-    try:
-        host, port = settings.http_host_port
-    except ConfigError as exc:
-        return [Check("http", False, str(exc), "set LEADTUI_HTTP_LISTEN to host:port or off")]
-    lines: list[Check] = []
-    captured_here = store is not None and store.lease_info() is not None
-    if _port_free(host, port):
-        lines.append(Check("http", True, f"{host}:{port} is free for the ingest"))
-    elif captured_here:
-        lines.append(Check("http", True, f"{host}:{port} in use (by the capturing process)"))
-    else:
-        lines.append(
-            Check(
-                "http",
-                False,
-                f"{host}:{port} is in use by another program",
-                "set LEADTUI_HTTP_LISTEN to a free host:port, or off",
-            )
-        )
-    if settings.api_keys:
-        lines.append(Check("api keys", True, ", ".join(k.name for k in settings.api_keys)))
-    else:
-        lines.append(
-            Check("api keys", None, "none: POST /api/leads needs one (leadtui keys add NAME)")
-        )
-    if not settings.push_token:
-        lines.append(Check("push", None, "off: set LEADTUI_PUSH_TOKEN to receive IndiaMART push"))
-    elif len(settings.push_token.reveal()) < PUSH_TOKEN_MIN:
-        lines.append(
-            Check(
-                "push",
-                False,
-                f"LEADTUI_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters: the URL "
-                "is the only credential, and a short one can be guessed",
-                'use a long random one, e.g. python3 -c "import secrets; '
-                'print(secrets.token_urlsafe(24))", and update it in IndiaMART',
-            )
-        )
-    else:
-        lines.append(Check("push", True, "on: /api/indiamart/push/<LEADTUI_PUSH_TOKEN>"))
-    return lines
+    from leadtui.ingest import check  # noqa: PLC0415 - aiohttp only when checking HTTP
+
+    return check(settings, store)
 
 
 def _pull_factory(settings: Settings, run: Run) -> SourceFactory:
