@@ -31,6 +31,8 @@ from leadtui.config import unsupported_db_scheme
 pw: Any = peewee  # untyped, as in models.py
 
 READONLY_HINT = "; check that this user may write it and its folder (leadtui doctor shows how)"
+# A capture batch's search rows, held back to be inserted together (apply.Batch.search).
+Held = dict[int, str] | None
 CHANNEL = "leadtui_changes"  # PostgreSQL: what writers NOTIFY and waiters LISTEN to
 INSERT_FTS_SQL = "INSERT INTO lead_fts(rowid, body) VALUES (?, ?)"
 
@@ -154,12 +156,7 @@ class Backend:
         """Compute a search index from the lead's columns again (after they changed)."""
 
     def index_search(
-        self,
-        lead_id: int,
-        values: dict[str, Any],
-        pending: dict[int, str] | None = None,
-        *,
-        new: bool = False,
+        self, lead_id: int, values: dict[str, Any], pending: Held = None, *, new: bool = False
     ) -> None:
         """(Re)index a lead's search text. ``pending``: a capture batch's held-back rows."""
 
@@ -233,12 +230,7 @@ class SqliteBackend(Backend):
         )
 
     def index_search(
-        self,
-        lead_id: int,
-        values: dict[str, Any],
-        pending: dict[int, str] | None = None,
-        *,
-        new: bool = False,
+        self, lead_id: int, values: dict[str, Any], pending: Held = None, *, new: bool = False
     ) -> None:
         body = search_body(values)
         if pending is not None and (new or lead_id in pending):

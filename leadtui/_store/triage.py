@@ -92,30 +92,20 @@ class Triage:
         if not note:
             raise StoreError("a note cannot be empty")
         lead = self._d.m.Lead
-        return self._change_lead(
-            lead_id,
-            actor or current_actor(),
-            "note",
-            note[:4000],
-            lambda _c: {"notes_count": lead.notes_count + 1},
-        )
+        return self._set(lead_id, actor, "note", note[:4000], notes_count=lead.notes_count + 1)
 
     def assign(self, lead_id: int, owner: str | None, actor: str | None = None) -> Lead:
         clean = (owner or "").strip()[:64] or None
-        return self._change_lead(
-            lead_id,
-            actor or current_actor(),
-            "assign",
-            clean or "unassigned",
-            lambda _c: {"owner": clean},
-        )
+        return self._set(lead_id, actor, "assign", clean or "unassigned", owner=clean)
 
     def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
         text = day.isoformat() if day else None
+        return self._set(lead_id, actor, "follow-up", text or "cleared", follow_up=text)
+
+    def _set(
+        self, lead_id: int, actor: str | None, action: str, detail: str, **values: Any
+    ) -> Lead:
+        """An action that sets fields to values known beforehand."""
         return self._change_lead(
-            lead_id,
-            actor or current_actor(),
-            "follow-up",
-            text or "cleared",
-            lambda _c: {"follow_up": text},
+            lead_id, actor or current_actor(), action, detail, lambda _c: dict(values)
         )
