@@ -61,7 +61,7 @@ class Leads:
                 lead.follow_up.is_null(False) & (lead.follow_up <= date.today().isoformat())
             )
         if query.search and query.search.strip():
-            q = self._d.backend.search_filter(q, self._d.m.Lead, query.search)
+            q = self._d.backend.search_filter(q, lead, query.search)
         return q
 
     def list_leads(self, query: LeadQuery | None = None) -> list[Lead]:
