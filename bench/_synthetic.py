@@ -1,14 +1,18 @@
 """Synthetic lead databases shared by bench/store.py and bench/tui.py, built once and cached.
 
-Not a benchmark itself (bench/run_all.py skips files starting with ``_``). The leads are parsed
+Not a benchmark itself (bench/run_all.py skips files starting with ``_``). Leads go in through
+:func:`bulk_insert_leads`, without the capture path's dedupe (the tests use it too). The leads are parsed
 synthetic IndiaMART push payloads and lead emails, each copy with its own ids and phone, and
 statuses spread like a working table.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from leadtui import parser, synth  # noqa: E402
+from leadtui._store.apply import parse_received, product_key_of  # noqa: E402
+from leadtui._store.database import Database  # noqa: E402
+from leadtui._store.records import CONTRACT_FIELDS, iso  # noqa: E402
 from leadtui.store import Store  # noqa: E402
 
 CACHE = Path("/tmp/leadtui-bench")
@@ -56,6 +63,46 @@ def status_mix(mod: str) -> str:
     )
 
 
+def bulk_insert_leads(store: Store, results: Sequence[dict[str, Any]], batch: int = 2000) -> None:
+    """Insert many parsed leads without dedupe (for benchmarks and synthetic databases)."""
+    now = time.time()
+    rows = []
+    for result in results:
+        row = {f: result.get(f) for f in CONTRACT_FIELDS}
+        row["specs"] = json.dumps(result.get("specs") or {}, ensure_ascii=False)
+        row["verified"] = json.dumps(result.get("verified") or [])
+        row.update(
+            source=row["source"] or "other",
+            channel=row["channel"] or "api",
+            received_at=row["received_at"] or iso(now),
+            received_ts=parse_received(result.get("received_at")),
+            first_seen_ts=now,
+            updated_ts=now,
+            buyer_key=result.get("phone") or result.get("email"),
+            product_key=product_key_of(result.get("product")),
+            channels=row["channel"] or "api",
+        )
+        rows.append(row)
+    database = Database(store.dialect)  # the store's backend, with its write helpers
+    lead = database.m.Lead
+    # PostgreSQL takes at most 65,535 parameters in one statement (a value for each field).
+    batch = max(1, min(batch, 65_535 // len(lead._meta.sorted_fields)))
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+
+        def txn(chunk: list[dict[str, Any]] = chunk) -> None:
+            if store.backend == "postgres":
+                ids = [r[0] for r in lead.insert_many(chunk).returning(lead.id).tuples()]
+            else:
+                first = int(lead.insert_many(chunk).execute()) - len(chunk) + 1
+                ids = list(range(first, first + len(chunk)))
+            for lead_id, values in zip(ids, chunk, strict=True):
+                store.dialect.index_search(lead_id, values, new=True)
+            database.stamp_leads(ids)
+
+        database.retrying(txn)
+
+
 def marked(store: Store, n: int) -> bool:
     meta = store.m.Meta
     return bool(meta.select().where((meta.key == "bench_leads") & (meta.value == str(n))).exists())
@@ -81,7 +128,7 @@ def sqlite_leads_db(n: int) -> str:
     store = Store.open(str(tmp))
     try:
         for start in range(0, n, CHUNK):
-            store.bulk_insert_leads([varied(base, i) for i in range(start, min(n, start + CHUNK))])
+            bulk_insert_leads(store, [varied(base, i) for i in range(start, min(n, start + CHUNK))])
         store.db.execute_sql(f"UPDATE lead SET status = {status_mix('%')}")
         mark(store, n)
         store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")

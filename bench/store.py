@@ -9,7 +9,7 @@
   Budget ≤ 15 s.
 - query: the first page (100 leads, as the TUI asks) of realistic filters and searches over
   1,000,000 synthetic leads; median of ``--runs`` after one warm-up. Budget ≤ 300 ms each.
-  The databases are built once (``Store.bulk_insert_leads`` from parsed synthetic leads)
+  The databases are built once (``_synthetic.bulk_insert_leads`` from parsed synthetic leads)
   and cached: SQLite under /tmp/leadtui-bench, PostgreSQL in a schema of the bench database.
 - feed: a lead committed in this process → seen by another process that follows the change
   feed (``waiter()`` + ``changes_since``); p50/p99 over ``--feed-events`` commits.
@@ -55,6 +55,7 @@ from _synthetic import (  # noqa: E402
     CACHE,
     CHUNK,
     base_leads,
+    bulk_insert_leads,
     mark,
     marked,
     sqlite_leads_db,
@@ -194,8 +195,8 @@ def pg_leads_db(pg: str, n: int) -> str:
         first = min(n, PG_BASE_LEADS)
         base = base_leads(random.Random(n), BASE_LEADS)
         for start in range(0, first, CHUNK):
-            store.bulk_insert_leads(
-                [varied(base, i) for i in range(start, min(first, start + CHUNK))]
+            bulk_insert_leads(
+                store, [varied(base, i) for i in range(start, min(first, start + CHUNK))]
             )
         columns = [
             c.name

@@ -23,6 +23,7 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
+from bench._synthetic import bulk_insert_leads
 from leadtui import capture, synth
 from leadtui.app import LeadApp
 from leadtui.capture import Pipeline, RawItem
@@ -548,7 +549,8 @@ async def test_an_empty_view_says_why(filled: str) -> None:
 
 async def test_the_table_holds_a_window_and_pages_by_id(url: str) -> None:
     with Store.open(url) as store:
-        store.bulk_insert_leads(
+        bulk_insert_leads(
+            store,
             [
                 {"kind": "lead", "source": "indiamart", "channel": "push", "name": f"Buyer {i}",
                  "phone": f"+9190000{i:05d}", "product": "Bricks",
@@ -581,7 +583,8 @@ async def test_the_table_holds_a_window_and_pages_by_id(url: str) -> None:
 
 async def test_a_new_lead_does_not_jump_into_an_old_window(url: str) -> None:
     with Store.open(url) as store:
-        store.bulk_insert_leads(
+        bulk_insert_leads(
+            store,
             [{"kind": "lead", "source": "other", "channel": "api", "name": f"B{i}",
               "external_id": str(i), "received_at": "2026-03-10T10:00:00+05:30"}
              for i in range(1, 801)]

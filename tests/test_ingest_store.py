@@ -118,14 +118,14 @@ def test_accept_many_sends_unreadable_items_to_review_and_keeps_the_rest(store: 
 def test_a_store_bug_in_one_item_does_not_hold_up_the_batch(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = store._upsert_lead
+    real = store._apply._upsert_lead
 
-    def upsert(result: dict[str, Any], raw_id: int, now: float) -> Any:
+    def upsert(result: dict[str, Any], raw_id: int, now: float, batch: Any) -> Any:
         if result.get("name") == "Buyer 2":
             raise ValueError("a bug")
-        return real(result, raw_id, now)
+        return real(result, raw_id, now, batch)
 
-    monkeypatch.setattr(store, "_upsert_lead", upsert)
+    monkeypatch.setattr(store._apply, "_upsert_lead", upsert)
     outcomes = Pipeline(store).accept_many([lead_item(1), lead_item(2), lead_item(3)])
     assert [o.status for o in outcomes] == ["new", "failed", "new"]
     assert "a bug" in outcomes[1].detail

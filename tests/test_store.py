@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from helpers import wait_for
 
+from bench._synthetic import bulk_insert_leads
 from leadtui.store import CONTRACT_FIELDS, SCHEMA_VERSION, Health, LeadQuery, Store, StoreError
 
 
@@ -421,7 +422,7 @@ def test_search_pages_are_newest_first_across_old_and_recent_leads(
 ) -> None:
     # PostgreSQL searches the newest leads by id and the older ones through the search index;
     # a window of 4 puts this table's matches on both sides of that line.
-    monkeypatch.setattr(Store, "PG_SEARCH_WINDOW", 4)
+    monkeypatch.setattr(store.dialect, "SEARCH_WINDOW", 4, raising=False)
     ids = []
     for i in range(12):
         product = "Fly Ash Bricks" if i % 3 == 0 else "Roof Tiles"
@@ -643,7 +644,7 @@ def test_bulk_insert_takes_more_leads_than_one_statement_can_carry(store: Store)
         make_lead(message_id=f"bulk-{i}@example.com", external_id=str(i), phone=f"+9198{i:08d}")
         for i in range(2500)
     ]
-    store.bulk_insert_leads(leads)
+    bulk_insert_leads(store, leads)
     assert store.count_leads() == 2500
     found = store.list_leads(LeadQuery(search="9800001234"))
     assert [lead.message_id for lead in found] == ["bulk-1234@example.com"]
@@ -672,7 +673,7 @@ def test_a_database_from_schema_1_is_migrated_with_its_leads(tmp_path: Any) -> N
 
 def test_bulk_insert_takes_leads_without_a_time(store: Store) -> None:
     lead = make_lead(received_at=None, message_id=None)
-    store.bulk_insert_leads([lead, make_lead(message_id=None, name="Asha")])
+    bulk_insert_leads(store, [lead, make_lead(message_id=None, name="Asha")])
     assert store.count_leads() == 2
     assert [x.name for x in store.list_leads(LeadQuery(search="asha"))] == ["Asha"]
 

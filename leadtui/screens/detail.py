@@ -24,8 +24,7 @@ from textual.worker import get_current_worker
 from leadtui import parser
 from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
 from leadtui.screens.messages import DetailRequested
-from leadtui.store import Event, Lead, RawSummary, Store
-from leadtui.store import Message as Reply
+from leadtui.store import Event, Lead, RawSummary, Reply, Store
 from leadtui.widgets import display
 
 RAW_LIMIT = 64_000  # characters of the raw item shown; the rest is cut

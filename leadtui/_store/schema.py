@@ -1,0 +1,110 @@
+"""The schema: its version, the migrations from every older one, and the schema lock.
+
+Migrations go from version N to N+1, each inside the schema transaction. Add one entry per
+schema change; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import peewee
+
+from leadtui._store.backends import READONLY_HINT, Backend, describe_url, first_line
+from leadtui._store.database import Database
+from leadtui._store.records import StoreError
+
+pw: Any = peewee  # untyped, as in models.py
+
+log = logging.getLogger("leadtui.store")
+
+SCHEMA_VERSION = 4
+
+
+def open_database(url: str, *, create: bool, create_folder: bool) -> Database:
+    """Open (and create or migrate) the database at ``url``."""
+    database = Database(Backend.open(url, create=create, create_folder=create_folder))
+    try:
+        prepare(database)
+    except pw.OperationalError as exc:
+        database.db.close()
+        hint = READONLY_HINT if "readonly" in str(exc) else ""
+        raise StoreError(
+            f"cannot open the database {describe_url(url)}: {first_line(exc)}{hint}"
+        ) from None
+    except pw.DatabaseError as exc:
+        database.db.close()
+        raise database.backend.unusable(exc) from None
+    return database
+
+
+def prepare(d: Database) -> None:
+    """Create the schema of a new database, or migrate an older one to this version."""
+    with schema_lock(d):
+        tables = set(d.db.get_tables())
+        if "meta" not in tables:
+            d.db.create_tables(list(d.m.all), safe=True)
+            d.backend.create_search()
+            d.m.Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+            d.m.Counter.insert(name="change", value=0).execute()
+            return
+        row = d.m.Meta.get_or_none(d.m.Meta.key == "schema_version")
+        version = int(row.value) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {describe_url(d.url)} was written by a newer leadtui "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade leadtui"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            log.info("migrating database schema %d -> %d", step, step + 1)
+            MIGRATIONS[step](d)
+            d.m.Meta.update(value=str(step + 1)).where(d.m.Meta.key == "schema_version").execute()
+
+
+@contextlib.contextmanager
+def schema_lock(d: Database) -> Iterator[None]:
+    """Serialise schema creation between processes that start at the same moment."""
+    with d.db.atomic():
+        d.backend.lock_schema()
+        yield
+
+
+def _migrate_1_dedupe_indexes(d: Database) -> None:
+    """Schema 2: index the phone/email + product dedupe lookup, which scanned the 48-hour
+    window of leads (milliseconds per lead once a seller has thousands a day)."""
+    for column in ("phone", "email"):
+        d.db.execute_sql(
+            f"CREATE INDEX IF NOT EXISTS lead_{column}_product_key ON lead ({column}, product_key)"
+        )
+
+
+def _migrate_2_phone_suffix_search(d: Database) -> None:
+    """Schema 3: index phone numbers backwards too, so their last digits find the lead.
+
+    PostgreSQL's search column is only dropped: schema 4 adds a column it reads, then creates
+    it again. SQLite's search rows are written again, a batch of leads at a time.
+    """
+    d.backend.drop_search()
+    d.backend.reindex_all(d.m.Lead)
+
+
+def _migrate_3_search_messages(d: Database) -> None:
+    """Schema 4: a buyer's later messages (replies, WhatsApp, a form sent again) find the lead."""
+    if "messages_text" not in {c.name for c in d.db.get_columns("lead")}:
+        d.db.execute_sql("ALTER TABLE lead ADD COLUMN messages_text TEXT")
+    msg = d.m.LeadMessage
+    rows = msg.select(msg.lead_id, msg.text).order_by(msg.lead_id, msg.id).tuples().iterator()
+    for lead_id, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+        d.add_said(lead_id, [str(text) for _lead_id, text in group])  # a lead at a time
+    d.backend.rebuild_search()
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {
+    1: _migrate_1_dedupe_indexes,
+    2: _migrate_2_phone_suffix_search,
+    3: _migrate_3_search_messages,
+}

@@ -1,0 +1,107 @@
+"""Counts for the header and the stats screen."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import peewee
+
+from leadtui._store.database import Database
+from leadtui._store.records import Stats
+
+pw: Any = peewee  # untyped, as in models.py
+
+
+class Counts:
+    """Header counts and the stats screen's figures."""
+
+    def __init__(self, database: Database) -> None:
+        self._d = database
+
+    def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
+        """Header counts: new today, awaiting contact, review queue.
+
+        "Today" is when the buyer enquired (``received_ts``), not when leadtui captured the
+        lead: a first run that reads a week of mail must not count the whole week as today.
+
+        With ``cap`` each count stops at ``cap`` (shown as "10,000+"): a viewer refreshes its
+        header after every change, and an exact count over a million new leads takes half a
+        second, while a capped one reads at most ``cap`` index entries.
+        """
+        lead = self._d.m.Lead
+        raw = self._d.m.RawItem
+        start = start_of_day(time.time() if now is None else now)
+
+        def count(q: Any) -> int:
+            if cap is not None:
+                q = q.select(pw.SQL("1")).limit(cap)
+            return int(q.count())
+
+        return {
+            "new_today": count(lead.select().where(lead.received_ts >= start)),
+            "awaiting": count(lead.select().where(lead.status == "new")),
+            "review": count(raw.select().where(raw.status == "failed")),
+        }
+
+    def stats(self, now: float | None = None, days: int = 14) -> Stats:
+        now = time.time() if now is None else now
+        lead = self._d.m.Lead
+        today = start_of_day(now)
+        since = today - (days - 1) * 86400
+        week = today - 6 * 86400
+        # Days are the buyer's (received); response times run from when leadtui saw the lead.
+        rows = (
+            lead.select(
+                lead.received_ts,
+                lead.first_seen_ts,
+                lead.contacted_ts,
+                lead.query_type,
+                lead.source,
+                lead.status,
+            )
+            .where(lead.received_ts >= since)
+            .tuples()
+        )
+        per_day: dict[date, int] = {
+            (datetime.fromtimestamp(today) - timedelta(days=i)).date(): 0 for i in range(days)
+        }
+        by_type: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        resp_today: list[float] = []
+        resp_week: list[float] = []
+        contacted_today = 0
+        new_today = 0
+        for received, first_seen, contacted, qtype, source, _status in rows:
+            day = datetime.fromtimestamp(received).date()
+            if day in per_day:
+                per_day[day] += 1
+            if received >= week:
+                label = qtype or source or "other"  # as the table's Type column: "Website"
+                by_type[label] = by_type.get(label, 0) + 1
+                by_source[source] = by_source.get(source, 0) + 1
+                if contacted is not None:
+                    resp_week.append(contacted - first_seen)
+            if received >= today:
+                new_today += 1
+                if contacted is not None:
+                    resp_today.append(contacted - first_seen)
+                    contacted_today += 1
+        awaiting = lead.select().where(lead.status == "new").count()
+        return Stats(
+            per_day=sorted(per_day.items()),
+            by_type=by_type,
+            by_source=by_source,
+            median_response_today=statistics.median(resp_today) if resp_today else None,
+            median_response_week=statistics.median(resp_week) if resp_week else None,
+            contacted_today=contacted_today,
+            new_today=new_today,
+            awaiting_contact=int(awaiting),
+        )
+
+
+def start_of_day(ts: float) -> float:
+    d = datetime.fromtimestamp(ts)
+    return datetime(d.year, d.month, d.day).timestamp()

@@ -1,0 +1,111 @@
+"""Triage actions: status, contact, notes, owner, follow-up, each with its audit-trail event."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from leadtui._store.database import Database
+from leadtui._store.leads import Leads
+from leadtui._store.records import (
+    CONTACTED_STATUSES,
+    STATUSES,
+    Lead,
+    StoreError,
+    current_actor,
+)
+
+
+class Triage:
+    """What a salesperson does to a lead; every action is one transaction and one change."""
+
+    def __init__(self, database: Database, leads: Leads) -> None:
+        self._d = database
+        self._leads = leads
+
+    def _change_lead(
+        self,
+        lead_id: int,
+        actor: str,
+        action: str,
+        detail: str | None,
+        updates: Callable[[Any], dict[str, Any]],
+    ) -> Lead:
+        def txn() -> Lead:
+            lead = self._d.m.Lead
+            current = lead.get_or_none(lead.id == lead_id)
+            if current is None:
+                raise StoreError(f"lead {lead_id} does not exist")
+            now = time.time()
+            values = updates(current)
+            values.update(
+                updated_ts=now, last_action=action, last_actor=actor[:64], last_action_ts=now
+            )
+            lead.update(**values).where(lead.id == lead_id).execute()
+            self._d.event(lead_id, actor, action, detail)
+            self._d.stamp_leads([lead_id])
+            found = self._leads.get_lead(lead_id)
+            assert found is not None
+            return found
+
+        return self._d.retrying(txn)
+
+    def set_status(self, lead_id: int, status: str, actor: str | None = None) -> Lead:
+        if status not in STATUSES:
+            raise StoreError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        who = actor or current_actor()
+
+        def updates(current: Any) -> dict[str, Any]:
+            values: dict[str, Any] = {"status": status}
+            if status in CONTACTED_STATUSES and current.contacted_ts is None:
+                values["contacted_ts"] = time.time()
+                values["contacted_by"] = who[:64]
+            return values
+
+        action = "contacted" if status == "contacted" else "status"
+        return self._change_lead(lead_id, who, action, status, updates)
+
+    def mark_contacted(self, lead_id: int, actor: str | None = None) -> Lead:
+        """Record a call or message to the buyer.
+
+        A new lead becomes contacted; one further on (quoted, won, …) keeps its status, so a
+        teammate's contact never undoes progress. The first contact's time and actor stay.
+        """
+        who = actor or current_actor()
+
+        def updates(current: Any) -> dict[str, Any]:
+            values: dict[str, Any] = {}
+            if current.status == "new":
+                values["status"] = "contacted"
+            status = values.get("status", current.status)
+            if current.contacted_ts is None and status in CONTACTED_STATUSES:
+                values["contacted_ts"] = time.time()
+                values["contacted_by"] = who[:64]
+            return values
+
+        return self._change_lead(lead_id, who, "contacted", "contacted", updates)
+
+    def add_note(self, lead_id: int, text: str, actor: str | None = None) -> Lead:
+        note = text.strip()
+        if not note:
+            raise StoreError("a note cannot be empty")
+        lead = self._d.m.Lead
+        return self._set(lead_id, actor, "note", note[:4000], notes_count=lead.notes_count + 1)
+
+    def assign(self, lead_id: int, owner: str | None, actor: str | None = None) -> Lead:
+        clean = (owner or "").strip()[:64] or None
+        return self._set(lead_id, actor, "assign", clean or "unassigned", owner=clean)
+
+    def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
+        text = day.isoformat() if day else None
+        return self._set(lead_id, actor, "follow-up", text or "cleared", follow_up=text)
+
+    def _set(
+        self, lead_id: int, actor: str | None, action: str, detail: str, **values: Any
+    ) -> Lead:
+        """An action that sets fields to values known beforehand."""
+        return self._change_lead(
+            lead_id, actor or current_actor(), action, detail, lambda _c: dict(values)
+        )
