@@ -121,6 +121,7 @@ class LeadApp(App[int]):
         actor: str | None = None,
     ) -> None:
         super().__init__()
+        config.use_timezone(settings.timezone)  # every time on screen in the seller's zone
         self.settings = settings
         self.store = store
         self.demo = demo

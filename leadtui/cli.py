@@ -68,6 +68,7 @@ class Context:
                 self._settings = config.load(self.config_file, overrides={"db": self.db})
             except config.ConfigError as exc:
                 fail(str(exc))
+            config.use_timezone(self._settings.timezone)
         return self._settings
 
 
@@ -801,6 +802,7 @@ def doctor(ctx: Context, timeout: float) -> None:
     else:
         doc.line(None, "config", f"no file (optional): {config.default_config_path()}")
     doc.line(None, "log", str(config.log_path()))
+    doc.line(None, "time zone", f"{config.timezone_label()}: times are shown in it (ui.timezone)")
 
     store: Store | None = None
     file = sqlite_file(settings.db_url)

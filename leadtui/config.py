@@ -20,7 +20,9 @@ import re
 import secrets as _secrets
 import ssl
 import stat
+import time
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +206,60 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+# India keeps one offset all year, so IST needs no time zone database (a slim container may lack one).
+_IST_POSIX = "IST-05:30"
+
+
+def posix_timezone(name: str) -> str | None:
+    """The TZ value that makes C's local time ``name``; None if this machine cannot show it.
+
+    ``local`` is the system's own zone. A name must be in the system's zone database
+    (the C library reads only that); India's zones work without one.
+    """
+    if name == "local":
+        return ""
+    if any(Path(base, name).is_file() for base in zoneinfo.TZPATH):
+        return name
+    if name in {"Asia/Kolkata", "Asia/Calcutta", "IST"}:
+        return _IST_POSIX
+    return None
+
+
+def _to_timezone(v: Any) -> str:
+    name = _to_str(v).strip() or DEFAULT_TIMEZONE
+    if name.lower() == "local":
+        return "local"
+    if ".." in name or name.startswith("/") or posix_timezone(name) is None:
+        raise ValueError("no such time zone on this machine")
+    return name
+
+
+def use_timezone(name: str) -> None:
+    """Show every time this process prints in ``name`` (a setting checked by ``_to_timezone``).
+
+    Times are stored in UTC; what a person reads (the table, detail, toasts, "today", the
+    stats' days, follow-up dates, ``list`` and ``export``) is local time, so setting the
+    process's zone once makes all of it agree with the seller's clock, even on a UTC server.
+    """
+    value = posix_timezone(name)
+    if value:  # "" (local) leaves the system's zone; None cannot happen after validation
+        os.environ["TZ"] = value
+        time.tzset()
+
+
+def timezone_label() -> str:
+    """The zone in use now, for ``leadtui doctor``: ``Asia/Kolkata (IST, UTC+05:30)``."""
+    now = time.localtime()
+    offset = now.tm_gmtoff
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    name = os.environ.get("TZ", "") or "system"
+    if name == _IST_POSIX:
+        name = DEFAULT_TIMEZONE
+    return f"{name} ({now.tm_zone}, UTC{sign}{hours:02d}:{minutes:02d})"
+
+
 def unsupported_db_scheme(url: str) -> str | None:
     """The scheme of a URL of another database (``mysql`` for ``mysql://…``), else None.
 
@@ -274,6 +330,7 @@ FIELDS: tuple[Field, ...] = (
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
     Field("keys", "ui.keys", None, _to_keymap, "key remapping: action = key"),
+    Field("timezone", "ui.timezone", "LEADTUI_TIMEZONE", _to_timezone, "time zone of the times shown: Asia/Kolkata (default), another zone name, or local"),
     Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
 )  # fmt: skip
 
@@ -313,6 +370,7 @@ class Settings:
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
     keys: dict[str, str] = dataclasses.field(default_factory=dict)
+    timezone: str = DEFAULT_TIMEZONE
     log_level: str = "info"
     config_path: Path | None = None  # the file these settings came from, if any
     # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.

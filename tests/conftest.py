@@ -8,6 +8,7 @@ must prove the integration, not skip it.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,19 @@ def _private_user_dirs(
         monkeypatch.setenv(name, str(home / name.lower()))
     for name in [n for n in os.environ if n.startswith("LEADTUI_") and n != "LEADTUI_TEST_PG_URL"]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _zone_restored() -> Iterator[None]:
+    """A command sets the process's time zone (ui.timezone); the next test starts without it."""
+    before = os.environ.get("TZ")
+    yield
+    if os.environ.get("TZ") != before:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
 
 
 @pytest.fixture

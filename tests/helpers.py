@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
@@ -38,3 +39,15 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def static_text(app: Any, selector: str) -> str:
+    """The plain text a Static on the app's screen shows (Text, tables and groups alike)."""
+    from rich.console import Console
+    from textual.widgets import Static
+
+    widget = app.screen.query_one(selector, Static)
+    console = Console(width=max(40, widget.size.width), file=io.StringIO(), color_system=None)
+    with console.capture() as captured:
+        console.print(widget.content)
+    return "\n".join(line.rstrip() for line in captured.get().splitlines())

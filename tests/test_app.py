@@ -7,7 +7,6 @@ connection, exactly as the mailbox watcher delivers them.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import random
 import time
@@ -17,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FIXTURES
-from rich.console import Console
+from helpers import FIXTURES, static_text
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
@@ -145,15 +143,6 @@ def row_text(app: LeadApp, lead_id: int) -> list[str]:
 def cell(app: LeadApp, lead_id: int, column: str) -> str:
     """The text of one cell, by column (what a user reads in that column)."""
     return str(app.table.get_cell(str(lead_id), column))
-
-
-def static_text(app: LeadApp, selector: str) -> str:
-    """The plain text a Static shows (Text, tables and groups alike)."""
-    widget = app.screen.query_one(selector, Static)
-    console = Console(width=max(40, widget.size.width), file=io.StringIO(), color_system=None)
-    with console.capture() as captured:
-        console.print(widget.content)
-    return "\n".join(line.rstrip() for line in captured.get().splitlines())
 
 
 @pytest.fixture

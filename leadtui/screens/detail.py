@@ -161,7 +161,7 @@ class DetailScreen(LeadScreen):
         url = display.whatsapp_url(lead.phone)
         rows: list[tuple[str, Text | str]] = [
             ("Lead", f"#{lead.id}"),
-            ("Received", f"{display.full_time(lead.received_ts)}  ({lead.received_at})"),
+            ("Received", display.full_time(lead.received_ts)),
             ("Type", display.type_label(lead)),
             (
                 "Source",

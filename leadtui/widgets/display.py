@@ -100,9 +100,10 @@ def when(ts: float, now: float) -> str:
 
 
 def full_time(ts: float | None) -> str:
+    """One exact time, with its zone: ``12 Mar 2026 19:31:02 IST``."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts).strftime("%d %b %Y %H:%M:%S")
+    return datetime.fromtimestamp(ts).astimezone().strftime("%d %b %Y %H:%M:%S %Z")
 
 
 def stamp(ts: float) -> str:
