@@ -52,6 +52,7 @@ from leadtui.screens.main import MainScreen
 from leadtui.screens.messages import (
     DetailRequested,
     MainReady,
+    PromptReady,
     TriageRequested,
     ViewRequested,
 )
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HOLD_KEYS_MAX = 2.0  # seconds keys typed after a prompt's key wait for the prompt
 BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
 BURST_MAX = 2.0  # … but a long stream is announced at least this often
 
@@ -140,6 +142,8 @@ class LeadApp(App[int]):
         self._keep_on_load: int | None = None
         self.generation = 0
         self.feed = ChangeFeed(store, clock, self.post_message)
+        self._held_keys: list[events.Key] | None = None
+        self._held_timer: Timer | None = None
         self.triage = Triage(
             self,
             actor=self.actor,
@@ -437,7 +441,31 @@ class LeadApp(App[int]):
         self.title = title
         self._write_terminal(f"\x1b]2;{title}\x07")
 
+    # ------------------------------------------------------------------ keys typed ahead
+
+    def hold_keys(self) -> None:
+        """Keep the keys arriving from now until the prompt being opened is ready for them."""
+        if self._held_keys is None:
+            self._held_keys = []
+            # Should no prompt open (the lead vanished), the keys are not kept for ever.
+            self._held_timer = self.set_timer(HOLD_KEYS_MAX, self._release_keys)
+
+    def on_prompt_ready(self, _message: PromptReady) -> None:
+        self._release_keys()
+
+    def _release_keys(self) -> None:
+        """Send the held keys again, in order, to whatever has the focus now (the prompt)."""
+        held, self._held_keys = self._held_keys, None
+        if self._held_timer is not None:
+            self._held_timer.stop()
+            self._held_timer = None
+        for key in held or ():
+            self.post_message(events.Key(key.key, key.character))
+
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and self._held_keys is not None:
+            self._held_keys.append(event)
+            return
         if isinstance(event, events.Key | events.MouseDown):
             self.table.follow_head = False
             if self.unseen:

@@ -81,6 +81,7 @@ class Triage:
         self.actor = actor
         self.clock = clock
         self.write = write
+        self.drafts: dict[int, str] = {}  # lead id → a note closed with escape, not saved
 
     def run(self, action: TriageAction, lead: Lead) -> None:
         ACTIONS[action](self, lead)
@@ -95,11 +96,28 @@ class Triage:
 
     def ask_note(self, lead: Lead) -> None:
         def add_note(text: str | None) -> None:
+            if text is not None:
+                self.drafts.pop(lead.id, None)
             if text and text.strip():
                 self.write("note", lead, text)
 
+        def keep_draft(text: str) -> None:
+            if not text.strip():
+                self.drafts.pop(lead.id, None)
+            else:
+                self.drafts[lead.id] = text
+                self.app.notify(
+                    f"Note on {display.buyer(lead)} kept as a draft: n opens it again",
+                    markup=False,
+                )
+
+        draft = self.drafts.get(lead.id, "")
         prompt = _prompts().TextPrompt(
-            f"Note on {display.buyer(lead)}", placeholder="called, sent the rate list…"
+            f"Note on {display.buyer(lead)}",
+            value=draft,
+            placeholder="called, sent the rate list…",
+            hint="your draft; enter saves it, escape keeps it" if draft else "",
+            on_cancel=keep_draft,
         )
         self.app.push_screen(prompt, add_note)
 

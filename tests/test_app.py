@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from helpers import FIXTURES, static_text
 from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
@@ -406,6 +407,61 @@ async def test_f_sets_a_follow_up_date_and_rejects_nonsense(filled: str) -> None
         await pilot.press(*["backspace"] * 10, *"tomorrow", "enter")
         await until(pilot, lambda: app.table.leads[kavita.id].follow_up, "the follow-up")
         assert lead_named(filled, "Kavita Joshi").follow_up == "2026-03-13"
+
+
+def notes_of(url: str, lead_id: int) -> list[str]:
+    with Store.open(url) as store:
+        return [e.detail or "" for e in store.events(lead_id) if e.action == "note"]
+
+
+async def burst(pilot: Pilot[Any], keys: str | list[str]) -> None:
+    """Keys that arrive in one read, as over a slow SSH link or from a paste: every key is
+    queued before the first is handled (``pilot.press`` waits for idle between keys)."""
+    app = pilot.app
+    for key in keys:
+        char = key if len(key) == 1 else ("\r" if key == "enter" else None)
+        name = key if len(key) > 1 or key.isalnum() else _character_to_key(key)
+        app.post_message(events.Key(name, char))
+    await pilot.pause()
+
+
+async def test_a_prompt_gets_the_keys_typed_in_the_same_burst_as_its_key(filled: str) -> None:
+    app = make_app(filled)
+    kavita = lead_named(filled, "Kavita Joshi")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await select(pilot, app, kavita.id)
+        await burst(pilot, ["f", "+", "3", "enter"])
+        await until(pilot, lambda: app.table.leads[kavita.id].follow_up, "the follow-up")
+        assert lead_named(filled, "Kavita Joshi").follow_up == "2026-03-15"
+        await burst(pilot, ["f", "+", "1", "enter"])  # typing replaces the date shown
+        await until(
+            pilot, lambda: lead_named(filled, "Kavita Joshi").follow_up == "2026-03-13", "+1"
+        )
+        await burst(pilot, ["n", "o", "k", "enter"])
+        await until(pilot, lambda: notes_of(filled, kavita.id), "the note")
+        assert notes_of(filled, kavita.id) == ["ok"]
+        assert app.screen is app.main_screen
+        await burst(pilot, ["s", "j", "enter"])  # the status after the current one: contacted
+        await until(pilot, lambda: app.table.leads[kavita.id].status != "new", "the status")
+        assert lead_named(filled, "Kavita Joshi").status == "contacted"
+
+
+async def test_escape_keeps_a_typed_note_as_a_draft(filled: str) -> None:
+    app = make_app(filled)
+    kavita = lead_named(filled, "Kavita Joshi")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await select(pilot, app, kavita.id)
+        await pilot.press("n", *"call after lunch", "escape")
+        await until(pilot, lambda: app.screen is app.main_screen, "the note closed")
+        assert any("draft" in n.message for n in app._notifications)
+        await pilot.press("n")
+        answer = await until(pilot, lambda: app.screen.query("#answer"), "the note prompt")
+        assert answer.first(Input).value == "call after lunch"
+        await pilot.press("enter")
+        await until(pilot, lambda: notes_of(filled, kavita.id), "the note")
+        assert notes_of(filled, kavita.id) == ["call after lunch"]
 
 
 def test_follow_up_words() -> None:

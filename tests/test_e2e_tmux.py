@@ -136,6 +136,32 @@ def test_a_lead_imported_by_another_process_appears_and_c_marks_it_contacted(
     term.wait_for_text("leadtui exited 0")
 
 
+def test_keys_sent_in_one_burst_reach_the_prompt_they_follow(
+    tmp_path: Path, env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    db = str(tmp_path / "leads.db")
+    subprocess.run(
+        [str(LEADTUI), "--db", db, "import", str(SAMPLE)],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    term = Terminal([str(LEADTUI), "--db", db], env, (120, 40))
+    terminals.append(term)
+    term.wait_for_text("Deepak Sharma")
+    term.keys("nsent rates", "Enter")  # one send-keys: one read, as over a slow SSH link
+
+    def notes() -> list[str]:
+        with Store.open(db) as store:
+            lead = store.list_leads(LeadQuery())[0]
+            return [e.detail or "" for e in store.events(lead.id) if e.action == "note"]
+
+    assert wait_for(notes, timeout=10, what="the note in the database") == ["sent rates"]
+    term.keys("q")
+    term.wait_for_text("leadtui exited 0")
+
+
 def test_a_dropped_terminal_ends_the_process_and_releases_the_capture_lease(
     tmp_path: Path, env: dict[str, str], terminals: list[Terminal]
 ) -> None:

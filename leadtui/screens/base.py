@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from leadtui.screens.messages import TRIAGE_ACTIONS, TriageRequested
+from leadtui.screens.messages import PROMPTED, TRIAGE_ACTIONS, HoldsKeys, TriageRequested
 from leadtui.store import Lead
 
 # In the order of the footer, which a narrow terminal cuts: the calls to a buyer first.
@@ -39,6 +39,8 @@ class LeadScreen(Screen[None]):
         if lead is None:
             self.notify("No lead selected", severity="warning", markup=False)
             return
+        if what in PROMPTED and isinstance(self.app, HoldsKeys):
+            self.app.hold_keys()  # the keys typed after this one go to the prompt
         self.post_message(TriageRequested(what, lead))
 
     def lead_changed(self, lead: Lead) -> None:

@@ -7,7 +7,7 @@ through one table of actions.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from textual.message import Message
 
@@ -17,6 +17,19 @@ TriageAction = Literal[
     "contacted", "status", "note", "assign", "follow-up", "copy-phone", "copy-email", "whatsapp"
 ]
 TRIAGE_ACTIONS: tuple[TriageAction, ...] = get_args(TriageAction)
+PROMPTED: frozenset[TriageAction] = frozenset({"status", "note", "assign", "follow-up"})
+"""The actions that open a prompt: the keys typed right after theirs belong to it."""
+
+
+@runtime_checkable
+class HoldsKeys(Protocol):
+    """An app that can keep the keys arriving now for the prompt about to open.
+
+    Over a slow link or from a paste, ``n o k Enter`` arrive in one read: without this the
+    keys after ``n`` would run table keys (``3`` is a filter) before the prompt exists.
+    """
+
+    def hold_keys(self) -> None: ...
 
 
 class TriageRequested(Message):
@@ -47,3 +60,7 @@ class DetailRequested(Message):
 
 class MainReady(Message):
     """The main screen is mounted: the first page can be loaded."""
+
+
+class PromptReady(Message):
+    """A prompt is on screen with its input focused: the keys held for it can go there."""

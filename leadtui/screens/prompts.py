@@ -8,12 +8,15 @@ from datetime import date, timedelta
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from leadtui.screens.messages import PromptReady
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -62,10 +65,12 @@ def follow_up_example(today: date) -> str:
 
 
 class ChoicePrompt(ModalScreen[str | None]):
-    """Pick one of a few values (a status)."""
+    """Pick one of a few values (a status): arrows or j/k and enter, or a value's first letter."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without change")
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without change"),
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
     ]
 
     def __init__(self, title: str, choices: Sequence[str], current: str | None = None) -> None:
@@ -77,12 +82,47 @@ class ChoicePrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
             yield Label(Text(self.title_text), classes="prompt-title")
-            yield OptionList(*[Option(Text(c), id=c) for c in self.choices], id="choices")
+            yield OptionList(*[self._option(c) for c in self.choices], id="choices")
+
+    def _option(self, choice: str) -> Option:
+        label = Text()
+        letter = self._letters().get(choice)
+        if letter:
+            label.append(letter, style="bold underline")
+            label.append(choice[1:] if choice[:1].lower() == letter else f" {choice}")
+        else:
+            label.append(choice)
+        return Option(label, id=choice)
+
+    def _letters(self) -> dict[str, str]:
+        """Each choice's key: its first letter, where no earlier choice took it."""
+        taken: dict[str, str] = {}
+        for choice in self.choices:
+            first = choice[:1].lower()
+            if first and first not in taken.values() and first not in "jk":
+                taken[choice] = first
+        return taken
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
         if self.current in self.choices:
             options.highlighted = self.choices.index(self.current)
+        self.set_focus(options)
+        self.post_message(PromptReady())
+
+    def action_move(self, step: int) -> None:
+        options = self.query_one(OptionList)
+        if step > 0:
+            options.action_cursor_down()
+        else:
+            options.action_cursor_up()
+
+    def on_key(self, event: events.Key) -> None:
+        for choice, letter in self._letters().items():
+            if event.character == letter:
+                event.stop()
+                self.dismiss(choice)
+                return
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -93,7 +133,7 @@ class TextPrompt(ModalScreen[str | None]):
     """One line of text (a note, an owner, a date). ``check`` returns an error or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without change")
+        Binding("escape", "cancel", "Cancel", id="cancel", tooltip="Close without change")
     ]
 
     def __init__(
@@ -104,6 +144,7 @@ class TextPrompt(ModalScreen[str | None]):
         placeholder: str = "",
         hint: str = "",
         check: Callable[[str], str | None] | None = None,
+        on_cancel: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -111,6 +152,16 @@ class TextPrompt(ModalScreen[str | None]):
         self.placeholder = placeholder
         self.hint = hint
         self.check = check
+        self.on_cancel = on_cancel  # told what was typed when escape closes the prompt
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one("#answer", Input))
+        self.post_message(PromptReady())
+
+    def action_cancel(self) -> None:
+        if self.on_cancel is not None:
+            self.on_cancel(self.query_one("#answer", Input).value)
+        self.dismiss(None)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
