@@ -54,10 +54,19 @@ from leadtui.screens.messages import (
     MainReady,
     PromptReady,
     TriageRequested,
+    UndoRequested,
     ViewRequested,
 )
 from leadtui.store import Lead, Store, StoreError, current_actor
-from leadtui.triage import WRITES, StoreAction, Triage
+from leadtui.triage import (
+    UNDO_SECONDS,
+    WRITES,
+    StoreAction,
+    Triage,
+    Undoable,
+    describe,
+    unchanged,
+)
 from leadtui.widgets import display
 from leadtui.widgets.bars import CaptureState, LeadBar, TopBar
 from leadtui.widgets.table import LeadTable, PageKind
@@ -90,9 +99,10 @@ class CaptureProblem(Message):
 
 
 class TriageDone(Message):
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, undo: Undoable | None = None) -> None:
         super().__init__()
         self.text = text
+        self.undo = undo  # what ``u`` puts back (None: nothing changed, or it was an undo)
 
 
 # --------------------------------------------------------------------------- the app
@@ -143,6 +153,7 @@ class LeadApp(App[int]):
         self.generation = 0
         self.feed = ChangeFeed(store, clock, self.post_message)
         self._held_keys: list[events.Key] | None = None
+        self._undo: Undoable | None = None
         self._held_timer: Timer | None = None
         self.triage = Triage(
             self,
@@ -521,12 +532,45 @@ class LeadApp(App[int]):
     def _store_call(self, action: StoreAction, lead_id: int, value: Any) -> None:
         store = self.store
         try:
-            self.post_message(TriageDone(WRITES[action](store, lead_id, value, self.actor)))
+            before = store.get_lead(lead_id)
+            after, text = WRITES[action](store, lead_id, value, self.actor)
+            if before is not None and after.seq == before.seq:
+                self.post_message(TriageDone(unchanged(action, after)))
+                return
+            undo = None
+            if before is not None:
+                undo = Undoable(before, after.seq, describe(action, value), time.monotonic())
+            self.post_message(TriageDone(text, undo))
         finally:
             store.close()
 
     def on_triage_done(self, message: TriageDone) -> None:
-        self.notify(message.text, markup=False, timeout=3)
+        if message.undo is not None:
+            self._undo = message.undo
+            self.notify(f"{message.text}  (u undoes)", markup=False, timeout=3)
+        else:
+            self.notify(message.text, markup=False, timeout=3)
+
+    def on_undo_requested(self, _message: UndoRequested) -> None:
+        undo, self._undo = self._undo, None
+        if undo is None or not undo.fresh(time.monotonic()):
+            self.notify(
+                f"Nothing to undo: u undoes your last change within {UNDO_SECONDS:.0f} seconds",
+                markup=False,
+            )
+            return
+        self._undo_call(undo)
+
+    @work(thread=True, exit_on_error=False, group="triage", name="undo")
+    def _undo_call(self, undo: Undoable) -> None:
+        store = self.store
+        try:
+            lead = store.undo(undo.before, undo.after_seq, undo.what, self.actor)
+            self.post_message(TriageDone(f"Undone: {undo.what} on {display.buyer(lead)}"))
+        except StoreError as exc:
+            self.post_message(TriageDone(f"Not undone: {exc}"))
+        finally:
+            store.close()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: a toast, and the feed restarts."""

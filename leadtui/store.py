@@ -277,6 +277,11 @@ class Store:
     def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
         return self._triage.set_follow_up(lead_id, day, actor)
 
+    def undo(self, before: Lead, after_seq: int, what: str, actor: str | None = None) -> Lead:
+        """Undo a triage change: ``before`` is the lead as it was, ``after_seq`` its change
+        value right after; refused (StoreError) when someone changed the lead since."""
+        return self._triage.undo(before, after_seq, what, actor)
+
     # ------------------------------------------------------------------ change feed
 
     def cursor(self) -> int:

@@ -9,6 +9,7 @@ A screen posts :class:`~leadtui.screens.messages.TriageRequested`; the app hands
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -21,43 +22,81 @@ from leadtui.widgets import display
 StoreAction = Literal["contacted", "status", "note", "assign", "follow-up"]
 
 
-def _mark_contacted(store: Store, lead_id: int, _value: Any, actor: str) -> str:
+Written = tuple[Lead, str]  # the lead after the change, and the toast that says what changed
+UNDO_SECONDS = 30.0
+
+
+def _mark_contacted(store: Store, lead_id: int, _value: Any, actor: str) -> Written:
     lead = store.mark_contacted(lead_id, actor)
     if lead.status == "contacted":
-        return f"Contacted: {display.buyer(lead)}"
-    return f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
+        return lead, f"Contacted: {display.buyer(lead)}"
+    return lead, f"Contact noted on {display.buyer(lead)} (still {display.clean(lead.status)})"
 
 
-def _set_status(store: Store, lead_id: int, value: Any, actor: str) -> str:
+def _set_status(store: Store, lead_id: int, value: Any, actor: str) -> Written:
     lead = store.set_status(lead_id, str(value), actor)
-    return f"{display.buyer(lead)}: {value}"
+    return lead, f"{display.buyer(lead)}: {value}"
 
 
-def _add_note(store: Store, lead_id: int, value: Any, actor: str) -> str:
+def _add_note(store: Store, lead_id: int, value: Any, actor: str) -> Written:
     lead = store.add_note(lead_id, str(value), actor)
-    return f"Note added to {display.buyer(lead)}"
+    return lead, f"Note added to {display.buyer(lead)}"
 
 
-def _assign(store: Store, lead_id: int, value: Any, actor: str) -> str:
+def _assign(store: Store, lead_id: int, value: Any, actor: str) -> Written:
     lead = store.assign(lead_id, str(value) or None, actor)
     owner = display.clean(lead.owner)
-    return f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
+    return lead, f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
 
 
-def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> str:
+def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> Written:
     day: date | None = value
     lead = store.set_follow_up(lead_id, day, actor)
-    return f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared"
+    return lead, (f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared")
 
 
-WRITES: dict[StoreAction, Callable[[Store, int, Any, str], str]] = {
+WRITES: dict[StoreAction, Callable[[Store, int, Any, str], Written]] = {
     "contacted": _mark_contacted,
     "status": _set_status,
     "note": _add_note,
     "assign": _assign,
     "follow-up": _set_follow_up,
 }
-"""Each store change a triage key makes, run in a thread worker; returns the toast's text."""
+"""Each store change a triage key makes, run in a thread worker."""
+
+
+def unchanged(action: StoreAction, lead: Lead) -> str:
+    """What a toast says when the action found the lead already so (nothing was recorded)."""
+    buyer = display.buyer(lead)
+    if action == "contacted":
+        who = display.clean(lead.contacted_by) or "someone"
+        return f"{buyer}: already contacted by {who}, {display.stamp(lead.contacted_ts or 0)}"
+    if action == "status":
+        return f"{buyer}: already {display.clean(lead.status)}"
+    if action == "assign":
+        owner = display.clean(lead.owner)
+        return f"{buyer}: " + (f"already owned by {owner}" if owner else "already unassigned")
+    return f"{buyer}: follow-up already {lead.follow_up or 'none'}"
+
+
+@dataclass(frozen=True)
+class Undoable:
+    """The last triage change, kept for ``u``: the lead before it and its change value after."""
+
+    before: Lead
+    after_seq: int
+    what: str  # "status contacted", for the toast and the history
+    at: float  # time.monotonic() when it was made
+
+    def fresh(self, now: float) -> bool:
+        return now - self.at <= UNDO_SECONDS
+
+
+def describe(action: StoreAction, value: Any) -> str:
+    if action in {"contacted", "note"}:
+        return "contacted" if action == "contacted" else "the note"
+    shown = value.isoformat() if isinstance(value, date) else (value or "cleared")
+    return f"{action} {display.clean(str(shown))}"
 
 
 def _prompts() -> Any:

@@ -464,6 +464,30 @@ async def test_escape_keeps_a_typed_note_as_a_draft(filled: str) -> None:
         assert notes_of(filled, kavita.id) == ["call after lunch"]
 
 
+async def test_c_twice_records_once_and_u_undoes_the_last_change(filled: str) -> None:
+    app = make_app(filled)
+    kavita = lead_named(filled, "Kavita Joshi")
+
+    def toasted(text: str) -> bool:
+        return any(text in n.message for n in app._notifications)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await select(pilot, app, kavita.id)
+        await pilot.press("u")
+        await until(pilot, lambda: toasted("Nothing to undo"), "nothing to undo")
+        await pilot.press("c")
+        await until(pilot, lambda: toasted("Contacted: Kavita Joshi  (u undoes)"), "contacted")
+        await pilot.press("c")
+        await until(pilot, lambda: toasted("Kavita Joshi: already contacted by asha"), "no-op")
+        await pilot.press("u")
+        await until(pilot, lambda: toasted("Undone: contacted on Kavita Joshi"), "undone")
+        lead = lead_named(filled, "Kavita Joshi")
+        assert (lead.status, lead.contacted_ts) == ("new", None)
+        with Store.open(filled) as store:
+            assert [e.action for e in store.events(kavita.id)][-2:] == ["contacted", "undo"]
+
+
 def test_follow_up_words() -> None:
     today = date(2026, 3, 12)  # a Thursday
     assert parse_follow_up("", today) is None
@@ -696,10 +720,14 @@ async def test_detail_shows_every_field_history_replies_and_the_raw_email(filled
         assert "a registered seller on IndiaMART. Manage" in readable
         assert "quoted-printable" in source
         assert "contacted by ravi" in static_text(app, "#detail-title")
-        await pilot.press("c")  # the keys work here too
+        await pilot.press("c")  # the keys work here too; contacted already, so nothing changes
         await until(
-            pilot, lambda: "contacted by asha" in static_text(app, "#detail-title"), "title"
+            pilot,
+            lambda: any("already contacted by ravi" in n.message for n in app._notifications),
+            "who contacted and when",
         )
+        await pilot.press("s", "q")  # q: quoted
+        await until(pilot, lambda: "quoted" in static_text(app, "#detail-title"), "title")
         await pilot.press("e", "enter")  # open the buyer's other enquiry
         other = await until(
             pilot,

@@ -280,6 +280,54 @@ def test_a_teammates_contact_never_moves_a_quoted_lead_back(store: Store) -> Non
     assert [(e.actor, e.action) for e in store.events(lead_id)][-1] == ("ravi", "contacted")
 
 
+def test_an_action_that_changes_nothing_records_nothing(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    first = store.mark_contacted(lead_id, actor="asha")
+    again = store.mark_contacted(lead_id, actor="ravi")
+    assert (again.seq, again.contacted_by, again.last_actor) == (first.seq, "asha", "asha")
+    assert store.set_status(lead_id, "contacted", actor="ravi").seq == first.seq
+    store.assign(lead_id, "ravi", actor="asha")
+    owned = store.assign(lead_id, "ravi", actor="asha")
+    assert store.assign(lead_id, " ravi ", actor="ravi").seq == owned.seq
+    day = date(2026, 3, 20)
+    dated = store.set_follow_up(lead_id, day, actor="asha")
+    assert store.set_follow_up(lead_id, day, actor="asha").seq == dated.seq
+    actions = [e.action for e in store.events(lead_id)]
+    assert actions.count("contacted") == 1
+    assert actions.count("assign") == 1
+    assert actions.count("follow-up") == 1
+
+
+def test_back_to_new_clears_the_first_contact(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    store.mark_contacted(lead_id, actor="asha")
+    back = store.set_status(lead_id, "new", actor="asha")
+    assert (back.contacted_ts, back.contacted_by, back.response_seconds) == (None, None, None)
+    assert store.counts()["awaiting"] == 1
+    again = store.mark_contacted(lead_id, actor="ravi")
+    assert again.contacted_by == "ravi"
+
+
+def test_undo_puts_back_the_triage_state_and_says_so_in_the_history(store: Store) -> None:
+    lead_id = ingest(store, make_lead()).lead_ids[0]
+    before = store.get_lead(lead_id)
+    assert before is not None
+    after = store.mark_contacted(lead_id, actor="asha")
+    undone = store.undo(before, after.seq, "contacted", actor="asha")
+    assert (undone.status, undone.contacted_ts, undone.contacted_by) == ("new", None, None)
+    assert [(e.action, e.detail) for e in store.events(lead_id)][-2:] == [
+        ("contacted", "contacted"),
+        ("undo", "contacted"),
+    ]
+    quoted = store.set_status(lead_id, "quoted", actor="asha")
+    store.add_note(lead_id, "a teammate called", actor="ravi")  # changed since
+    with pytest.raises(StoreError, match="changed since"):
+        store.undo(undone, quoted.seq, "status quoted", actor="asha")
+    lead = store.get_lead(lead_id)
+    assert lead is not None
+    assert lead.status == "quoted"
+
+
 def test_a_contact_on_a_spam_lead_does_not_count_as_contacted(store: Store) -> None:
     lead_id = ingest(store, make_lead()).lead_ids[0]
     store.set_status(lead_id, "spam", actor="asha")

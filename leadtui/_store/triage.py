@@ -31,8 +31,11 @@ class Triage:
         actor: str,
         action: str,
         detail: str | None,
-        updates: Callable[[Any], dict[str, Any]],
+        updates: Callable[[Any], dict[str, Any] | None],
     ) -> Lead:
+        """Apply ``updates(current row)`` with its event; None from ``updates`` means nothing
+        would change: no event, no change value, the lead as it is."""
+
         def txn() -> Lead:
             lead = self._d.m.Lead
             current = lead.get_or_none(lead.id == lead_id)
@@ -40,6 +43,10 @@ class Triage:
                 raise StoreError(f"lead {lead_id} does not exist")
             now = time.time()
             values = updates(current)
+            if values is None:
+                found = self._leads.get_lead(lead_id)
+                assert found is not None
+                return found
             values.update(
                 updated_ts=now, last_action=action, last_actor=actor[:64], last_action_ts=now
             )
@@ -57,11 +64,15 @@ class Triage:
             raise StoreError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         who = actor or current_actor()
 
-        def updates(current: Any) -> dict[str, Any]:
+        def updates(current: Any) -> dict[str, Any] | None:
+            if current.status == status:
+                return None
             values: dict[str, Any] = {"status": status}
             if status in CONTACTED_STATUSES and current.contacted_ts is None:
                 values["contacted_ts"] = time.time()
                 values["contacted_by"] = who[:64]
+            elif status == "new":  # back to new: nobody has answered, the clock runs again
+                values["contacted_ts"] = values["contacted_by"] = None
             return values
 
         action = "contacted" if status == "contacted" else "status"
@@ -71,11 +82,15 @@ class Triage:
         """Record a call or message to the buyer.
 
         A new lead becomes contacted; one further on (quoted, won, …) keeps its status, so a
-        teammate's contact never undoes progress. The first contact's time and actor stay.
+        teammate's contact never undoes progress. The first contact's time and actor stay. A
+        lead whose status is contacted already is left as it is: pressing ``c`` twice records
+        nothing twice (the caller says who contacted it and when).
         """
         who = actor or current_actor()
 
-        def updates(current: Any) -> dict[str, Any]:
+        def updates(current: Any) -> dict[str, Any] | None:
+            if current.status == "contacted":
+                return None
             values: dict[str, Any] = {}
             if current.status == "new":
                 values["status"] = "contacted"
@@ -102,10 +117,32 @@ class Triage:
         text = day.isoformat() if day else None
         return self._set(lead_id, actor, "follow-up", text or "cleared", follow_up=text)
 
+    def undo(self, before: Lead, after_seq: int, what: str, actor: str | None = None) -> Lead:
+        """Put back the triage state ``before`` had, if nobody changed the lead since our change
+        (its change value is still ``after_seq``); the history says what was undone."""
+
+        def updates(current: Any) -> dict[str, Any]:
+            if current.seq != after_seq:
+                raise StoreError("the lead changed since, so it was not undone")
+            return {
+                "status": before.status,
+                "contacted_ts": before.contacted_ts,
+                "contacted_by": before.contacted_by,
+                "owner": before.owner,
+                "follow_up": before.follow_up,
+                "notes_count": before.notes_count,
+            }
+
+        return self._change_lead(before.id, actor or current_actor(), "undo", what, updates)
+
     def _set(
         self, lead_id: int, actor: str | None, action: str, detail: str, **values: Any
     ) -> Lead:
-        """An action that sets fields to values known beforehand."""
-        return self._change_lead(
-            lead_id, actor or current_actor(), action, detail, lambda _c: dict(values)
-        )
+        """An action that sets fields to values known beforehand (none: nothing to do)."""
+
+        def updates(current: Any) -> dict[str, Any] | None:
+            if action != "note" and all(getattr(current, k) == v for k, v in values.items()):
+                return None
+            return dict(values)
+
+        return self._change_lead(lead_id, actor or current_actor(), action, detail, updates)

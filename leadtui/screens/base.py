@@ -5,7 +5,13 @@ from __future__ import annotations
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from leadtui.screens.messages import PROMPTED, TRIAGE_ACTIONS, HoldsKeys, TriageRequested
+from leadtui.screens.messages import (
+    PROMPTED,
+    TRIAGE_ACTIONS,
+    HoldsKeys,
+    TriageRequested,
+    UndoRequested,
+)
 from leadtui.store import Lead
 
 # In the order of the footer, which a narrow terminal cuts: the calls to a buyer first.
@@ -18,6 +24,7 @@ TRIAGE_BINDINGS: list[BindingType] = [
     Binding("n", "triage('note')", "Note", id="note", tooltip="Add a note to the lead"),
     Binding("a", "triage('assign')", "Claim", id="assign", tooltip="Claim the lead, or assign it to a teammate"),
     Binding("f", "triage('follow-up')", "Follow-up", id="follow-up", tooltip="Set or clear the follow-up date"),
+    Binding("u", "undo", "Undo", show=False, id="undo", tooltip="Undo your last change to a lead (within 30 seconds)"),
 ]  # fmt: skip
 
 
@@ -42,6 +49,9 @@ class LeadScreen(Screen[None]):
         if what in PROMPTED and isinstance(self.app, HoldsKeys):
             self.app.hold_keys()  # the keys typed after this one go to the prompt
         self.post_message(TriageRequested(what, lead))
+
+    def action_undo(self) -> None:
+        self.post_message(UndoRequested())
 
     def lead_changed(self, lead: Lead) -> None:
         """A lead changed in the database (any process); screens showing it refresh."""

@@ -64,3 +64,7 @@ class MainReady(Message):
 
 class PromptReady(Message):
     """A prompt is on screen with its input focused: the keys held for it can go there."""
+
+
+class UndoRequested(Message):
+    """Undo this salesperson's last triage change (``u``)."""
