@@ -524,7 +524,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         push.close()
 
     ratio = result["ingest_leads_per_s"] / max(1, result["peer_leads_per_s"])
-    result["ingest_ratio_to_peer"] = round(ratio, 3)
+    result["ingest_ratio_to_peer"] = round(ratio, 2)
     result["ingest_within_budget"] = ratio >= BUDGET_RATIO
     result["ingest_latency_within_budget"] = result["ingest_latency_p99_ms"] <= BUDGET_P99_MS
     result["figures"] = figures(result)
