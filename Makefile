@@ -35,7 +35,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix leadtui tests bench
 
 ## Measure the performance budgets of DESIGN.md; record them in BENCHMARKS.md.
-bench: $(STAMP)
+## The bench extra (bench/ingest.py's FastAPI + SQLAlchemy peer) is installed for it only.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:

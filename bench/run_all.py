@@ -55,7 +55,12 @@ def rows_of(bench: str, data: dict[str, Any]) -> list[tuple[str, str, str, str, 
             ok = f.get("ok")
             result = "—" if ok is None else ("pass" if ok else "**FAIL**")
             value = f.get("value")
-            shown = f"{value:,}" if isinstance(value, int | float) else str(value)
+            if isinstance(value, bool):  # before int: True is an int too
+                shown = "yes" if value else "no"
+            elif isinstance(value, int | float):
+                shown = f"{value:,}"
+            else:
+                shown = str(value)
             rows.append((bench, str(f.get("name")), f"{shown} {f.get('unit', '')}".strip(),
                          str(f.get("budget") or "—"), result))  # fmt: skip
         return rows
