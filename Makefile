@@ -3,22 +3,41 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+RUN_STAMP := $(VENV)/.installed
+# `make install`: leadtui for real use, in its own environment, with `leadtui` on the PATH.
+PREFIX ?= $(HOME)/.local
+APP_VENV := $(PREFIX)/share/leadtui/venv
 
-.PHONY: demo test lint format bench install clean
+.PHONY: demo test lint format bench install uninstall clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The demo needs leadtui and what it runs on, not the test and lint tools.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
-
-install: $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 ## Open leadtui on a throw-away database fed by a simulated inbox.
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/leadtui demo
+
+## Install leadtui for real use: $(PREFIX)/bin/leadtui (then `leadtui init`, `leadtui doctor`).
+install:
+	$(PYTHON) -m venv $(APP_VENV)
+	$(APP_VENV)/bin/python -m pip install --quiet --upgrade .
+	mkdir -p $(PREFIX)/bin
+	ln -sf $(APP_VENV)/bin/leadtui $(PREFIX)/bin/leadtui
+	@$(PREFIX)/bin/leadtui --version
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to your PATH, e.g. in ~/.profile: export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
+
+uninstall:
+	rm -rf $(APP_VENV) $(PREFIX)/bin/leadtui
 
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP) lint

@@ -807,11 +807,18 @@ def doctor(ctx: Context, timeout: float) -> None:
     store: Store | None = None
     file = sqlite_file(settings.db_url)
     problem = _write_problem(file) if file is not None and file.parent.is_dir() else None
-    try:
-        store = Store.open(settings.db_url, create_folder=not settings.db)
-    except StoreError as exc:
-        if problem is None:
-            doc.line(False, "database", str(exc), "check --db / LEADTUI_DB")
+    missing = file is not None and not file.exists()
+    if missing:  # doctor only looks: the first leadtui or leadtui serve creates it
+        where = describe_url(settings.db_url)
+        doc.line(
+            None, "database", f"{where} does not exist yet: leadtui or leadtui serve creates it"
+        )
+    else:
+        try:
+            store = Store.open(settings.db_url)
+        except StoreError as exc:
+            if problem is None:
+                doc.line(False, "database", str(exc), "check --db / LEADTUI_DB")
     if problem is not None:
         doc.line(False, "database", f"{describe_url(settings.db_url)}: {problem[0]}", problem[1])
     elif store is not None:

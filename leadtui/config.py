@@ -570,9 +570,10 @@ SAMPLE_CONFIG = """\
 # db = "postgresql://leads@dbhost/leads"   # default: a SQLite file in the user data dir
 
 [imap]
-host = "imap.gmail.com"
-user = "sales@example.in"
-password = "app-password-here"           # a Gmail app password, or use oauth_* below
+# The mailbox IndiaMART writes to: uncomment these three and fill them in.
+# host = "imap.gmail.com"
+# user = "sales@yourcompany.in"
+# password = "abcd efgh ijkl mnop"       # a Gmail app password, or use oauth_* below
 # security = "ssl"                       # ssl | starttls | plain
 # folder = "INBOX"                       # the folder your IndiaMART mail lands in
 # senders = ["indiamart.com", "tradeindia.com"]
@@ -590,6 +591,7 @@ password = "app-password-here"           # a Gmail app password, or use oauth_* 
 [ui]
 # bell = true
 # desktop_notify = false
+# timezone = "Asia/Kolkata"              # the zone of every time shown; "local": this machine's
 """
 
 

@@ -228,7 +228,18 @@ def test_init_writes_a_private_config_and_refuses_to_overwrite(tmp_path: Path) -
     assert "exists already" in again.output
 
 
+def test_init_then_doctor_says_what_to_fill_in_and_creates_nothing(tmp_path: Path) -> None:
+    cfg, db = tmp_path / "config.toml", tmp_path / "data" / "leads.db"
+    assert CliRunner().invoke(main, ["--config", str(cfg), "init"]).exit_code == 0
+    doctor = CliRunner().invoke(main, ["--config", str(cfg), "--db", str(db), "doctor"])
+    assert "no mailbox configured" in doctor.output  # not a login with a placeholder
+    assert "does not exist yet" in doctor.output
+    assert not db.exists()
+    assert not db.parent.exists()
+
+
 def test_doctor_names_each_problem_with_its_fix(tmp_path: Path) -> None:
+    run("list", db=tmp_path / "leads.db")  # the database exists
     result = run("doctor", db=tmp_path / "leads.db")
     assert result.exit_code == 1  # no mailbox configured
     assert "✓ database" in result.output
