@@ -77,6 +77,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What each source captures, for the question asked before quitting the capturing leadtui.
+_CAPTURES = {
+    "mailbox": "the mailbox",
+    "http": "website, WhatsApp and IndiaMART push posts",
+    "pull": "the IndiaMART CRM pull",
+}
 HOLD_KEYS_MAX = 2.0  # seconds keys typed after a prompt's key wait for the prompt
 BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
 BURST_MAX = 2.0  # … but a long stream is announced at least this often
@@ -272,8 +278,31 @@ class LeadApp(App[int]):
         os._exit(0)
 
     def action_quit(self) -> None:  # type: ignore[override]
+        what = self._capturing_for_the_team()
+        if what and not isinstance(self.screen, ModalScreen):
+            from leadtui.screens.prompts import QuitPrompt  # noqa: PLC0415 - loaded on first use
+
+            def answered(quit_anyway: bool | None) -> None:
+                if quit_anyway:
+                    self._quit()
+
+            self.push_screen(QuitPrompt(what), answered)
+            return
+        self._quit()
+
+    def _quit(self) -> None:
         self.stop_capture.set()
         self.exit(0)
+
+    def _capturing_for_the_team(self) -> str:
+        """What stops if this process quits: its sources, when it holds the capture (not a demo)."""
+        if not self.holding or self.demo is not None:
+            return ""
+        mine = [h.source for h in self.top.state.health if h.holder == self.holder]
+        names = [text for source, text in _CAPTURES.items() if source in mine]
+        if not names:
+            return ""
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
     # ------------------------------------------------------------------ the view
 
@@ -361,9 +390,28 @@ class LeadApp(App[int]):
 
             if isinstance(self.screen, ReviewScreen):
                 self.screen.reload()  # a new failure, or another viewer reparsed one
+        self._tell_failures(message.state)
         self.top.show(message.state)
         if self._mailbox_hint_pending and message.state.loaded:
             self._hint_mailbox(message.state)
+
+    def _tell_failures(self, state: CaptureState) -> None:
+        """A source that starts failing (a wrong password) is said once in a toast, not only
+        in the header: nothing arrives from it until someone fixes it."""
+        before = {h.source: h.state for h in self.top.state.health}
+        for h in state.health:
+            if h.failing and before.get(h.source) != h.state:
+                line = display.health_line(h, self.clock())
+                detail = display.clean(h.last_error or h.detail)
+                self.notify(
+                    f"{line}{': ' + detail if detail else ''}. Leads from it cannot arrive until "
+                    "this is fixed: leadtui doctor says how.",
+                    severity="error",
+                    timeout=15,
+                    markup=False,
+                )
+        if any(h.failing for h in state.health) != any(h.failing for h in self.top.state.health):
+            self.call_after_refresh(self._show_empty)
 
     def on_lease_changed(self, message: LeaseChanged) -> None:
         before = self.top.state.lease  # who captured, as this viewer last saw it
@@ -405,6 +453,12 @@ class LeadApp(App[int]):
             names = [n for n, _ in config.environment_help() if n.startswith("LEADTUI_IMAP_")]
             text.append("  " + ", ".join(names[:5]) + "\n")
             text.append("Press ? for every key and setting.")
+        elif failing := [h for h in self.top.state.health if h.failing]:
+            text.append("No leads yet, and capture is failing:\n\n", style="bold")
+            for h in failing:
+                text.append(f"  {display.health_line(h, self.clock())}\n", style="red")
+            text.append("\nLeads from it cannot arrive until this is fixed. ")
+            text.append("Check the settings with:  leadtui doctor")
         else:
             text.append("No leads yet. ", style="bold")
             text.append("New leads appear here the moment they arrive.")

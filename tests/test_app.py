@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -20,7 +21,7 @@ from helpers import FIXTURES, static_text
 from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import DataTable, Input, Label, OptionList, Static
 
 from bench._synthetic import bulk_insert_leads
 from leadtui import capture, synth
@@ -1019,6 +1020,72 @@ async def test_a_viewer_that_takes_over_the_capture_says_so(tmp_path: Path) -> N
             assert any(t.startswith("leadtui@server stopped capturing") for t in heard.toasts)
     finally:
         info.cleanup()
+
+
+class StandInMailbox:
+    """A capture source for the UI's sake (unit level): reports one health and waits."""
+
+    name = "mailbox"
+
+    def __init__(self, report: Callable[[Health], None], health: Health) -> None:
+        self.report = report
+        self.health = health
+
+    def run(self, stop: threading.Event) -> None:
+        self.report(self.health)
+        stop.wait()
+
+
+def mailbox_reporting(health: Health) -> Any:
+    return lambda _store, _pipeline, report: StandInMailbox(report, health)
+
+
+async def test_quitting_the_leadtui_that_captures_for_the_team_asks_first(filled: str) -> None:
+    from leadtui.screens.prompts import QuitPrompt
+
+    settings = Settings(db=filled, http_listen="off", imap_host="imap.example.in")
+    factories = [mailbox_reporting(Health("mailbox", "idle"))]
+    app = LeadApp(settings, Store.open(filled), factories=factories, clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: app.holding and any(h.source == "mailbox" for h in app.top.state.health),
+            "capturing the mailbox",
+        )
+        await pilot.press("q")
+        prompt = await until(
+            pilot, lambda: isinstance(app.screen, QuitPrompt) and app.screen, "ask"
+        )
+        assert "captures the mailbox for everyone" in " ".join(
+            str(label.render()) for label in prompt.query(Label)
+        )
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is app.main_screen, "stayed")
+        assert app.is_running
+        await pilot.press("q", "q")
+        await until(pilot, lambda: not app.is_running, "quit")
+
+
+async def test_a_wrong_password_is_said_in_a_toast_and_in_the_body(url: str) -> None:
+    failing = Health(
+        "mailbox", "login failed", "authentication failed", next_retry_ts=NOW + 900,
+        last_error="AUTHENTICATIONFAILED Invalid credentials",
+    )  # fmt: skip
+    settings = Settings(db=url, http_listen="off", imap_host="imap.example.in", imap_user="s")
+    app = LeadApp(
+        settings, Store.open(url), factories=[mailbox_reporting(failing)], clock=lambda: NOW
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        heard = Recorder(app)
+        await until(pilot, lambda: any("login failed" in t for t in heard.toasts), "the toast")
+        toast = next(t for t in heard.toasts if "login failed" in t)
+        assert "Invalid credentials" in toast
+        assert "leadtui doctor" in toast
+        body = await until(
+            pilot, lambda: "capture is failing" in static_text(app, "#empty"), "body"
+        )
+        assert body
+        assert "appear here the moment" not in static_text(app, "#empty")
 
 
 async def test_demo_shows_the_badge_the_ingest_url_and_key_and_leads_arrive(tmp_path: Path) -> None:

@@ -178,3 +178,32 @@ class TextPrompt(ModalScreen[str | None]):
             hint.add_class("-error")
             return
         self.dismiss(event.value)
+
+
+class QuitPrompt(ModalScreen[bool]):
+    """Asked before quitting the one leadtui that captures: the team would stop getting leads."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q,y", "dismiss(True)", "Quit", id="quit-anyway", tooltip="Quit: capture stops"),
+        Binding("n,escape", "dismiss(False)", "Stay", id="stay", tooltip="Keep leadtui open"),
+    ]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what  # "the mailbox and the HTTP ingest"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="prompt"):
+            yield Label(Text("Quit and stop capturing?"), classes="prompt-title")
+            yield Label(
+                Text(
+                    f"This leadtui captures {self.what} for everyone using this database. "
+                    "After you quit, new leads wait until leadtui is opened again with these "
+                    "settings, or `leadtui serve` runs (it captures with nobody logged in)."
+                ),
+                classes="prompt-hint",
+            )
+            yield Label(Text("q or y: quit   ·   n or escape: stay"), classes="prompt-hint")
+
+    def on_mount(self) -> None:
+        self.post_message(PromptReady())
