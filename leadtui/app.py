@@ -83,6 +83,7 @@ _CAPTURES = {
     "http": "website, WhatsApp and IndiaMART push posts",
     "pull": "the IndiaMART CRM pull",
 }
+TITLE_PUSH, TITLE_POP = "\x1b[22;0t", "\x1b[23;0t"  # xterm's title stack (tmux has it too)
 HOLD_KEYS_MAX = 2.0  # seconds keys typed after a prompt's key wait for the prompt
 BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
 BURST_MAX = 2.0  # … but a long stream is announced at least this often
@@ -212,6 +213,7 @@ class LeadApp(App[int]):
             stdin = sys.__stdin__
             if stdin is not None and os.isatty(stdin.fileno()):
                 self.set_interval(2.0, self._check_terminal)
+        self._write_terminal(TITLE_PUSH)  # keep the title the terminal had, for the quit
         self._set_title()
 
     def on_main_ready(self, _message: MainReady) -> None:
@@ -245,6 +247,7 @@ class LeadApp(App[int]):
 
     def on_unmount(self) -> None:
         self.stop_capture.set()
+        self._write_terminal(TITLE_POP)  # the terminal's own title again
 
     def _hang_up(self, sig: int) -> None:
         """SIGHUP (the SSH session dropped) or SIGTERM: stop capture, release the lease, exit.
@@ -682,7 +685,7 @@ class LeadApp(App[int]):
                 self.call_later(self.run_action, action, target)
 
             yield SystemCommand(
-                f"{binding.description} ({key})", binding.tooltip or binding.description, run
+                f"{binding.description}  · key {key}", binding.tooltip or binding.description, run
             )
         yield from super().get_system_commands(screen)
 

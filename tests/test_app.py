@@ -825,21 +825,22 @@ async def test_the_command_palette_offers_every_action(filled: str) -> None:
         await started(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in (
-            "Contacted (c)",
-            "Status (s)",
-            "Note (n)",
-            "Claim (a)",
-            "Follow-up (f)",
-            "Copy phone (y)",
-            "Copy email (Y)",
-            "WhatsApp (w)",
-            "Search (/)",
-            "Review (r)",
-            "Stats (t)",
-            "Detail (⏎)",
-            "Keys (?)",
-            "Quit (q)",
-            "New (1)",
+            "Contacted  · key c",
+            "Status  · key s",
+            "Note  · key n",
+            "Claim  · key a",
+            "Follow-up  · key f",
+            "Copy phone  · key y",
+            "Copy email  · key Y",
+            "WhatsApp  · key w",
+            "Search  · key /",
+            "Review  · key r",
+            "Stats  · key t",
+            "Detail  · key ⏎",
+            "Keys  · key ?",
+            "All leads  · key 0",  # a key, not a count
+            "Quit  · key q",
+            "New  · key 1",
         ):
             assert title in titles, title  # fmt: skip
 

@@ -158,8 +158,10 @@ def test_keys_sent_in_one_burst_reach_the_prompt_they_follow(
             return [e.detail or "" for e in store.events(lead.id) if e.action == "note"]
 
     assert wait_for(notes, timeout=10, what="the note in the database") == ["sent rates"]
+    assert term.tmux("display", "-p", "-t", "t", "#{pane_title}").strip() == "leadtui"
     term.keys("q")
     term.wait_for_text("leadtui exited 0")
+    assert term.tmux("display", "-p", "-t", "t", "#{pane_title}").strip() != "leadtui"
 
 
 def test_a_dropped_terminal_ends_the_process_and_releases_the_capture_lease(
