@@ -141,6 +141,7 @@ class LeadApp(App[int]):
     ) -> None:
         super().__init__()
         config.use_timezone(settings.timezone)  # every time on screen in the seller's zone
+        display.measure_like_terminals()  # names in Indian scripts keep the columns straight
         self.settings = settings
         self.store = store
         self.demo = demo

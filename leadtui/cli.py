@@ -474,6 +474,7 @@ def list_(
             click.echo(json.dumps(store.with_messages([lead])[0], ensure_ascii=False))
         return
     console = Console(highlight=False)
+    display.measure_like_terminals()
     leads = list(_iter_leads(store, query, limit or 50))
     if leads:
         console.print(_lead_table(leads, console.width))

@@ -6,11 +6,13 @@ and reads the screen with ``capture-pane``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +164,39 @@ def test_keys_sent_in_one_burst_reach_the_prompt_they_follow(
     term.keys("q")
     term.wait_for_text("leadtui exited 0")
     assert term.tmux("display", "-p", "-t", "t", "#{pane_title}").strip() != "leadtui"
+
+
+def test_a_name_in_devanagari_keeps_its_row_aligned(
+    tmp_path: Path, env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    db = str(tmp_path / "leads.db")
+    for i, name in enumerate(["राजेश वर्मा", "Rajesh Verma"]):
+        body = {"name": name, "phone": f"98765{i}3210", "product": "Fly Ash Bricks"}
+        (tmp_path / f"{i}.json").write_text(json.dumps(body), encoding="utf-8")
+    subprocess.run(
+        [str(LEADTUI), "--db", db, "import", str(tmp_path / "0.json"), str(tmp_path / "1.json")],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    term = Terminal([str(LEADTUI), "--db", db], env, (120, 30))
+    terminals.append(term)
+    screen = term.wait_for_text("Rajesh Verma")
+    rows = {
+        line: line for line in screen.splitlines() if "+91987650" in line or "+91987651" in line
+    }
+    columns = [line.index("+9198765") for line in rows]
+    assert len(columns) == 2
+    # tmux counts the cells the way the terminal draws them: both phones start in one column
+    hindi = next(line for line in rows if "+91987650" in line)
+    latin = next(line for line in rows if "+91987651" in line)
+    assert _cells(hindi[: hindi.index("+91")]) == _cells(latin[: latin.index("+91")])
+
+
+def _cells(text: str) -> int:
+    """Cells as tmux (and glibc's wcwidth) count them: combining marks but Mc take none."""
+    return sum(0 if unicodedata.category(c) in {"Mn", "Me", "Cf"} else 1 for c in text)
 
 
 def test_a_dropped_terminal_ends_the_process_and_releases_the_capture_lease(

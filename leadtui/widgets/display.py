@@ -8,8 +8,12 @@ stays the seven characters a buyer typed.
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 
@@ -176,3 +180,50 @@ def health_line(h: Health, now: float) -> str:
     elif state == "error" and detail:
         state = detail
     return f"{label}: {state}"
+
+
+# --------------------------------------------------------------------------- Indian scripts
+
+
+def _spacing_marks_one_cell(widths: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Rich's width table with every spacing combining mark (Unicode Mc) one cell wide."""
+    out: list[tuple[int, int, int]] = []
+    for start, end, width in widths:
+        if width != 0:
+            out.append((start, end, width))
+            continue
+        run_start, run_width = start, 0
+        for code in range(start, end + 1):
+            w = 1 if unicodedata.category(chr(code)) == "Mc" else 0
+            if w != run_width and code > run_start:
+                out.append((run_start, code - 1, run_width))
+                run_start = code
+            run_width = w
+        out.append((run_start, end, run_width))
+    return out
+
+
+def measure_like_terminals() -> None:
+    """Make Rich (and so Textual) count cells as terminals do for names in Indian scripts.
+
+    A spacing vowel sign such as the ``ा`` in ``राजेश`` (Unicode category Mc) takes a cell in
+    glibc's ``wcwidth``, tmux and the usual Linux terminals, but Rich counts it as zero, so a
+    row with a Hindi, Tamil or Bengali name drew one to three cells wider than its columns and
+    pushed Phone and Status to the right. Called once by the UI before it draws anything.
+    """
+    import rich.cells  # noqa: PLC0415 - Rich is loaded by now; this only adjusts its table
+
+    cells: Any = rich.cells  # the table loader is Rich's own, not exported
+    if getattr(cells, "_leadtui_spacing_marks", False):
+        return
+    original = cells.load_cell_table
+
+    @functools.lru_cache(maxsize=8)
+    def load(unicode_version: str = "auto") -> Any:
+        table = original(unicode_version)
+        return table._replace(widths=_spacing_marks_one_cell(table.widths))
+
+    cells.load_cell_table = load
+    cells._leadtui_spacing_marks = True
+    cells.get_character_cell_size.cache_clear()
+    cells.cached_cell_len.cache_clear()
