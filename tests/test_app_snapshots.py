@@ -103,6 +103,10 @@ def test_main_screen_at_80x24(url: str, snap_compare: Any) -> None:
     assert snap_compare(make_app(url), terminal_size=(80, 24), run_before=settled)
 
 
+def test_main_screen_at_60x20(url: str, snap_compare: Any) -> None:
+    assert snap_compare(make_app(url), terminal_size=(60, 20), run_before=settled)
+
+
 def test_main_screen_wide(url: str, snap_compare: Any) -> None:
     assert snap_compare(make_app(url), terminal_size=(150, 30), run_before=settled)
 

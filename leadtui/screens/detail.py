@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -26,6 +26,7 @@ from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
 from leadtui.screens.messages import DetailRequested
 from leadtui.store import Event, Lead, RawSummary, Reply, Store
 from leadtui.widgets import display
+from leadtui.widgets.bars import KeyFooter
 
 RAW_LIMIT = 64_000  # characters of the raw item shown; the rest is cut
 
@@ -85,7 +86,7 @@ class DetailScreen(LeadScreen):
             yield OptionList(id="detail-others")
             yield Static(id="detail-history")
             yield Static(id="detail-raw")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._draw_title()

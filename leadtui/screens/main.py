@@ -10,12 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
 from leadtui.screens.messages import DetailRequested, MainReady, ViewRequested
 from leadtui.store import Lead
-from leadtui.widgets.bars import LeadBar, TopBar
+from leadtui.widgets.bars import KeyFooter, LeadBar, TopBar
 from leadtui.widgets.table import LeadTable
 
 SEARCH_DEBOUNCE = 0.15
@@ -69,7 +69,7 @@ class MainScreen(LeadScreen):
         yield self.table
         yield Static(id="empty")
         yield self.lead_bar
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.table.focus()

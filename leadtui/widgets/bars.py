@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
 
 from leadtui.store import Health, Lead, LeaseInfo
 from leadtui.widgets import display
@@ -196,3 +199,44 @@ class LeadBar(Static):
 
     def _draw(self) -> None:
         self.update(self.line())
+
+
+class KeyFooter(Footer):
+    """The footer cut to the keys that fit the terminal, always ending with ``? keys``.
+
+    Textual's footer clips at the right edge (``a C`` at 80 columns, Claim to Quit gone); this
+    one shows the keys that fit whole, in order, and the help key last, which lists them all.
+    """
+
+    HELP_ACTIONS = frozenset({"help", "app.help"})
+
+    def compose(self) -> ComposeResult:
+        keys = [k for k in super().compose() if isinstance(k, FooterKey)]
+        help_key = next((k for k in keys if k.action in self.HELP_ACTIONS), None)
+        others = [k for k in keys if k is not help_key]
+        if help_key is not None:
+            short = help_key.description
+            help_key.description = "more keys"  # room for the longer label, if it is needed
+        # One cell spare: the last key must never be cut, whatever the terminal rounds.
+        room = self.app.size.width - 1 - (_key_cells(help_key) if help_key else 0)
+        shown: list[FooterKey] = []
+        for key in others:
+            room -= _key_cells(key)
+            if room < 0:
+                break
+            shown.append(key)
+        if help_key is not None:
+            if len(shown) == len(others):
+                help_key.description = short
+            shown.append(help_key)
+        self.styles.grid_size_columns = max(1, len(shown))
+        yield from shown
+
+    def on_resize(self, _event: events.Resize) -> None:
+        if self.is_attached:
+            self.call_after_refresh(self.recompose)
+
+
+def _key_cells(key: FooterKey) -> int:
+    """Cells a compact footer key takes: ``c Contacted`` and the gap after it."""
+    return display.cells(key.key_display) + 1 + display.cells(key.description) + 1

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from leadtui.store import Health, Lead
@@ -201,6 +202,11 @@ def _spacing_marks_one_cell(widths: Sequence[tuple[int, int, int]]) -> list[tupl
             run_width = w
         out.append((run_start, end, run_width))
     return out
+
+
+def cells(text: str) -> int:
+    """How many terminal cells ``text`` takes."""
+    return cell_len(text)
 
 
 def measure_like_terminals() -> None:

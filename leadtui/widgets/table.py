@@ -50,31 +50,34 @@ class ColumnSpec:
 
 
 COLUMNS = (
-    ColumnSpec("time", "Time", 6, 6, 9),
-    ColumnSpec("type", "Type", 8, 10, 7),
-    ColumnSpec("name", "Name", 10, 22, 10),
+    ColumnSpec("time", "Time", 6, 6, 10),
+    ColumnSpec("type", "Type", 8, 10, 4),
+    ColumnSpec("name", "Name", 10, 22, 7),
     ColumnSpec("company", "Company", 10, 24, 3),
-    ColumnSpec("phone", "Phone", 13, 13, 8),
-    ColumnSpec("product", "Product", 12, 28, 6),
+    ColumnSpec("phone", "Phone", 13, 16, 9),
+    ColumnSpec("product", "Product", 12, 28, 8),
     ColumnSpec("quantity", "Qty", 6, 12, 2),
-    ColumnSpec("city", "City", 8, 14, 4),
-    ColumnSpec("status", "Status", 9, 9, 7),
+    ColumnSpec("city", "City", 8, 14, 6),
+    ColumnSpec("status", "Status", 9, 9, 5),
     ColumnSpec("owner", "Owner", 6, 10, 1),
 )
+"""What a salesperson decides on stays longest as the terminal narrows: the whole phone
+number, the product, the buyer's name and city, then the status (the lead bar shows it too);
+company and quantity go first."""
 PADDING = 2  # DataTable's cell padding, both sides
-GROW_FIRST = frozenset({"type", "name", "product"})
+GROW_FIRST = frozenset({"phone", "name", "product"})
 
 
 def layout_columns(width: int) -> list[tuple[ColumnSpec, int]]:
     """Which columns fit in ``width`` cells, and how wide each is (in display order).
 
-    Columns are dropped, least needed first, until the rest fit a third of the way from their
-    minimum to their ideal width: a readable name beats a cramped company.
+    Columns are dropped, least needed first, until the rest fit a sixth of the way from their
+    minimum to their ideal width: a readable product beats a company at all.
     """
     shown = list(COLUMNS)
 
     def comfortable(c: ColumnSpec) -> int:
-        return c.minimum + (c.ideal - c.minimum) // 3 + PADDING
+        return c.minimum + (c.ideal - c.minimum) // 6 + PADDING
 
     while len(shown) > 3 and sum(comfortable(c) for c in shown) > width:
         shown.remove(min(shown, key=lambda c: c.keep))
