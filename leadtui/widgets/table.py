@@ -53,17 +53,19 @@ COLUMNS = (
     ColumnSpec("time", "Time", 6, 6, 10),
     ColumnSpec("type", "Type", 8, 10, 4),
     ColumnSpec("name", "Name", 10, 22, 7),
-    ColumnSpec("company", "Company", 10, 24, 3),
+    ColumnSpec("company", "Company", 10, 24, 2),
     ColumnSpec("phone", "Phone", 13, 16, 9),
     ColumnSpec("product", "Product", 12, 28, 8),
-    ColumnSpec("quantity", "Qty", 6, 12, 2),
+    ColumnSpec("quantity", "Qty", 6, 12, 1),
     ColumnSpec("city", "City", 8, 14, 6),
     ColumnSpec("status", "Status", 9, 9, 5),
-    ColumnSpec("owner", "Owner", 6, 10, 1),
+    ColumnSpec("owner", "Owner", 6, 10, 3),
 )
 """What a salesperson decides on stays longest as the terminal narrows: the whole phone
 number, the product, the buyer's name and city, then the status (the lead bar shows it too);
-company and quantity go first."""
+company and quantity go first, and the extras (owner, company, quantity) only join once the
+columns before them have their ideal width."""
+EXTRA = 3  # columns kept this little or less are extras
 PADDING = 2  # DataTable's cell padding, both sides
 GROW_FIRST = frozenset({"phone", "name", "product"})
 
@@ -72,15 +74,25 @@ def layout_columns(width: int) -> list[tuple[ColumnSpec, int]]:
     """Which columns fit in ``width`` cells, and how wide each is (in display order).
 
     Columns are dropped, least needed first, until the rest fit a sixth of the way from their
-    minimum to their ideal width: a readable product beats a company at all.
+    minimum to their ideal width; the extras come only when the others have their ideal width:
+    a whole product name beats a company column.
     """
-    shown = list(COLUMNS)
 
     def comfortable(c: ColumnSpec) -> int:
         return c.minimum + (c.ideal - c.minimum) // 6 + PADDING
 
-    while len(shown) > 3 and sum(comfortable(c) for c in shown) > width:
-        shown.remove(min(shown, key=lambda c: c.keep))
+    core = [c for c in COLUMNS if c.keep > EXTRA]
+    while len(core) > 3 and sum(comfortable(c) for c in core) > width:
+        core.remove(min(core, key=lambda c: c.keep))
+    used = sum(c.ideal + PADDING for c in core)
+    extras: list[ColumnSpec] = []
+    everything_core = len(core) == sum(x.keep > EXTRA for x in COLUMNS)
+    for c in sorted((c for c in COLUMNS if c.keep <= EXTRA), key=lambda c: -c.keep):
+        if not everything_core or used + comfortable(c) > width:
+            break  # in order: no company before there is room for the owner
+        extras.append(c)
+        used += comfortable(c)
+    shown = [c for c in COLUMNS if c in core or c in extras]
     widths = {c.key: c.minimum for c in shown}
     spare = width - sum(c.minimum + PADDING for c in shown)
     # Space goes to the name and the product first, then to the rest.
