@@ -69,13 +69,10 @@ class PgWaiter(ChangeWaiter):
     def _connect(self) -> None:
         import psycopg  # noqa: PLC0415 - SQLite users never load the PostgreSQL driver
 
-        named = "application_name=" in self._url
-        self._conn = psycopg.connect(
-            self._url,
-            autocommit=True,
-            connect_timeout=10,
-            **({} if named else {"application_name": "leadtui"}),
-        )
+        named: dict[str, Any] = {}
+        if "application_name=" not in self._url:
+            named["application_name"] = "leadtui"  # how an administrator tells it apart
+        self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10, **named)
         self._conn.execute(f"LISTEN {self._channel}")
 
     def wait(self, timeout: float) -> bool:
