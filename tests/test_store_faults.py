@@ -9,11 +9,17 @@ sessions (``application_name``) so that only its own are terminated.
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,7 +29,8 @@ from helpers import wait_for
 from ingest_server import API_KEYS, running
 from test_store import ingest, make_lead
 
-from leadtui.store import Health, LeadQuery, Store, StoreError
+from leadtui.capture import holder_id
+from leadtui.store import Health, LeadQuery, Store, StoreError, current_actor
 
 
 class Sessions:
@@ -303,3 +310,164 @@ async def test_dropped_connections_during_a_load_of_posts_and_reads_lose_and_dou
         stored = [x.id for x in server.store.list_leads(LeadQuery(limit=1000))]
         assert len(stored) == len(set(stored)) == POSTS  # no lead doubled
         assert set(stored) == set(acknowledged.values())  # each acknowledged lead is there
+
+
+# --------------------------------------------------------------------------- a dead holder
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    return child.pid
+
+
+def test_a_dead_holders_lease_is_taken_over_at_once_and_its_health_hidden(db_url: str) -> None:
+    """``kill -9`` of the capturing process: its lease row says it holds for 15 s more, and its
+    health says "HTTP listening". A process on the same host sees the pid is gone."""
+    with Store.open(db_url) as store:
+        dead = f"{current_actor()}@{socket.gethostname()}:{_dead_pid()}:dead00"
+        assert store.try_lease(dead, ttl=600)
+        store.m.Lease.update(pid=int(dead.split(":")[1])).execute()  # as that process wrote it
+        store.set_health(
+            Health(source="http", state="listening", detail="127.0.0.1:8765", holder=dead)
+        )
+        store.set_health(Health(source="imap", state="idle"))  # written by no holder
+        assert [h.source for h in store.health()] == ["http", "imap"]  # alive so far
+
+        # The lease expires (by the database's clock) without its holder clearing its health.
+        store.m.Lease.update(expires_ts=0).execute()
+        assert [h.source for h in store.health()] == ["imap"]
+        store.m.Lease.update(expires_ts=store.dialect.now() + 600).execute()
+
+        me = holder_id()
+        assert store.try_lease(me, ttl=15)  # not 15 s later: now
+        info = store.lease_info()
+        assert info is not None
+        assert info.holder == me
+        assert [h.source for h in store.health()] == ["imap"]  # the dead one's is not shown
+
+
+def test_a_live_holders_lease_is_not_taken(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        other = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        )
+        try:
+            live = f"someone@{socket.gethostname()}:{other.pid}:live00"
+            assert store.try_lease(live, ttl=600)
+            store.m.Lease.update(pid=other.pid).execute()
+            assert not store.try_lease(holder_id(), ttl=15)
+            far = "someone@another-host:1:far000"  # another host: its pids are not ours to ask
+            store.m.Lease.update(holder=far, host="another-host", pid=1).execute()
+            assert not store.try_lease(holder_id(), ttl=15)
+        finally:
+            other.communicate(b"", timeout=30)
+
+
+# --------------------------------------------------------------------------- who did it
+
+
+def test_the_actor_is_the_real_user_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGNAME", "the-boss")
+    monkeypatch.setenv("USER", "the-boss")
+    monkeypatch.setenv("LNAME", "the-boss")
+    monkeypatch.setenv("USERNAME", "the-boss")
+    assert current_actor() == pwd.getpwuid(os.getuid()).pw_name
+
+
+# --------------------------------------------------------------------------- errors a user meets
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://asha:pa%ss@127.0.0.1:99999/leads",
+        "postgresql://asha:pa@ss@127.0.0.1:54x2/leads",
+        "postgresql://asha:pa%ss@127.0.0.1:-1/leads",
+    ],
+)
+def test_a_bad_port_is_one_line_without_the_password(url: str) -> None:
+    with pytest.raises(StoreError) as err:
+        Store.open(url)
+    message = str(err.value)
+    assert "port" in message
+    assert "pa%ss" not in message
+    assert "pa@ss" not in message
+    assert "ss@" not in message
+    assert "\n" not in message
+
+
+def test_a_password_with_percent_and_at_signs_reaches_the_server_as_typed(pg_url: str) -> None:
+    """``@`` and a lone ``%`` in a password are what the user typed, not URL syntax."""
+    import psycopg
+
+    role = "lt_" + uuid.uuid4().hex[:8]
+    password = "p%zz@w0rd:x"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
+        try:
+            rest = pg_url.split("@", 1)[1]
+            url = f"postgresql://{role}:{password}@{rest}"
+            with Store.open(url) as store:  # before: "failed to resolve host 'w0rd:x@…'"
+                assert store.count_leads() == 0
+        finally:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_corrupted_sqlite_file_says_how_to_recover(tmp_path: Path) -> None:
+    path = tmp_path / "leads.db"
+    with Store.open(str(path)) as store:
+        ingest(store, make_lead())
+    with path.open("r+b") as f:
+        f.write(os.urandom(4096))  # the header page and more: garbage
+    with pytest.raises(StoreError) as err:
+        Store.open(str(path))
+    message = str(err.value)
+    assert ".recover" in message
+    assert "backup" in message
+    assert "\n" not in message
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("where", ["locked/leads.db", "locked/sub/leads.db", "readonly/leads.db"])
+def test_a_database_in_a_folder_without_permission_is_one_line(tmp_path: Path, where: str) -> None:
+    """As a user who may not use the folder (root may use any, so the check runs as nobody)."""
+    (tmp_path / "locked").mkdir(mode=0o700)
+    (tmp_path / "readonly").mkdir(mode=0o555)
+    tmp_path.chmod(0o755)
+    path = tmp_path / where
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, try, report, exit without pytest's cleanup
+        code = 0
+        try:
+            if os.getuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                Store.open(str(path)).close()
+                said = "opened"
+            except StoreError as exc:
+                said = "StoreError: " + str(exc)
+            except BaseException as exc:
+                said = f"{type(exc).__name__}: {exc}"
+            os.write(write, said.encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        said = f.read().decode()
+    os.waitpid(pid, 0)
+    assert said.startswith("StoreError: permission denied"), said
+    assert "\n" not in said
+    assert "or choose another --db" in said
+
+
+def test_sqlite_commits_are_synced_before_they_return(tmp_path: Path) -> None:
+    """A 2xx follows the commit; WAL with synchronous=NORMAL can lose it in a power cut."""
+    with Store.open(str(tmp_path / "leads.db")) as store:
+        assert store.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2  # FULL
