@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
 from leadtui import parser
-from leadtui.store import Health, Outcome, Store, StoreError
+from leadtui.store import Health, Outcome, Store, StoreError, current_actor
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ SourceFactory = Callable[[Store, Pipeline, HealthCallback], Source]
 
 def holder_id() -> str:
     """Who holds the lease: user@host:pid plus a random suffix (pids get reused)."""
-    user = os.environ.get("USER") or "user"
+    user = current_actor()
     return f"{user}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 

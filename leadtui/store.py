@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any
 
 from leadtui._store.apply import Applier
-from leadtui._store.backends import describe_url, is_postgres_url, sqlite_file
+from leadtui._store.backends import describe_url, is_postgres_url, redact, sqlite_file
 from leadtui._store.database import Database
 from leadtui._store.feed import Feed
 from leadtui._store.health import SourceState
@@ -131,7 +131,10 @@ class Store:
         ``create_folder=False`` refuses a SQLite path whose folder is missing (a path the user
         typed: a typo should not make folders); the default path's folder is created.
         """
-        return cls(open_database(url, create=create, create_folder=create_folder))
+        try:
+            return cls(open_database(url, create=create, create_folder=create_folder))
+        except StoreError as exc:  # a driver's message may quote the URL, password and all
+            raise StoreError(redact(str(exc), url)) from None
 
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs on exit)."""
@@ -171,7 +174,8 @@ class Store:
                 dedupe_key=dedupe_key,
                 received_ts=received_ts,
                 now=now,
-            )
+            ),
+            idempotent=True,  # the same body or key is stored once: running it again is safe
         )
 
     def add_raw_many(self, items: Sequence[RawSpec]) -> list[tuple[int, bool]]:
@@ -179,28 +183,28 @@ class Store:
         return self._raw.add_raw_many(items)
 
     def raw_body(self, raw_id: int) -> bytes | None:
-        return self._raw.raw_body(raw_id)
+        return self._d.reading(lambda: self._raw.raw_body(raw_id))
 
     def raw_info(self, raw_id: int) -> RawSummary | None:
-        return self._raw.raw_info(raw_id)
+        return self._d.reading(lambda: self._raw.raw_info(raw_id))
 
     def raw_outcome(self, raw_id: int) -> Outcome:
         """The outcome of an item already processed (for a duplicate delivery)."""
-        return self._raw.raw_outcome(raw_id)
+        return self._d.reading(lambda: self._raw.raw_outcome(raw_id))
 
     def pending_raw_ids(self, older_than: float = 0.0) -> list[int]:
         """Raw items committed but never processed (a crash between the two commits)."""
-        return self._raw.pending_raw_ids(older_than)
+        return self._d.reading(lambda: self._raw.pending_raw_ids(older_than))
 
     def review_items(self, limit: int = 500) -> list[RawSummary]:
         """The review queue: raw items that failed to become leads, newest first."""
-        return self._raw.review_items(limit)
+        return self._d.reading(lambda: self._raw.review_items(limit))
 
     def review_count(self) -> int:
-        return self._raw.review_count()
+        return self._d.reading(self._raw.review_count)
 
     def failed_raw_ids(self) -> list[int]:
-        return self._raw.failed_raw_ids()
+        return self._d.reading(self._raw.failed_raw_ids)
 
     # ------------------------------------------------------------------ applying results
 
@@ -222,42 +226,42 @@ class Store:
     # ------------------------------------------------------------------ reading leads
 
     def get_lead(self, lead_id: int) -> Lead | None:
-        return self._leads.get_lead(lead_id)
+        return self._d.reading(lambda: self._leads.get_lead(lead_id))
 
     def get_leads(self, ids: Iterable[int]) -> list[Lead]:
-        return self._leads.get_leads(ids)
+        return self._d.reading(lambda: self._leads.get_leads(ids))
 
     def list_leads(self, query: LeadQuery | None = None) -> list[Lead]:
         """Leads newest first (by arrival in leadtui), filtered and paged by id."""
-        return self._leads.list_leads(query)
+        return self._d.reading(lambda: self._leads.list_leads(query))
 
     def count_leads(self, query: LeadQuery | None = None) -> int:
-        return self._leads.count_leads(query)
+        return self._d.reading(lambda: self._leads.count_leads(query))
 
     def count_missed_by_email(self, since_ts: float | None = None) -> int:
         """Leads that reached leadtui only through the CRM pull (their email never came)."""
-        return self._leads.count_missed_by_email(since_ts)
+        return self._d.reading(lambda: self._leads.count_missed_by_email(since_ts))
 
     def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:
         """Which of ``ids`` match ``query`` (to decide whether changed leads belong in a view)."""
-        return self._leads.matching_ids(query, ids)
+        return self._d.reading(lambda: self._leads.matching_ids(query, ids))
 
     def buyer_history(self, lead: Lead, limit: int = 20) -> list[Lead]:
         """The buyer's other enquiries (same phone or email), newest first."""
-        return self._leads.buyer_history(lead, limit)
+        return self._d.reading(lambda: self._leads.buyer_history(lead, limit))
 
     def events(self, lead_id: int) -> list[Event]:
-        return self._leads.events(lead_id)
+        return self._d.reading(lambda: self._leads.events(lead_id))
 
     def with_messages(self, leads: Sequence[Lead]) -> list[dict[str, Any]]:
         """:meth:`Lead.to_json` plus the buyer's later messages, oldest first."""
-        return self._leads.with_messages(leads)
+        return self._d.reading(lambda: self._leads.with_messages(leads))
 
     def messages(self, lead_id: int) -> list[Reply]:
-        return self._leads.messages(lead_id)
+        return self._d.reading(lambda: self._leads.messages(lead_id))
 
     def lead_raw_ids(self, lead_id: int) -> list[int]:
-        return self._leads.lead_raw_ids(lead_id)
+        return self._d.reading(lambda: self._leads.lead_raw_ids(lead_id))
 
     # ------------------------------------------------------------------ triage actions
 
@@ -286,11 +290,11 @@ class Store:
 
     def cursor(self) -> int:
         """The latest change-sequence value: start a change feed from here."""
-        return self._feed.cursor()
+        return self._d.reading(self._feed.cursor)
 
     def changes_since(self, cursor: int, limit: int = 1000) -> ChangeSet:
         """Everything that changed after ``cursor``: leads (current state), review, health."""
-        return self._feed.changes_since(cursor, limit)
+        return self._d.reading(lambda: self._feed.changes_since(cursor, limit))
 
     def waiter(self) -> ChangeWaiter:
         """A blocking "tell me when another connection committed" helper for one thread."""
@@ -306,7 +310,7 @@ class Store:
         self._lease.release(holder)
 
     def lease_info(self) -> LeaseInfo | None:
-        return self._lease.info()
+        return self._d.reading(self._lease.info)
 
     # ------------------------------------------------------------------ health and sync state
 
@@ -314,14 +318,14 @@ class Store:
         self._sources.set_health(health)
 
     def health(self) -> list[Health]:
-        return self._sources.health()
+        return self._d.reading(self._sources.health)
 
     def clear_health(self) -> None:
         """Forget every source's health (the capture process that wrote it is gone)."""
         self._sources.clear_health()
 
     def get_state(self, key: str) -> dict[str, Any] | None:
-        return self._sources.get_state(key)
+        return self._d.reading(lambda: self._sources.get_state(key))
 
     def set_state(self, key: str, value: dict[str, Any]) -> None:
         self._sources.set_state(key, value)
@@ -330,7 +334,7 @@ class Store:
 
     def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
         """Header counts: new today, awaiting contact, review queue (each stops at ``cap``)."""
-        return self._counts.counts(cap, now)
+        return self._d.reading(lambda: self._counts.counts(cap, now))
 
     def stats(self, now: float | None = None, days: int = 14) -> Stats:
-        return self._counts.stats(now, days)
+        return self._d.reading(lambda: self._counts.stats(now, days))

@@ -771,8 +771,12 @@ def test_a_schema_3_database_learns_to_find_leads_by_later_messages(db_url: str)
         assert [x.id for x in s.list_leads(LeadQuery(search="sunil"))] == [lead_id]
 
 
-def test_a_new_database_in_a_group_writable_folder_is_group_writable(tmp_path: Path) -> None:
-    """A team's shared folder: every teammate must be able to write what the first one made."""
+def test_a_new_database_is_never_world_readable_and_group_shared_only_in_a_team_folder(
+    tmp_path: Path,
+) -> None:
+    """Buyers' phones and emails: the owner's alone (0600), or the team's in a setgid team
+    folder (0660, as the README's ``install -d -m 2775 -g sales``), whatever the umask: the
+    database and its -wal and -shm."""
     team, mine = tmp_path / "team", tmp_path / "mine"
     team.mkdir()
     team.chmod(0o2775)
@@ -780,14 +784,31 @@ def test_a_new_database_in_a_group_writable_folder_is_group_writable(tmp_path: P
     mine.chmod(0o755)
     umask = os.umask(0o022)
     try:
-        with Store.open(str(team / "leads.db")) as store:
-            ingest(store, make_lead())
-            shared = {p.name: p.stat().st_mode & 0o777 for p in team.iterdir()}
-        Store.open(str(mine / "leads.db")).close()
+        for folder in (team, mine):
+            with Store.open(str(folder / "leads.db")) as store:
+                ingest(store, make_lead())  # writes: the -wal and -shm exist now
+                modes = {p.name: p.stat().st_mode & 0o7777 for p in folder.iterdir()}
+            if folder == team:
+                shared = modes
+            else:
+                private = modes
     finally:
         os.umask(umask)
-    assert shared == {"leads.db": 0o664, "leads.db-wal": 0o664, "leads.db-shm": 0o664}
-    assert (mine / "leads.db").stat().st_mode & 0o777 == 0o644
+    assert shared == {"leads.db": 0o660, "leads.db-wal": 0o660, "leads.db-shm": 0o660}
+    assert private == {"leads.db": 0o600, "leads.db-wal": 0o600, "leads.db-shm": 0o600}
+
+
+def test_an_old_world_readable_database_is_made_private_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "leads.db"
+    with Store.open(str(path)) as store:
+        ingest(store, make_lead())
+    for name in ("leads.db", "leads.db-wal", "leads.db-shm"):
+        if (tmp_path / name).exists():
+            (tmp_path / name).chmod(0o644)  # as an older leadtui left it
+    with Store.open(str(path)) as store:
+        ingest(store, make_lead(phone="+91-9800000001", email="b@x.in"))
+        modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"leads.db": 0o640, "leads.db-wal": 0o640, "leads.db-shm": 0o640}
 
 
 def test_a_url_of_another_database_is_refused_and_creates_nothing(

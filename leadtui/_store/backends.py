@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import sqlite3
 import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import peewee
 
@@ -31,6 +32,10 @@ from leadtui.config import unsupported_db_scheme
 pw: Any = peewee  # untyped, as in models.py
 
 READONLY_HINT = "; check that this user may write it and its folder (leadtui doctor shows how)"
+CORRUPT_HINT = (
+    "; the file is damaged or not a leadtui database: restore it from a backup, "
+    "or salvage it with `sqlite3 {path} .recover | sqlite3 recovered.db`"
+)
 # A capture batch's search rows, held back to be inserted together (apply.Batch.search).
 Held = dict[int, str] | None
 CHANNEL = "leadtui_changes"  # PostgreSQL: what writers NOTIFY and waiters LISTEN to
@@ -65,6 +70,8 @@ def check_url(url: str) -> None:
             f"leadtui cannot use a {scheme}:// database; set --db / LEADTUI_DB to "
             "a file path, sqlite:///path or postgresql://user@host/dbname"
         )
+    if is_postgres_url(url):
+        _check_pg_url(url)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -76,16 +83,64 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def describe_url(url: str) -> str:
-    """The URL without a password, for messages."""
+    """The URL without a password (nor its query), for messages. Never raises."""
     if is_postgres_url(url):
-        parsed = urlparse(url)
-        netloc = parsed.hostname or ""
-        if parsed.username:
-            netloc = f"{parsed.username}@{netloc}"
-        if parsed.port:
-            netloc += f":{parsed.port}"
-        return f"postgresql://{netloc}{parsed.path}"
+        user, _password, hosts, path = split_pg_url(url)
+        who = f"{user}@" if user else ""
+        return f"postgresql://{who}{hosts}{path.split('?', 1)[0]}"
     return sqlite_path(url)
+
+
+def split_pg_url(url: str) -> tuple[str, str | None, str, str]:
+    """``(user, password, hosts, rest)`` of a PostgreSQL URL, read as a person means it.
+
+    The user part ends at the *last* ``@`` before the path (a password may hold ``@``), and the
+    password starts after the first ``:`` in it, as libpq reads it.
+    """
+    rest = url.split("://", 1)[1] if "://" in url else url
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at:
+        return "", None, netloc, tail
+    user, colon, password = userinfo.partition(":")
+    return user, (password if colon else None), hosts, tail
+
+
+def pg_conninfo(url: str) -> str:
+    """The URL to hand libpq: a password with ``@`` or a lone ``%`` percent-encoded, so it
+    reaches the server as typed instead of breaking the URL (and showing in its error)."""
+    user, password, hosts, tail = split_pg_url(url)
+    if password is None:
+        return "postgresql://" + url.split("://", 1)[1]
+    password = re.sub("%(?![0-9A-Fa-f]{2})", "%25", password).replace("@", "%40")
+    return f"postgresql://{user}:{password}@{hosts}{tail}"
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` without the password of ``url`` (as typed, encoded or decoded) in it."""
+    if not is_postgres_url(url):
+        return text
+    password = split_pg_url(url)[1]
+    if password:
+        encoded = split_pg_url(pg_conninfo(url))[1] or ""
+        for form in sorted({password, unquote(password), encoded}, key=len, reverse=True):
+            if form:
+                text = text.replace(form, "***")
+    return text
+
+
+def _check_pg_url(url: str) -> None:
+    """Refuse a PostgreSQL URL whose port is not a port, in one line and without a password."""
+    _user, _password, hosts, _tail = split_pg_url(url)
+    for host in hosts.split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        port = port.rpartition(":")[2] if ":" in port else ""
+        if port and not (port.isdigit() and 0 < int(port) <= 65535):
+            raise StoreError(
+                f"the port {port!r} in the database URL {describe_url(url)} is not a port "
+                "number (1-65535); check --db / LEADTUI_DB"
+            )
 
 
 # --------------------------------------------------------------------------- backends
@@ -129,9 +184,20 @@ class Backend:
     def lock_schema(self) -> None:
         """Serialise schema creation between processes (inside the schema transaction)."""
 
-    def lost_connection(self, error: str) -> bool:
-        """Whether a failed write (its lowercased error) means the connection is gone."""
+    def lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means this thread's connection is gone (reconnecting may help)."""
         return False
+
+    def reset(self) -> None:
+        """Drop this thread's connection; the next statement opens a new one."""
+        try:
+            self.db.close()
+        except Exception:  # a dead connection may refuse even to close
+            self.db.dispose()
+
+    def error(self, exc: BaseException) -> str:
+        """An exception's first line for a message, without the URL's password."""
+        return redact(first_line(exc), self.url)
 
     def now(self) -> float:
         """The clock of the lease, so that processes on several machines agree."""
@@ -139,10 +205,7 @@ class Backend:
 
     def unusable(self, exc: Exception) -> StoreError:
         """The error for a database that opened but cannot be used."""
-        return StoreError(
-            f"the file {describe_url(self.url)} is not a leadtui database ({first_line(exc)}); "
-            "check --db"
-        )
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ search
 
@@ -187,31 +250,29 @@ class SqliteBackend(Backend):
         path = sqlite_path(url)
         if path != ":memory:":
             file = Path(path).expanduser()
-            parent = file.parent
-            if create and not create_folder and not parent.is_dir():
+            try:
+                _prepare_sqlite_file(file, create=create, create_folder=create_folder)
+            except PermissionError as exc:
+                denied = Path(exc.filename or file)
+                folder = denied if os.path.isdir(denied) else denied.parent  # never raises
+                while not os.path.isdir(folder) and folder != folder.parent:
+                    folder = folder.parent
                 raise StoreError(
-                    f"the folder {parent} for the database {path} does not exist; "
-                    "create it, or check --db / LEADTUI_DB"
-                )
-            if create:
-                try:
-                    parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(
-                        f"cannot create the folder {parent} for the database: {exc.strerror}"
-                    ) from None
-                if not file.exists():
-                    _create_sqlite_file(file)
-            elif not file.exists():
-                raise StoreError(
-                    f"no database at {path}; run leadtui once to create it, or check --db"
-                )
+                    f"permission denied opening the database {file}: let this user read and "
+                    f"write the folder {folder} (and the file, if it exists), "
+                    "or choose another --db / LEADTUI_DB"
+                ) from None
+            except OSError as exc:
+                raise StoreError(f"cannot open the database {file}: {exc.strerror}") from None
             path = str(file)
             _use_wal(path)
         db = pw.SqliteDatabase(
             path,
             pragmas={  # WAL is set by _use_wal: it stays with the file
-                "synchronous": "normal",
+                # FULL: a commit is on the disk (the WAL synced) before it returns, so the 2xx
+                # or the IMAP watermark that follows it survives a power cut. NORMAL would
+                # lose the last commits then. Group commit keeps the sync cost per lead low.
+                "synchronous": "full",
                 "foreign_keys": 1,
                 "busy_timeout": 10_000,
                 "cache_size": -16_000,
@@ -222,6 +283,15 @@ class SqliteBackend(Backend):
             timeout=10,
         )
         return cls(db, url)
+
+    def unusable(self, exc: Exception) -> StoreError:
+        path = describe_url(self.url)
+        text = first_line(exc)
+        if "malformed" in text or "not a database" in text:
+            return StoreError(
+                f"cannot use the database {path}: {text}{CORRUPT_HINT.format(path=path)}"
+            )
+        return StoreError(f"the file {path} is not a leadtui database ({text}); check --db")
 
     def create_search(self) -> None:
         self.db.execute_sql(
@@ -284,11 +354,15 @@ class PostgresBackend(Backend):
 
     @classmethod
     def connect(cls, url: str) -> PostgresBackend:
+        conninfo = pg_conninfo(url)
+        named = "application_name=" in conninfo
         db = pw.PostgresqlDatabase(
-            url.replace("postgres://", "postgresql://", 1),
+            conninfo,
             autoconnect=True,
             connect_timeout=10,
             prefer_psycopg3=True,
+            # Seen in pg_stat_activity, so an administrator can tell leadtui's sessions apart.
+            **({} if named else {"application_name": "leadtui"}),
         )
         return cls(db, url)
 
@@ -307,8 +381,18 @@ class PostgresBackend(Backend):
     def lock_schema(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(74201)")
 
-    def lost_connection(self, error: str) -> bool:
-        return "closed" in error or "terminat" in error or "connection" in error
+    def lost(self, exc: BaseException) -> bool:
+        """The connection is gone: the server ended it (a restart, a failover, a pooler's idle
+        timeout, ``pg_terminate_backend``) or cannot be reached to open a new one."""
+        if not isinstance(exc, (pw.OperationalError, pw.InterfaceError)) and not type(
+            exc
+        ).__module__.startswith("psycopg"):
+            return False
+        conn = None if self.db.is_closed() else self.db._state.conn
+        if conn is not None and (conn.closed or conn.broken):
+            return True
+        text = str(exc).lower()
+        return any(w in text for w in ("terminat", "connection", "closed", "server"))
 
     def now(self) -> float:
         return float(
@@ -317,7 +401,7 @@ class PostgresBackend(Backend):
 
     def unusable(self, exc: Exception) -> StoreError:
         return StoreError(
-            f"the database {describe_url(self.url)} cannot be used: {first_line(exc)}; "
+            f"the database {describe_url(self.url)} cannot be used: {self.error(exc)}; "
             "check the database, schema (search_path) and the user's rights in "
             "--db / LEADTUI_DB"
         )
@@ -366,7 +450,7 @@ class PostgresBackend(Backend):
         return rows
 
     def waiter(self) -> ChangeWaiter:
-        return PgWaiter(self.url, CHANNEL)
+        return PgWaiter(pg_conninfo(self.url), CHANNEL, lambda text: redact(text, self.url))
 
 
 def search_values(lead: Any, lead_id: int) -> dict[str, Any] | None:
@@ -405,27 +489,72 @@ def _use_wal(path: str) -> None:
             text = first_line(exc)
             busy = "locked" in text or "busy" in text
             if not busy or time.monotonic() > deadline:
-                hint = READONLY_HINT if "readonly" in text else ""
+                hint = READONLY_HINT if "readonly" in text or "unable to open" in text else ""
+                if "not a database" in text or "malformed" in text:
+                    hint = CORRUPT_HINT.format(path=path)
                 raise StoreError(f"cannot open the database {path}: {text}{hint}") from None
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 0.1)
 
 
-def _create_sqlite_file(path: Path) -> None:
-    """Create an empty database file; in a group-writable folder, a group-writable one.
+def _prepare_sqlite_file(file: Path, *, create: bool, create_folder: bool) -> None:
+    """Check (or make) the folder and the file of a SQLite database before SQLite opens it."""
+    parent = file.parent
+    if create and not create_folder and not parent.is_dir():
+        raise StoreError(
+            f"the folder {parent} for the database {file} does not exist; "
+            "create it, or check --db / LEADTUI_DB"
+        )
+    if create:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder {parent} for the database: {exc.strerror}"
+            ) from None
+        if not file.exists():
+            _create_sqlite_file(file)
+    elif not file.exists():
+        raise StoreError(f"no database at {file}; run leadtui once to create it, or check --db")
+    _tighten(file)
 
-    A team shares a database in a folder its group may write (often setgid). With the usual
-    umask 022 SQLite would create the file -rw-r--r--, and every teammate but its creator
-    would get "attempt to write a readonly database". SQLite gives the -wal and -shm files
-    the database file's permissions, so making the file group-writable is enough.
+
+def file_mode(folder: Path) -> int:
+    """The mode of a new database file: the owner's, and the group's in a team's folder.
+
+    A team shares a database in a folder its group may write (setgid, as the README's
+    ``install -d -m 2775 -g sales``). Elsewhere buyers' phone numbers and emails are nobody
+    else's business: never readable by other users, whatever the umask.
+    """
+    mode = folder.stat().st_mode
+    shared = mode & stat.S_ISGID or mode & stat.S_IWGRP
+    return 0o660 if shared else 0o600
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Create an empty database file with :func:`file_mode`, before SQLite creates it.
+
+    SQLite gives the -wal and -shm files the database file's permissions (and, as root, its
+    owner), so the mode set here is the mode of all three.
     """
     try:
-        if not path.parent.stat().st_mode & stat.S_IWGRP:
-            return  # a private folder: SQLite creates the file as the umask says
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError:
-        return  # it exists (another process was first), or SQLite reports why it cannot
+        mode = file_mode(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return  # another process was first
     try:
-        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | stat.S_IRGRP | stat.S_IWGRP)
+        os.fchmod(fd, mode)  # the umask may have taken bits off
     finally:
         os.close(fd)
+
+
+def _tighten(file: Path) -> None:
+    """Take other users' read access off a database file this user owns (made by an older
+    leadtui, which left it as the umask said), and off its -wal and -shm."""
+    for path in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        with contextlib.suppress(OSError):  # missing, or not ours: leave it
+            st = path.stat()
+            if st.st_uid == os.getuid() and st.st_mode & 0o007:
+                path.chmod(stat.S_IMODE(st.st_mode) & ~0o007)

@@ -20,7 +20,6 @@ from leadtui._store.backends import (
     READONLY_HINT,
     Backend,
     describe_url,
-    first_line,
     search_values,
 )
 from leadtui._store.models import Models
@@ -64,37 +63,82 @@ class Database:
         with self.db.atomic():
             yield
 
-    def retrying(self, fn: Callable[[], _T]) -> _T:
-        """Run a write transaction, retrying when another process holds the lock."""
+    def retrying(self, fn: Callable[[], _T], *, idempotent: bool = False) -> _T:
+        """Run a write transaction, retrying when another process holds the lock or the
+        connection was lost (PostgreSQL restarted, failed over, or a pooler dropped it).
+
+        A transaction whose connection was lost before COMMIT was sent did not commit: the
+        server rolls it back, so it is run again on a new connection. One lost *during* COMMIT
+        may or may not have committed; it is run again only when ``idempotent`` (running it
+        twice leaves what running it once does: raw items dedupe by body and key, the lease
+        and health are set to a value); otherwise the caller gets a :class:`StoreError` saying
+        so, never a silent double.
+        """
         delay = 0.05
         for attempt in range(self.WRITE_RETRIES):
+            body_done = False
             try:
                 with self.write():
-                    return fn()
-            except pw.OperationalError as exc:
+                    result = fn()
+                    body_done = True  # from here only COMMIT is left
+                return result
+            except StoreError:
+                raise
+            except Exception as exc:
+                lost = self.backend.lost(exc)
                 text = str(exc).lower()
-                transient = "locked" in text or "busy" in text
-                reconnect = self.backend.lost_connection(text)
-                if not (transient or reconnect) or attempt == self.WRITE_RETRIES - 1:
+                busy = isinstance(exc, pw.OperationalError) and ("locked" in text or "busy" in text)
+                if not (lost or busy or isinstance(exc, pw.OperationalError)):
+                    raise  # a bug or a constraint: retrying would do the same
+                if lost:
+                    self.backend.reset()
+                where = describe_url(self.url)
+                if lost and body_done and not idempotent:
+                    raise StoreError(
+                        f"lost the connection to {where} while committing, so this change may "
+                        "or may not be saved; look, and do it again if it is missing"
+                    ) from exc
+                if not (lost or busy) or attempt == self.WRITE_RETRIES - 1:
+                    if lost:
+                        raise StoreError(
+                            f"lost the connection to {where} ({self.backend.error(exc)}); "
+                            "check that the database server is up, then try again"
+                        ) from exc
                     hint = READONLY_HINT if "readonly" in text else ""
                     raise StoreError(
-                        f"the database {describe_url(self.url)} refused a write: "
-                        f"{first_line(exc)}{hint}"
+                        f"the database {where} refused a write: {self.backend.error(exc)}{hint}"
                     ) from exc
-                if reconnect:
-                    with contextlib.suppress(Exception):
-                        self.db.close()
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-            except pw.InterfaceError as exc:
-                with contextlib.suppress(Exception):
-                    self.db.close()
-                if attempt == self.WRITE_RETRIES - 1:
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    READ_DELAYS: ClassVar[tuple[float, ...]] = (0.0, 0.1, 0.3)
+
+    def reading(self, fn: Callable[[], _T]) -> _T:
+        """Run a read, on a new connection when this thread's was lost.
+
+        A read is always safe to run again. When the database cannot be reached after a few
+        tries the caller gets a :class:`StoreError` (an HTTP 503, a line in the TUI), never the
+        driver's exception.
+        """
+        if self.db.in_transaction():
+            return fn()  # inside a write: its transaction decides
+        for delay in (*self.READ_DELAYS, None):
+            try:
+                return fn()
+            except StoreError:
+                raise
+            except Exception as exc:
+                if not self.backend.lost(exc):
+                    raise
+                self.backend.reset()
+                if delay is None:
                     raise StoreError(
-                        f"lost the connection to {describe_url(self.url)}: {exc}"
+                        f"lost the connection to {describe_url(self.url)} "
+                        f"({self.backend.error(exc)}); check that the database server is up, "
+                        "then try again"
                     ) from exc
                 time.sleep(delay)
-                delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def next_seq(self) -> int:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from leadtui._store.database import Database
-from leadtui._store.records import Health
+from leadtui._store.records import LEASE_NAME, Health
 
 
 class SourceState:
@@ -34,9 +34,16 @@ class SourceState:
                 conflict_target=[sh.source], update=values
             ).execute()
 
-        self._d.retrying(txn)
+        self._d.retrying(txn, idempotent=True)
 
     def health(self) -> list[Health]:
+        """Each source's health, as its capture process last wrote it.
+
+        Health written by a holder of the capture lease shows only while that lease lives: a
+        process killed with ``kill -9`` cannot clear what it wrote, and "HTTP listening" from
+        it would be a lie once nothing listens.
+        """
+        live = self._live_holder()
         sh = self._d.m.SourceHealth
         q = sh.select(
             sh.source,
@@ -48,7 +55,19 @@ class SourceState:
             sh.updated_ts,
             sh.holder,
         ).order_by(sh.source)
-        return [Health(*r) for r in q.tuples()]
+        return [h for h in (Health(*r) for r in q.tuples()) if h.holder in (None, live)]
+
+    def _live_holder(self) -> str | None:
+        lease = self._d.m.Lease
+        row = (
+            lease.select(lease.holder, lease.expires_ts)
+            .where((lease.name == LEASE_NAME) & lease.holder.is_null(False))
+            .tuples()
+            .first()
+        )
+        if row is None or row[1] < self._d.backend.now():
+            return None
+        return str(row[0])
 
     def clear_health(self) -> None:
         """Forget every source's health (the capture process that wrote it is gone)."""
@@ -57,7 +76,7 @@ class SourceState:
             self._d.m.SourceHealth.delete().execute()
             self._d.next_seq()
 
-        self._d.retrying(txn)
+        self._d.retrying(txn, idempotent=True)
 
     def get_state(self, key: str) -> dict[str, Any] | None:
         st = self._d.m.SyncState
@@ -72,4 +91,4 @@ class SourceState:
                 conflict_target=[st.key], update={"value": text, "updated_ts": time.time()}
             ).execute()
 
-        self._d.retrying(txn)
+        self._d.retrying(txn, idempotent=True)

@@ -57,7 +57,8 @@ class RawItems:
                 for i in items
             ]
 
-        return self._d.retrying(txn) if items else []
+        # Safe to run again after a commit whose answer was lost: items dedupe by body and key.
+        return self._d.retrying(txn, idempotent=True) if items else []
 
     def add_txn(
         self,

@@ -5,8 +5,8 @@ Frozen dataclasses: a lead leaves the store as a :class:`Lead`, never as a Peewe
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -36,11 +36,13 @@ class StoreError(Exception):
 
 
 def current_actor() -> str:
-    """The OS user: who did a triage action."""
+    """The OS user who did a triage action: the real user id's name, not ``LOGNAME`` or
+    ``USER``, which anyone can set to anybody's name."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in a container
-        return os.environ.get("USER") or "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (a container run with an arbitrary uid)
+        return f"uid {uid}"
 
 
 # --------------------------------------------------------------------------- plain data

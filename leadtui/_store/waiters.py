@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("leadtui.store")
@@ -55,24 +56,31 @@ class SqliteWaiter(ChangeWaiter):
 
 
 class PgWaiter(ChangeWaiter):
-    def __init__(self, url: str, channel: str) -> None:
+    """LISTEN on its own connection; a lost connection (a restart, a failover, a pooler's
+    idle timeout) is opened again on the next wait, and that wait says "changed"."""
+
+    def __init__(self, url: str, channel: str, scrub: Callable[[str], str] = str) -> None:
         self._url = url
         self._channel = channel
+        self._scrub = scrub  # takes the URL's password out of a driver's message
         self._conn: Any = None
         self._lock = threading.Lock()
 
     def _connect(self) -> None:
         import psycopg  # noqa: PLC0415 - SQLite users never load the PostgreSQL driver
 
-        self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+        named: dict[str, Any] = {}
+        if "application_name=" not in self._url:
+            named["application_name"] = "leadtui"  # how an administrator tells it apart
+        self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10, **named)
         self._conn.execute(f"LISTEN {self._channel}")
 
     def wait(self, timeout: float) -> bool:
-        if self._conn is None or self._conn.closed:
+        if self._conn is None or self._conn.closed or self._conn.broken:
             try:
                 self._connect()
             except Exception as exc:
-                log.warning("change feed: cannot listen on PostgreSQL: %s", exc)
+                log.warning("change feed: cannot listen on PostgreSQL: %s", self._scrub(str(exc)))
                 time.sleep(min(timeout, 1.0))
                 return False
             return True  # (re)connected: the caller must catch up
@@ -85,7 +93,9 @@ class PgWaiter(ChangeWaiter):
                     pass
                 return True
         except Exception as exc:
-            log.info("change feed: PostgreSQL connection lost (%s); reconnecting", exc)
+            log.info(
+                "change feed: PostgreSQL connection lost (%s); reconnecting", self._scrub(str(exc))
+            )
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
