@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadtui.formats import generic, indiamart_api, indiamart_mail, tradeindia_mail
+from leadtui.formats import authentication, generic, indiamart_api, indiamart_mail, tradeindia_mail
 from leadtui.formats.mime import BodyTooLarge, Mail
 from leadtui.formats.results import (
     LEAD_FIELDS,
@@ -125,6 +125,32 @@ def _not_a_lead(mail: Mail) -> Result:
     return ignored(reason, mail.message_id)
 
 
+def _marketplace(mail: Mail) -> str | None:
+    """The marketplace domain a mail says it comes from, if any."""
+    if indiamart_mail.from_indiamart(mail):
+        return indiamart_mail.DOMAIN
+    if tradeindia_mail.from_tradeindia(mail):
+        return tradeindia_mail.DOMAIN
+    return None
+
+
+def _reachable(result: Result, mail: Mail) -> Result:
+    """A lead nobody can answer (no phone, email or reply address) goes to review.
+
+    Such a "lead" is what forged or garbled mail produces; in the table it would be a row
+    the seller can do nothing with. IndiaMART's masked-number enquiries still carry the
+    Reply-To relay, so they stay leads.
+    """
+    if result["kind"] != "lead" or mail.reply_address:
+        return result
+    if any(result[key] for key in ("phone", "phone_alt", "email", "email_alt")):
+        return result
+    return error(
+        f"{result['source']} lead email with no way to reach the buyer (no phone, email or "
+        f"reply address; name {result['name']!r}, subject {mail.subject!r}): kept for review"
+    )
+
+
 def _parse_email(raw: bytes) -> Result:
     if not raw.strip():
         return error("empty input: not an email")
@@ -142,7 +168,12 @@ def _parse_email(raw: bytes) -> Result:
         return error(f"email from {mail.sender}: {exc}")
     if family is None:
         return _not_a_lead(mail)
-    return guarded(family.name, _read_lines, family, mail)
+    marketplace = _marketplace(mail)
+    if marketplace and (
+        why := authentication.forged(mail.headers.get("authentication-results"), marketplace)
+    ):
+        return error(f"{family.name} email from {mail.sender} failed authentication: {why}")
+    return _reachable(guarded(family.name, _read_lines, family, mail), mail)
 
 
 # ---------------------------------------------------------------- JSON

@@ -21,10 +21,15 @@ IST = timezone(timedelta(hours=5, minutes=30))
 # whitespace ones (tab, LF, VT, FF, CR, NEL): ``str.split()`` turns those into the single
 # spaces of rule 4, so a tab between two words does not glue them together.
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
+# A lone surrogate (half of an emoji cut by a JSON producer, "\\ud83d") cannot be encoded
+# as UTF-8: the store, the TUI and the JSON output would fail on it. It becomes U+FFFD.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str | None, *, multiline: bool = False) -> str | None:
     """Strip control characters and collapse whitespace (FORMATS 2.1 rules 3 and 4).
+
+    A lone surrogate becomes U+FFFD, so every cleaned string can be encoded as UTF-8.
 
     With ``multiline`` the value keeps its line feeds: each line is collapsed on its own
     and empty lines are dropped (the rule for ``message`` and reply messages). Text is
@@ -37,7 +42,7 @@ def clean_text(text: str | None, *, multiline: bool = False) -> str | None:
         if "  " not in text and text[0] != " " and text[-1] != " ":
             return text  # already clean: the common case, since lines are cleaned once
     else:
-        text = _CONTROLS.sub("", text)
+        text = _SURROGATES.sub("\ufffd", _CONTROLS.sub("", text))
     if multiline:
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         return "\n".join(kept for line in lines if (kept := " ".join(line.split()))) or None
@@ -46,7 +51,8 @@ def clean_text(text: str | None, *, multiline: bool = False) -> str | None:
 
 def clean_lines(text: str) -> list[str]:
     """Text as cleaned, non-empty lines (``clean_text`` per line, in one pass)."""
-    lines = _CONTROLS.sub("", text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = _SURROGATES.sub("\ufffd", _CONTROLS.sub("", text))
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return [kept for line in lines if (kept := " ".join(line.split()))]
 
 
