@@ -322,7 +322,7 @@ def test_db_and_config_also_work_after_the_subcommand(tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
     assert run("keys", "add", "website", "--config", str(cfg)).exit_code == 0
     assert run("keys", "--config", str(cfg), "list").output.strip() == "website (ingest)"
-    assert run("keys", "list", "--config", str(cfg)).output.strip() == "website"
+    assert run("keys", "list", "--config", str(cfg)).output.strip() == "website (ingest)"
     assert "website" in cfg.read_text()
     helptext = run("export", "--help").output
     assert "--db URL" in helptext
