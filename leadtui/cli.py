@@ -666,21 +666,53 @@ def keys() -> None:
 @keys.command(name="add")
 @common_options
 @click.argument("name")
+@click.option(
+    "--read",
+    "read",
+    is_flag=True,
+    help="Also let the key read every lead (GET /api/leads), for a CRM or a report.",
+)
+@click.option(
+    "--scope",
+    "scope",
+    multiple=True,
+    type=click.Choice(config.SCOPES),
+    help="What the key may do: ingest (add leads) and/or read (read every lead). "
+    "Default: ingest only.",
+)
 @pass_ctx
-def keys_add(ctx: Context, name: str) -> None:
-    """Create a key called NAME; it is printed once and only its hash is kept."""
+def keys_add(ctx: Context, name: str, read: bool, scope: tuple[str, ...]) -> None:
+    """Create a key called NAME; it is printed once and only its hash is kept.
+
+    A new key may only add leads (POST /api/leads): a website form needs no more. Give
+    --read (or --scope read) to a tool that must read the leads back, every buyer's details.
+    """
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
         fail("a key name is 1-40 letters, digits, '.', '_' or '-'")
+    scopes = set(scope) or set(config.NEW_KEY_SCOPES)
+    if read:
+        scopes.add("read")
     path, _ = config.config_file_path(ctx.config_file)
     key = config.new_api_key()
     try:
-        config.add_api_key(path, name, config.hash_api_key(key))
+        config.add_api_key(path, name, config.hash_api_key(key), scopes)
     except config.ConfigError as exc:
         fail(str(exc))
     click.echo(key)
+    may = " and ".join(
+        {"ingest": "add leads (POST /api/leads)", "read": "read every lead (GET /api/leads)"}[s]
+        for s in config.SCOPES
+        if s in scopes
+    )
+    hint = (
+        ""
+        if "read" in scopes
+        else " It cannot read leads; for a tool that must, add one with: "
+        "leadtui keys add NAME --read."
+    )
     click.echo(
         f"saved the hash of key {name!r} in {path}; the key is shown only now. "
-        "Send it as the x-api-key header.",
+        f"Send it as the x-api-key header. It may {may}.{hint}",
         err=True,
     )
 
@@ -689,9 +721,12 @@ def keys_add(ctx: Context, name: str) -> None:
 @common_options
 @pass_ctx
 def keys_list(ctx: Context) -> None:
-    """Show the names of the configured keys (never the keys)."""
-    names = [k.name for k in ctx.settings.api_keys]
-    click.echo("\n".join(names) if names else "no API keys; create one with: leadtui keys add NAME")
+    """Show the names of the configured keys and what each may do (never the keys)."""
+    lines = [
+        f"{k.name} ({', '.join(s for s in config.SCOPES if s in k.scopes)})"
+        for k in ctx.settings.api_keys
+    ]
+    click.echo("\n".join(lines) if lines else "no API keys; create one with: leadtui keys add NAME")
 
 
 @keys.command(name="remove")

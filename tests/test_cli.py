@@ -197,7 +197,7 @@ def test_keys_add_prints_once_and_stores_a_hash(tmp_path: Path) -> None:
     assert key.startswith("ltk_")
     assert key not in cfg.read_text()
     listed = CliRunner().invoke(main, ["--config", str(cfg), "keys", "list"])
-    assert listed.output.strip() == "website"
+    assert listed.output.strip() == "website (ingest)"
     removed = CliRunner().invoke(main, ["--config", str(cfg), "keys", "remove", "website"])
     assert removed.exit_code == 0
     bad = CliRunner().invoke(main, ["--config", str(cfg), "keys", "add", "no spaces"])
@@ -332,8 +332,8 @@ def test_db_and_config_also_work_after_the_subcommand(tmp_path: Path) -> None:
 
     cfg = tmp_path / "config.toml"
     assert run("keys", "add", "website", "--config", str(cfg)).exit_code == 0
-    assert run("keys", "--config", str(cfg), "list").output.strip() == "website"
-    assert run("keys", "list", "--config", str(cfg)).output.strip() == "website"
+    assert run("keys", "--config", str(cfg), "list").output.strip() == "website (ingest)"
+    assert run("keys", "list", "--config", str(cfg)).output.strip() == "website (ingest)"
     assert "website" in cfg.read_text()
     helptext = run("export", "--help").output
     assert "--db URL" in helptext

@@ -227,4 +227,23 @@ def kept_as_json(lead: Mapping[str, Any], original: object = None) -> bytes:
     parser ignores, so nothing of it is lost.
     """
     data = {**lead, ORIGINAL_KEY: original} if original is not None else dict(lead)
-    return json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+    return json.dumps(without_lone_surrogates(data), ensure_ascii=False, sort_keys=True).encode()
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate (JSON's ``"\\ud83d"`` alone) as U+FFFD.
+
+    JSON may carry half of an emoji; such a string cannot be encoded as UTF-8, so it cannot be
+    stored. A pair decodes to one character and is kept; only the orphan is replaced. Keys and
+    values of objects and lists are walked; anything else is returned as it is.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, Mapping):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_lone_surrogates(v) for v in value]
+    return value

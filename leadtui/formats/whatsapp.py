@@ -114,6 +114,9 @@ def _meta_text(msg: Mapping[str, Any]) -> str:
 
 def _epoch_time(value: object) -> str | None:
     text = as_text(value)
-    if not text or not text.isdigit() or len(text) > 12:
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 12:
         return None
-    return datetime.fromtimestamp(int(text), IST).isoformat(timespec="seconds")
+    try:  # a timestamp past the year 9999 (12 digits can be) is no time: leave it out
+        return datetime.fromtimestamp(int(text), IST).isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        return None

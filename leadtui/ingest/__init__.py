@@ -15,8 +15,9 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     lead; the key again with a different body is 422, as the IETF idempotency-key draft says.
     201 with the lead id for a new lead, 200 for one already known (a replay, an identical
     body, or the same enquiry by the dedupe keys), 202 if the item went to the review queue,
-    400 for a body that is not JSON or a form or a longer Idempotency-Key, 401 without a valid
-    key, 413 above 64 KiB, 415 for other content types, 422 (RFC 9457 problem+json) naming
+    400 for a body that is not JSON or a form or an Idempotency-Key longer than 200 or not
+    printable ASCII, 401 without a valid key, 403 for a key without the ``ingest`` scope,
+    413 above 64 KiB, 415 for other content types, 422 (RFC 9457 problem+json) naming
     every invalid field, 429 with Retry-After above the key's rate. A body refused with 400
     or 422 is kept all the same, failed, in the review queue with the reason.
     A JSON body is kept as sent; a form is kept as the lead JSON it maps to, with the form's
@@ -39,7 +40,8 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     secret is not configured answers 404.
 
 ``GET /api/leads?since=&limit=``
-    For other tools (needs ``x-api-key``). ``since`` is a change cursor: an integer, 0 or
+    For other tools (needs an ``x-api-key`` with the ``read`` scope, else 403: a new key may
+    only add leads unless made with ``leadtui keys add NAME --read``). ``since`` is a change cursor: an integer, 0 or
     absent for everything; the answer's ``cursor`` continues the feed, and a lead changed
     again (triage, a merge) comes back with its new state. ``since`` may also be an ISO-8601
     time with a UTC offset: the same feed from that time on (the leads that arrived or changed
@@ -54,7 +56,11 @@ API keys are the config file's ``[http.api_keys]`` plus ``LEADTUI_API_KEYS``; ``
 add/remove`` take effect within a second, without a restart (:class:`ApiKeyRing`).
 
 Every route that stores answers 503 with Retry-After when the database refuses the write:
-nothing is acknowledged that is not committed. ``LEADTUI_HTTP_RATE_PER_MINUTE`` is per API
+nothing is acknowledged that is not committed (when the raw item was committed but its lead
+could not be made, the 503 says so, and a retry finishes it). Wrong keys, push tokens and
+signatures are counted per client address (429 with Retry-After past 30 a minute).
+:mod:`~leadtui.ingest.connections` keeps the port answering under floods of idle or slow
+connections and keeps request bytes out of the log. ``LEADTUI_HTTP_RATE_PER_MINUTE`` is per API
 key (0: no limit); the webhooks are not rate limited, so IndiaMART is never refused.
 
 Writes go through one writer thread (group commit): handlers queue raw items, the writer
@@ -65,7 +71,8 @@ database; reads run in a small thread pool.
 The package, one concern a module: :mod:`~leadtui.ingest.routes` (the ``ROUTES`` table and
 its handlers), :mod:`~leadtui.ingest.openapi` (the document generated from ``ROUTES``),
 :mod:`~leadtui.ingest.auth` (API keys, rate limits, signatures, idempotency keys),
-:mod:`~leadtui.ingest.writer` (group commit), :mod:`~leadtui.ingest.answers` (problem+json and
+:mod:`~leadtui.ingest.writer` (group commit), :mod:`~leadtui.ingest.connections` (timeouts, the connection cap, parse
+errors), :mod:`~leadtui.ingest.answers` (problem+json and
 the other answers), :mod:`~leadtui.ingest.source` (the capture source) and
 :mod:`~leadtui.ingest.checks` (``leadtui doctor``). The payload rules are the parser's:
 :mod:`leadtui.formats.website_form` and :mod:`leadtui.formats.whatsapp`. The names below are

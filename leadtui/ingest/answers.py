@@ -57,19 +57,31 @@ def invalid(errors: list[FieldError]) -> web.Response:
     return problem(422, f"invalid: {fields}", errors=errors)
 
 
-def too_large() -> web.Response:
-    response = problem(413, f"the body is larger than {LEAD_LIMIT // 1024} KiB")
+def too_large(limit: int = LEAD_LIMIT) -> web.Response:
+    """413 naming the route's own limit."""
+    response = problem(413, f"the body is larger than {size(limit)}; send at most that")
     response.force_close()
     return response
 
 
-def unavailable() -> web.Response:
-    """503: the database refused the write, so nothing is acknowledged."""
-    return problem(
-        503,
-        "the database is not available; the item was not accepted, retry",
-        headers={"Retry-After": RETRY_AFTER},
-    )
+def size(limit: int) -> str:
+    """``64 KiB``, ``1 MiB``: a limit as people write it."""
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MiB"
+    return f"{limit // 1024} KiB"
+
+
+def unavailable(stored: int | None = None) -> web.Response:
+    """503: the database refused the write. ``stored``: the raw item was committed after all
+    (it is safe), only its lead could not be made; a retry of the same request finishes it."""
+    if stored is not None:
+        detail = (
+            f"the request was stored (item {stored}) but its lead could not be made: the "
+            "database refused the write; retry the same request to finish it"
+        )
+    else:
+        detail = "the database is not available; the item was not accepted, retry"
+    return problem(503, detail, headers={"Retry-After": RETRY_AFTER})
 
 
 def not_found() -> web.Response:

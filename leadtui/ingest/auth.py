@@ -19,17 +19,19 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
 from leadtui import config
 from leadtui.config import ApiKey, ConfigError, Settings, hash_api_key
-from leadtui.ingest.answers import problem
+from leadtui.ingest.answers import IDEMPOTENCY_KEY_MAX, problem
 
 log = logging.getLogger("leadtui.ingest")  # one logger for the HTTP source, as before the split
 
 KEYS_CHECK_SECONDS = 1.0  # a request looks at the config file for changed API keys this often
+FAILURES_PER_MINUTE = 30  # wrong credentials an address may send a minute (bursts of as many)
 
 # --------------------------------------------------------------------------- API keys
 
@@ -112,31 +114,57 @@ class ApiKeyRing:
 class RateLimiter:
     """A token bucket per API key: ``per_minute`` requests a minute, bursts up to that many."""
 
+    MAX_BUCKETS = 10_000  # then full (forgotten) buckets are dropped: addresses are many
+
     def __init__(self, per_minute: int) -> None:
         self.capacity = float(per_minute)
         self.refill = per_minute / 60.0
         self._buckets: dict[str, tuple[float, float]] = {}
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.refill)
 
     def take(self, key: str, now: float | None = None) -> float:
         """0 when the request may go ahead, else the seconds until it may."""
         if self.capacity <= 0:
             return 0.0  # rate_per_minute = 0: no limit
         now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.refill)
+        tokens = self._tokens(key, now)
+        if len(self._buckets) >= self.MAX_BUCKETS and key not in self._buckets:
+            self._buckets = {
+                k: v for k, v in self._buckets.items() if self._tokens(k, now) < self.capacity
+            }
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, now)
             return 0.0
         self._buckets[key] = (tokens, now)
         return (1.0 - tokens) / self.refill
 
+    def wait(self, key: str, now: float | None = None) -> float:
+        """The seconds until ``key`` could :meth:`take` again, without taking anything."""
+        if self.capacity <= 0:
+            return 0.0
+        tokens = self._tokens(key, time.monotonic() if now is None else now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.refill
+
+
+Scope = Literal["ingest", "read"]
+
 
 class Gate:
-    """The door of the routes that need an API key: which key it is, and whether it may pass."""
+    """The door of the routes that need a credential: which key it is, whether it may pass.
+
+    Wrong credentials (an API key, the push token, a webhook signature, the verify token) are
+    counted per client address: past :data:`FAILURES_PER_MINUTE` of them, that address gets
+    429 with Retry-After for every credential it tries, right or wrong, until the count
+    drains, so nobody can guess a key or a token at the network's speed.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.rate_per_minute = int(settings.http_rate_per_minute)
         self.limiter = RateLimiter(self.rate_per_minute)
+        self.failures = RateLimiter(FAILURES_PER_MINUTE)
         self.api_keys = ApiKeyRing(settings)
         self._keys_checked = -math.inf
 
@@ -148,22 +176,50 @@ class Gate:
             await asyncio.get_running_loop().run_in_executor(None, self.api_keys.refresh)
         return self.api_keys.keys
 
-    async def authorise(self, request: web.Request) -> str | web.Response:
-        """The API key's name, or the 401/429 answer."""
+    def throttled(self, request: web.Request) -> web.Response | None:
+        """429 if the client's address has tried too many wrong credentials lately."""
+        wait = self.failures.wait(_address(request))
+        if wait <= 0:
+            return None
+        seconds = max(1, math.ceil(wait))
+        return problem(
+            429,
+            f"too many wrong keys, tokens or signatures from this address; retry after "
+            f"{seconds} s with the right one",
+            headers={"Retry-After": str(seconds)},
+        )
+
+    def failed(self, request: web.Request) -> None:
+        """Count a wrong credential against the client's address."""
+        self.failures.take(_address(request))
+
+    async def authorise(self, request: web.Request, scope: Scope) -> str | web.Response:
+        """The API key's name, or the 401/403/429 answer."""
+        refused = self.throttled(request)
+        if refused is not None:
+            return refused
         presented = request.headers.get("x-api-key", "")
-        name: str | None = None
+        found: ApiKey | None = None
         if presented:
             digest = hash_api_key(presented)
             for key in await self.keys():  # every key is compared: no early exit
-                if hmac.compare_digest(digest.encode(), key.digest.encode()) and name is None:
-                    name = key.name
-        if name is None:
+                if hmac.compare_digest(digest.encode(), key.digest.encode()) and found is None:
+                    found = key
+        if found is None:
+            self.failed(request)
             return problem(
                 401,
                 "a valid API key is required in the x-api-key header",
                 headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
             )
-        wait = self.limiter.take(name)
+        if scope not in found.scopes:
+            what = "read leads" if scope == "read" else "add leads"
+            return problem(
+                403,
+                f"the API key {found.name!r} may not {what}; create a key that may with "
+                f"'leadtui keys add NAME --scope {scope}'",
+            )
+        wait = self.limiter.take(found.name)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             return problem(
@@ -172,7 +228,22 @@ class Gate:
                 f"requests a minute; retry after {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
-        return name
+        return found.name
+
+
+def _address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def idempotency_key_problem(header: str) -> str | None:
+    """What is wrong with an ``Idempotency-Key`` value, or None: it is printable ASCII (a
+    structured-field string, as the IETF draft says) of at most 200 characters."""
+    value = header.strip()
+    if len(value) > IDEMPOTENCY_KEY_MAX:
+        return f"must be at most {IDEMPOTENCY_KEY_MAX} characters"
+    if not all(" " <= ch <= "~" for ch in value):
+        return "must be printable ASCII (letters, digits, punctuation)"
+    return None
 
 
 def idempotency_key(key_name: str, header: str | None) -> str | None:
@@ -184,13 +255,19 @@ def idempotency_key(key_name: str, header: str | None) -> str | None:
         return None
     key = f"idem:{key_name}:{value}"
     if len(key) > 300:
-        key = f"idem:{key_name[:60]}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
+        key = f"idem:{key_name[:60]}:sha256:{hashlib.sha256(_bytes(value)).hexdigest()}"
     return key
 
 
 def secret_matches(presented: str, configured: str) -> bool:
     """A token from a request against the configured one: never for an unset one, in constant time."""
-    return bool(configured) and hmac.compare_digest(presented.encode(), configured.encode())
+    return bool(configured) and hmac.compare_digest(_bytes(presented), _bytes(configured))
+
+
+def _bytes(text: str) -> bytes:
+    """A header value as bytes: one that is not UTF-8 (surrogate-escaped) hashes too, and
+    compares unequal, rather than raising."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 # --------------------------------------------------------------------------- signatures
@@ -199,7 +276,7 @@ def secret_matches(presented: str, configured: str) -> bool:
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
     """Twilio's ``X-Twilio-Signature``: base64 HMAC-SHA1 of the URL + sorted ``name value`` pairs."""
     data = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    digest = hmac.new(_bytes(auth_token), _bytes(data), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
 
@@ -212,7 +289,7 @@ def twilio_valid(
     ok = False
     for candidate in _with_and_without_port(url):
         expected = twilio_signature(auth_token, candidate, params)
-        ok |= hmac.compare_digest(expected.encode(), presented.strip().encode())
+        ok |= hmac.compare_digest(_bytes(expected), _bytes(presented.strip()))
     return ok
 
 
@@ -246,5 +323,5 @@ def meta_signature_valid(app_secret: str, body: bytes, presented: str) -> bool:
     """Meta's ``X-Hub-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the raw body."""
     if not app_secret or not presented:
         return False
-    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), presented.strip().lower().encode())
+    expected = "sha256=" + hmac.new(_bytes(app_secret), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(_bytes(expected), _bytes(presented.strip().lower()))

@@ -103,7 +103,13 @@ def _param(name: str, where: FieldPlace | Literal["path"], *, required: bool = F
 
 _NOT_FOUND = _problem("unknown URL, wrong token, or this channel is not configured")
 _NO_KEY = _problem("no valid x-api-key")
-_OVER_RATE = _problem("this key is over its rate", retry=True)
+_OVER_RATE = _problem(
+    "this key is over its rate, or this address sent too many wrong keys, tokens or signatures",
+    retry=True,
+)
+_GUESSING = _problem(
+    "this address sent too many wrong keys, tokens or signatures; retry later", retry=True
+)
 _DATABASE_DOWN = _problem("the database is unavailable", retry=True)
 _NULLABLE_TEXT: Schema = {"type": ["string", "null"]}
 
@@ -113,8 +119,11 @@ def _webhook_responses(ok: Schema, *, limit: str, signed: bool, **more: Schema) 
     return {
         "200": ok,
         **({"403": _problem("the signature does not match")} if signed else {}),
+        "400": _problem("the body could not be read (a broken chunked or gzip stream)"),
         "404": _NOT_FOUND,
         "413": _problem(f"the body is larger than {limit}"),
+        "415": _problem("a Content-Encoding other than gzip or deflate"),
+        "429": _GUESSING,
         **more,
         "503": _DATABASE_DOWN,
     }
@@ -230,17 +239,25 @@ ADD_LEAD = Operation(
         ),
         "400": _problem(
             "the body is not JSON or not a readable form, or the Idempotency-Key is longer "
-            f"than {IDEMPOTENCY_KEY_MAX} characters"
+            f"than {IDEMPOTENCY_KEY_MAX} characters or not printable ASCII"
         ),
         "401": _NO_KEY,
+        "403": _problem("this API key may not add leads (its scopes)"),
         "413": _problem("the body is larger than 64 KiB"),
-        "415": _problem("not JSON, urlencoded or multipart form data"),
+        "415": _problem(
+            "not JSON, urlencoded or multipart form data, or a Content-Encoding other than "
+            "gzip or deflate"
+        ),
         "422": _problem(
             "invalid fields, each named in errors (the lead is kept in the review queue); or "
             "the Idempotency-Key was already used for a different request body"
         ),
         "429": _OVER_RATE,
-        "503": _problem("the database is unavailable; nothing was stored", retry=True),
+        "503": _problem(
+            "the database is unavailable: nothing was stored, or (the detail says so) the "
+            "request was stored but its lead not made yet; retry either way",
+            retry=True,
+        ),
     },
 )
 
@@ -268,6 +285,7 @@ LIST_LEADS = Operation(
             _ref("LeadList"),
         ),
         "401": _NO_KEY,
+        "403": _problem("this API key may not read leads (create one with --read)"),
         "422": _problem("since or limit is invalid"),
         "429": _OVER_RATE,
         "503": _DATABASE_DOWN,
@@ -325,6 +343,7 @@ WHATSAPP_META_VERIFY = Operation(
         },
         "403": _problem("the verify token does not match"),
         "404": _NOT_FOUND,
+        "429": _GUESSING,
     },
 )
 

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from leadtui import parser
 from leadtui.capture import RawItem
@@ -38,12 +40,12 @@ from leadtui.formats.website_form import (
     is_iso_time,
     kept_as_json,
     lead_from_form,
+    without_lone_surrogates,
 )
 from leadtui.formats.whatsapp import Message, meta_messages, twilio_message
 from leadtui.ingest import openapi
 from leadtui.ingest.answers import (
     BODY_TIMEOUT,
-    IDEMPOTENCY_KEY_MAX,
     LEAD_LIMIT,
     MAX_LIST,
     WEBHOOK_LIMIT,
@@ -59,13 +61,15 @@ from leadtui.ingest.answers import (
 from leadtui.ingest.auth import (
     Gate,
     idempotency_key,
+    idempotency_key_problem,
     meta_signature_valid,
     public_url,
     secret_matches,
     twilio_valid,
 )
+from leadtui.ingest.connections import SERVER_HEADER
 from leadtui.ingest.openapi import Method, Operation
-from leadtui.ingest.writer import Writer
+from leadtui.ingest.writer import NotApplied, Writer
 from leadtui.store import Health, Outcome, Store, StoreError
 
 log = logging.getLogger("leadtui.ingest")  # one logger for the HTTP source, as before the split
@@ -79,11 +83,27 @@ _T = TypeVar("_T")
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 class _SlowBody(Exception):
     pass
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before its body arrived: nobody to answer."""
+
+
+class _Unreadable(Exception):
+    """The body cannot be read as sent: a broken chunked or Content-Encoding stream."""
+
+    def __init__(self, status: int, detail: str, raw: bytes = b"") -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.raw = raw  # what arrived, for a route that keeps even an unreadable body
 
 
 @dataclass
@@ -131,18 +151,31 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer is deliberate: no traceback, no secret, and a log line without keys."""
     start = time.perf_counter()
     try:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:  # aiohttp's own answers: unknown URL, wrong method
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         response = problem(exc.status, generic_detail(exc.status), headers=headers)
-    except _TooLarge:
-        response = too_large()
+    except _TooLarge as exc:
+        response = too_large(exc.limit)
+    except _Unreadable as exc:
+        response = problem(exc.status, exc.detail)
+        response.force_close()
+    except _ClientGone:
+        # Nobody is there to read an answer; one short line, no traceback.
+        log.debug(
+            "ingest: %s %s: the client left before its body arrived",
+            request.method,
+            _log_path(request.path),
+        )
+        response = problem(400, "the connection closed before the body arrived")
+        response.force_close()
     except _SlowBody:
         response = problem(408, f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
         response.force_close()
     except Exception:
         log.exception("ingest: %s %s failed", request.method, _log_path(request.path))
         response = problem(500, "the server failed to handle this request; it is logged")
+    response.headers["Server"] = SERVER_HEADER  # not aiohttp's name and version
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
             "%s %s -> %d in %.1f ms",
@@ -155,19 +188,55 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, or :class:`_TooLarge` once it passes ``limit`` bytes."""
+    """The whole body as sent, decoded (:func:`_decoded`); :class:`_TooLarge` past ``limit``.
+
+    At most ``limit`` bytes are read: a larger body is refused as soon as it passes the limit
+    (or at once, by its Content-Length). A client that goes away mid-body is
+    :class:`_ClientGone`; a broken chunked stream is :class:`_Unreadable`.
+    """
     if request.content_length is not None and request.content_length > limit:
-        raise _TooLarge
+        raise _TooLarge(limit)
     body = bytearray()
     try:
         async with asyncio.timeout(BODY_TIMEOUT):
             async for chunk in request.content.iter_chunked(64 * 1024):
                 body += chunk
                 if len(body) > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
     except TimeoutError:
         raise _SlowBody from None
-    return bytes(body)
+    except RequestPayloadError:
+        raise _Unreadable(400, "the body could not be read (a broken chunked encoding)") from None
+    except ConnectionError:
+        raise _ClientGone from None
+    return _decoded(request, bytes(body), limit)
+
+
+_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _decoded(request: web.Request, raw: bytes, limit: int) -> bytes:
+    """``raw`` without its Content-Encoding (gzip or deflate), at most ``limit`` bytes of it."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in {"", "identity"}:
+        return raw
+    wbits = _ENCODINGS.get(encoding)
+    if wbits is None:
+        raise _Unreadable(
+            415, "the Content-Encoding is not supported; send the body as is, or gzip", raw
+        )
+    attempts = [wbits, -zlib.MAX_WBITS] if encoding == "deflate" else [wbits]
+    for bits in attempts:  # "deflate" is zlib-wrapped by the RFC, raw by some clients
+        inflater = zlib.decompressobj(bits)
+        try:
+            out = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit:
+            raise _TooLarge(limit)
+        if inflater.eof and not inflater.unused_data:
+            return out
+    raise _Unreadable(400, f"the body is not valid {encoding} (Content-Encoding)", raw)
 
 
 def _log_path(path: str) -> str:
@@ -181,36 +250,46 @@ def _log_path(path: str) -> str:
 
 
 async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
-    auth = await ingest.gate.authorise(request)
+    auth = await ingest.gate.authorise(request, "ingest")
     if isinstance(auth, web.Response):
         return auth
     idempotency = request.headers.get("Idempotency-Key")
-    if idempotency is not None and len(idempotency.strip()) > IDEMPOTENCY_KEY_MAX:
+    if idempotency is not None and (wrong := idempotency_key_problem(idempotency)):
+        # Checked before the item joins a group commit: a value the database cannot hold
+        # must not fail the other requests committed with it.
         return problem(
             400,
-            f"the Idempotency-Key header is longer than {IDEMPOTENCY_KEY_MAX} characters",
-            errors=[
-                field_error(
-                    "Idempotency-Key", f"must be at most {IDEMPOTENCY_KEY_MAX} characters", "header"
-                )
-            ],
+            f"the Idempotency-Key header {wrong}",
+            errors=[field_error("Idempotency-Key", wrong, "header")],
         )
     if request.content_length is not None and request.content_length > LEAD_LIMIT:
-        return too_large()
+        return too_large(LEAD_LIMIT)
     media = request.content_type
+    results: list[dict[str, Any]] | None = None
     if media == "application/json" or media.endswith("+json"):
-        body = await _read_body(request, LEAD_LIMIT)
+        try:
+            body = await _read_body(request, LEAD_LIMIT)
+        except _Unreadable as exc:
+            if exc.status != 400 or not exc.raw:
+                raise
+            return await _refused(ingest, problem(400, exc.detail), exc.raw, auth)
         parsed = _lead_json(body)
         if isinstance(parsed, web.Response):
             return await _refused(ingest, parsed, body, auth)
+        results = parsed[1]
     elif media in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in {"", "identity"}:
+            return problem(415, "send a form without a Content-Encoding")
         try:
             async with asyncio.timeout(BODY_TIMEOUT):
                 form = await request.post()
         except web.HTTPRequestEntityTooLarge:
-            return too_large()
+            return too_large(LEAD_LIMIT)
         except TimeoutError:
             raise _SlowBody from None
+        except ConnectionError:
+            raise _ClientGone from None
         except Exception:
             return problem(400, "the form could not be read (malformed encoding)")
         fields = [(k, v) for k, v in form.items() if isinstance(v, str)]
@@ -239,16 +318,18 @@ async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
         dedupe_key=idempotency_key(auth, idempotency),
     )
     try:
-        outcome: Outcome = await ingest.commit(item, early=False)
+        outcome: Outcome = await ingest.commit(item, early=False, results=results)
         # A key seen before keeps its first request's item (nothing new is stored): the
         # same body is a replay, another body a client reusing the key for a new request.
         reused = item.dedupe_key is not None and await ingest.read(
             lambda: ingest.store.raw_body(outcome.raw_id) not in (None, body)
         )
+    except NotApplied as exc:
+        return unavailable(stored=exc.raw_id)
     except (StoreError, TimeoutError):
         return unavailable()
     if reused:
-        return problem(
+        answer = problem(
             422,
             "this Idempotency-Key was already used for a different request; "
             "send a new key with a new lead",
@@ -258,14 +339,22 @@ async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
                 )
             ],
         )
+        # The other body is a lead all the same: kept for review, as every refused one is.
+        return await _refused(ingest, answer, body, auth)
     return lead_answer(outcome)
 
 
-def _lead_json(body: bytes) -> dict[str, Any] | web.Response:
+def _lead_json(
+    body: bytes,
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None] | web.Response:
+    """The lead, and its parse results when the writer must not parse the body itself."""
     try:
-        value = json.loads(body.decode("utf-8-sig"))
+        sent = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return problem(400, "the body is not valid JSON (UTF-8)")
+    # Half an emoji ("\ud83d" alone) cannot be stored: it becomes U+FFFD in the lead, while
+    # the body is kept as sent.
+    value = without_lone_surrogates(sent)
     if not isinstance(value, dict):
         return invalid([field_error("", "the body must be one JSON object (a lead)")])
     errors = check_lead(value)
@@ -275,7 +364,7 @@ def _lead_json(body: bytes) -> dict[str, Any] | web.Response:
     if len(results) != 1 or results[0].get("kind") != "lead":
         detail = str(results[0].get("error") or "not a lead") if results else "not a lead"
         return invalid([field_error("", detail)])
-    return value
+    return value, (results if value != sent else None)
 
 
 async def _refused(
@@ -308,7 +397,7 @@ async def _refused(
 
 
 async def list_leads(ingest: Ingest, request: web.Request) -> web.Response:
-    auth = await ingest.gate.authorise(request)
+    auth = await ingest.gate.authorise(request, "read")
     if isinstance(auth, web.Response):
         return auth
     errors: list[FieldError] = [
@@ -389,10 +478,19 @@ def _cursor_at(store: Store, since_ts: float) -> int:
 
 
 async def indiamart_push(ingest: Ingest, request: web.Request) -> web.Response:
+    refused = ingest.gate.throttled(request)
+    if refused is not None:
+        return refused
     presented = request.match_info.get("token", "")
     if not secret_matches(presented, ingest.settings.push_token.reveal()):
+        ingest.gate.failed(request)
         return not_found()
-    body = await _read_body(request, WEBHOOK_LIMIT)
+    try:
+        body = await _read_body(request, WEBHOOK_LIMIT)
+    except _Unreadable as exc:
+        if not exc.raw:
+            raise
+        body = exc.raw  # kept as it came (the review queue shows it): the 200 still holds
     try:
         await ingest.commit(RawItem(body, source="push", kind="json", channel="push"), early=True)
     except (StoreError, TimeoutError):
@@ -412,16 +510,23 @@ async def twilio(ingest: Ingest, request: web.Request) -> web.Response:
     token = ingest.settings.twilio_auth_token.reveal()
     if not token:
         return not_found()
+    refused = ingest.gate.throttled(request)
+    if refused is not None:
+        return refused
     if request.content_type != "application/x-www-form-urlencoded":
         return problem(415, "Twilio posts application/x-www-form-urlencoded")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature.strip():  # refused before its body is read
+        ingest.gate.failed(request)
+        return problem(403, "the X-Twilio-Signature header is missing")
     body = await _read_body(request, LEAD_LIMIT)
     try:
         params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
         params = None
     url = public_url(ingest.settings, request)
-    signature = request.headers.get("X-Twilio-Signature", "")
     if params is None or not twilio_valid(token, url, params, signature):
+        ingest.gate.failed(request)
         return problem(403, "the X-Twilio-Signature does not match this request")
     message = twilio_message(dict(reversed(params)))
     if message is not None:
@@ -436,6 +541,9 @@ async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
     configured = ingest.settings.meta_verify_token.reveal()
     if not configured:
         return not_found()
+    refused = ingest.gate.throttled(request)
+    if refused is not None:
+        return refused
     mode = request.query.get("hub.mode", "")
     token = request.query.get("hub.verify_token", "")
     challenge = request.query.get("hub.challenge", "")
@@ -447,6 +555,8 @@ async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
         and challenge.isprintable()
     ):
         return web.Response(text=challenge, content_type="text/plain")
+    if token:
+        ingest.gate.failed(request)
     return problem(403, "the verification request does not match the configured verify token")
 
 
@@ -454,8 +564,16 @@ async def meta(ingest: Ingest, request: web.Request) -> web.Response:
     secret = ingest.settings.meta_app_secret.reveal()
     if not secret:
         return not_found()
+    refused = ingest.gate.throttled(request)
+    if refused is not None:
+        return refused
+    signature = request.headers.get("X-Hub-Signature-256", "")
+    if not signature.strip():  # refused before its body is read
+        ingest.gate.failed(request)
+        return problem(403, "the X-Hub-Signature-256 header is missing")
     body = await _read_body(request, WEBHOOK_LIMIT)
-    if not meta_signature_valid(secret, body, request.headers.get("X-Hub-Signature-256", "")):
+    if not meta_signature_valid(secret, body, signature):
+        ingest.gate.failed(request)
         return problem(403, "the X-Hub-Signature-256 does not match this body")
     try:
         payload: object = json.loads(body.decode("utf-8"))

@@ -19,6 +19,13 @@ from aiohttp import web
 
 from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
 from leadtui.config import ConfigError, Settings
+from leadtui.ingest.connections import (
+    Connections,
+    Site,
+    Throttle,
+    connection_cap,
+    loop_exception_handler,
+)
 from leadtui.ingest.routes import Ingest
 from leadtui.ingest.writer import Writer
 from leadtui.store import Health, Store
@@ -66,6 +73,9 @@ class IngestSource:
             await stopping.wait()
             return
         loop = asyncio.get_running_loop()
+        # The loop's own errors (accept out of descriptors) once a minute, not per attempt.
+        loop.set_exception_handler(loop_exception_handler(Throttle()))
+        connections = Connections(connection_cap())
         writer = Writer(self.pipeline, loop)
         readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-read")
         ingest = Ingest(self.settings, self.store, writer, readers)
@@ -75,7 +85,7 @@ class IngestSource:
         writer.start()
         await runner.setup()
         try:
-            while not stopping.is_set() and not await self._listen(runner, host, port):
+            while not stopping.is_set() and not await self._listen(runner, host, port, connections):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), LISTEN_RETRY)
             await stopping.wait()
@@ -85,8 +95,10 @@ class IngestSource:
             await loop.run_in_executor(None, writer.stop, 0.4)
             readers.shutdown(wait=False, cancel_futures=True)
 
-    async def _listen(self, runner: web.AppRunner, host: str, port: int) -> bool:
-        site = web.TCPSite(runner, host, port)
+    async def _listen(
+        self, runner: web.AppRunner, host: str, port: int, connections: Connections
+    ) -> bool:
+        site = Site(runner, host, port, connections)
         try:
             await site.start()
         except OSError as exc:
@@ -113,7 +125,7 @@ class IngestSource:
             channels.append("IndiaMART push")
         if self.settings.twilio_auth_token or self.settings.meta_app_secret:
             channels.append("WhatsApp")
-        log.info("ingest: listening on %s", self.url)
+        log.info("ingest: listening on %s (at most %d connections)", self.url, connections.cap)
         self.report(
             Health(
                 "http",

@@ -25,6 +25,21 @@ MAX_BATCH = 256  # raw items per group commit
 _Settled = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
+class NotApplied(Exception):
+    """The raw item was committed (it is safe), but its lead could not be made yet."""
+
+    def __init__(self, raw_id: int, cause: Exception) -> None:
+        super().__init__(_cause(cause))
+        self.raw_id = raw_id
+        self.cause = cause
+
+
+def _cause(exc: Exception) -> str:
+    """An error's first line for a log or an answer, without a traceback."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{text[:300]}" if isinstance(exc, StoreError) else type(exc).__name__
+
+
 @dataclass(slots=True)
 class _Job:
     item: RawItem
@@ -88,7 +103,10 @@ class Writer:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
+        stored: list[tuple[int, bool]] = []
+
         def committed(added: list[tuple[int, bool]]) -> None:
+            stored.extend(added)
             self._settle(
                 [(j.future, a, None) for j, a in zip(batch, added, strict=True) if j.early]
             )
@@ -106,15 +124,46 @@ class Writer:
         try:
             outcomes = self._pipeline.accept_many([j.item for j in batch], committed, parsed)
         except Exception as exc:
-            if not isinstance(exc, StoreError):
-                log.exception("ingest: committing %d items failed", len(batch))
-            else:
-                log.warning("ingest: committing %d items failed: %s", len(batch), exc)
-            self._settle([(j.future, None, exc) for j in batch])
+            self._failed(batch, stored, exc)
             return
         self._settle(
             [(j.future, o, None) for j, o in zip(batch, outcomes, strict=True) if not j.early]
         )
+
+    def _failed(self, batch: list[_Job], stored: list[tuple[int, bool]], exc: Exception) -> None:
+        """Answer each request of a failed batch with what really happened to its item."""
+        if not stored and len(batch) > 1 and not isinstance(exc, StoreError):
+            # One item the database would not take (a bug, a value it cannot hold) must not
+            # fail the requests that happened to share its commit: commit them one by one.
+            log.warning(
+                "ingest: a batch of %d items failed (%s); committing them one by one",
+                len(batch),
+                type(exc).__name__,
+            )
+            for job in batch:
+                self._commit([job])
+            return
+        if stored:
+            # The raw items are durable (webhooks were answered); making the leads failed.
+            log.warning(
+                "ingest: %d items were stored, but making their leads failed: %s; the "
+                "requests that wait for their lead are told so (a retry finishes them)",
+                len(batch),
+                _cause(exc),
+            )
+            self._settle(
+                [
+                    (j.future, None, NotApplied(raw_id, exc))
+                    for j, (raw_id, _new) in zip(batch, stored, strict=True)
+                    if not j.early
+                ]
+            )
+            return
+        if isinstance(exc, StoreError):
+            log.warning("ingest: storing %d items failed: %s", len(batch), exc)
+        else:
+            log.exception("ingest: storing an item failed")
+        self._settle([(j.future, None, exc) for j in batch])
 
     def _settle(self, entries: list[_Settled]) -> None:
         if not entries:
