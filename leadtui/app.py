@@ -46,7 +46,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from leadtui import config, sources
 from leadtui.capture import CaptureService, Pipeline, SourceFactory, holder_id
-from leadtui.feed import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
+from leadtui.live import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
 from leadtui.screens.base import LeadScreen
 from leadtui.screens.main import MainScreen
 from leadtui.screens.messages import (

@@ -1,4 +1,4 @@
-"""The change feed: one thread that loads pages of the view and turns commits into messages.
+"""The live table's worker: pages of the view and every commit, as messages for the app.
 
 It serves the table's page requests and, between them, waits on the store's change waiter
 (≤ ``FEED_WAIT`` at a time) and turns ``changes_since(cursor)`` into "these leads match the
