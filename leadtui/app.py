@@ -105,6 +105,12 @@ class CaptureProblem(Message):
         self.reason = reason
 
 
+class PeopleLoaded(Message):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+
 class TriageDone(Message):
     def __init__(self, text: str, undo: Undoable | None = None) -> None:
         super().__init__()
@@ -169,6 +175,7 @@ class LeadApp(App[int]):
             clock=clock,
             write=lambda a, lead, v: self._store_call(a, lead.id, v),
         )
+        self.triage.know(*settings.team_members)
         self._pending_new: list[Lead] = []
         self._burst_timer: Timer | None = None
         self._burst_started = 0.0
@@ -202,6 +209,7 @@ class LeadApp(App[int]):
 
     def on_mount(self) -> None:
         self._feed()
+        self._load_people()
         self.request_page("head", None, new_view=True)
         if self.capture_enabled:
             self._capture()
@@ -216,6 +224,18 @@ class LeadApp(App[int]):
                 self.set_interval(2.0, self._check_terminal)
         self._write_terminal(TITLE_PUSH)  # keep the title the terminal had, for the quit
         self._set_title()
+
+    @work(thread=True, exit_on_error=False, group="people", name="team")
+    def _load_people(self) -> None:
+        store = self.store
+        try:
+            self.post_message(PeopleLoaded(store.owners()))
+        finally:
+            store.close()
+
+    def on_people_loaded(self, message: PeopleLoaded) -> None:
+        self.triage.know(*message.names)
+        self.table.show_team(len(self.triage.people) > 1)
 
     def on_main_ready(self, _message: MainReady) -> None:
         """The main screen is composed: fill in what depends on its widgets."""
@@ -425,7 +445,8 @@ class LeadApp(App[int]):
             return
         self.top.show(holding=message.holding)
         if took_over and before is not None and before.holder != self.holder:
-            who = display.clean(before.holder).split(":")[0]
+            person, host = display.holder(before.holder)
+            who = f"{person} (on {host})" if host else person
             self.notify(
                 f"{who} stopped capturing, so this leadtui captures now (until you quit)",
                 title="Capture taken over",
@@ -603,6 +624,7 @@ class LeadApp(App[int]):
             store.close()
 
     def on_triage_done(self, message: TriageDone) -> None:
+        self.table.show_team(len(self.triage.people) > 1)
         if message.undo is not None:
             self._undo = message.undo
             self.notify(f"{message.text}  (u undoes)", markup=False, timeout=3)

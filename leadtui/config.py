@@ -378,6 +378,7 @@ FIELDS: tuple[Field, ...] = (
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
     Field("keys", "ui.keys", None, _to_keymap, "key remapping: action = key"),
+    Field("team_members", "team.members", "LEADTUI_TEAM", _to_list, "the people who work these leads (login names), for the owner prompt"),
     Field("timezone", "ui.timezone", "LEADTUI_TIMEZONE", _to_timezone, "time zone of the times shown: Asia/Kolkata (default), another zone name, or local"),
     Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
 )  # fmt: skip
@@ -418,6 +419,7 @@ class Settings:
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
     keys: dict[str, str] = dataclasses.field(default_factory=dict)
+    team_members: tuple[str, ...] = ()
     timezone: str = DEFAULT_TIMEZONE
     log_level: str = "info"
     config_path: Path | None = None  # the file these settings came from, if any
@@ -635,6 +637,9 @@ SAMPLE_CONFIG = """\
 
 [indiamart]
 # key = "your CRM key from Lead Manager"
+
+[team]
+# members = ["asha", "ravi"]             # login names; the owner prompt completes them
 
 [ui]
 # bell = true

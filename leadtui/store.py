@@ -281,6 +281,10 @@ class Store:
     def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
         return self._triage.set_follow_up(lead_id, day, actor)
 
+    def owners(self) -> list[str]:
+        """Everyone who owns a lead now, in order."""
+        return self._d.reading(self._triage.owners)
+
     def undo(self, before: Lead, after_seq: int, what: str, actor: str | None = None) -> Lead:
         """Undo a triage change: ``before`` is the lead as it was, ``after_seq`` its change
         value right after; refused (StoreError) when someone changed the lead since."""

@@ -121,6 +121,20 @@ class Triage:
         self.clock = clock
         self.write = write
         self.drafts: dict[int, str] = {}  # lead id → a note closed with escape, not saved
+        self.people: list[str] = [actor]  # the team: configured, owners, this person
+
+    def know(self, *names: str) -> None:
+        """Add people to the team (case-insensitively: "Asha" is asha)."""
+        for name in names:
+            clean = name.strip()
+            if clean and not self.match(clean):
+                self.people.append(clean)
+        self.people.sort(key=str.casefold)
+
+    def match(self, name: str) -> str | None:
+        """The team's spelling of ``name``, or None for someone new."""
+        wanted = name.strip().casefold()
+        return next((p for p in self.people if p.casefold() == wanted), None)
 
     def run(self, action: TriageAction, lead: Lead) -> None:
         ACTIONS[action](self, lead)
@@ -161,9 +175,21 @@ class Triage:
         self.app.push_screen(prompt, add_note)
 
     def ask_owner(self, lead: Lead) -> None:
+        asked_once: set[str] = set()
+
+        def check(text: str) -> str | None:
+            name = text.strip()
+            if not name or self.match(name) or name.casefold() in asked_once:
+                return None
+            asked_once.add(name.casefold())  # a second enter adds them
+            team = ", ".join(self.people[:6])
+            return f"{name} is new here: enter again to add them, or pick one of {team}"
+
         def assign(owner: str | None) -> None:
             if owner is not None:
-                self.write("assign", lead, owner)
+                name = self.match(owner) or owner.strip()
+                self.know(name)
+                self.write("assign", lead, name)
 
         owner = display.clean(lead.owner)
         taken = bool(owner) and owner != self.actor
@@ -171,10 +197,14 @@ class Triage:
             f"Owner of {display.buyer(lead)}" + (f" (now {owner})" if taken else ""),
             value=self.actor,
             hint=(
-                f"{owner} owns it: enter takes it over for you; type a name, or clear it"
+                f"{owner} owns it: enter takes it over for you; type a name (→ completes), "
+                "or clear it"
                 if taken
-                else "enter claims it for you; type a teammate's name, or clear to unassign"
+                else "enter claims it for you; type a teammate's name (→ completes), or clear "
+                "to unassign"
             ),
+            check=check,
+            suggestions=self.people,
         )
         self.app.push_screen(prompt, assign)
 

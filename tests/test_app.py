@@ -389,7 +389,7 @@ async def test_a_claims_the_lead_or_assigns_it_to_a_teammate(filled: str) -> Non
         await select(pilot, app, ahmed.id)
         await pilot.press("a", "enter")  # the box holds the user's own name: a claim
         await until(pilot, lambda: app.table.leads[ahmed.id].owner == "asha", "claimed")
-        await pilot.press("a", *["backspace"] * 4, *"ravi", "enter")
+        await pilot.press("a", *["backspace"] * 4, *"ravi", "enter", "enter")  # new: confirmed
         await until(pilot, lambda: app.table.leads[ahmed.id].owner == "ravi", "assigned")
         assert lead_named(filled, "Ahmed Khan").owner == "ravi"
         assert "owner ravi" in str(app.lead_bar.render())
@@ -493,6 +493,24 @@ async def test_c_twice_records_once_and_u_undoes_the_last_change(filled: str) ->
         assert (lead.status, lead.contacted_ts) == ("new", None)
         with Store.open(filled) as store:
             assert [e.action for e in store.events(kavita.id)][-2:] == ["contacted", "undo"]
+
+
+async def test_teammates_are_names_from_a_list_not_free_text(filled: str) -> None:
+    app = make_app(filled, team_members=("asha", "ravi"))
+    kavita = lead_named(filled, "Kavita Joshi")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await until(pilot, lambda: "owner" in app.table.shown_columns, "the Owner column")
+        await select(pilot, app, kavita.id)
+        await pilot.press("a", "ctrl+u", *"Ravi", "enter")  # another spelling of ravi
+        await until(pilot, lambda: lead_named(filled, "Kavita Joshi").owner, "the owner")
+        assert lead_named(filled, "Kavita Joshi").owner == "ravi"
+        await pilot.press("a", "ctrl+u", *"ashaa", "enter")
+        hint = await until(pilot, lambda: app.screen.query("#hint.-error"), "asked")
+        assert "ashaa is new here" in str(hint.first(Static).render())
+        await pilot.press("enter")  # yes, a new person
+        await until(pilot, lambda: lead_named(filled, "Kavita Joshi").owner == "ashaa", "added")
+        assert "ashaa" in app.triage.people
 
 
 def test_follow_up_words() -> None:
@@ -1018,13 +1036,13 @@ async def test_a_viewer_that_takes_over_the_capture_says_so(tmp_path: Path) -> N
         async with app.run_test(size=(120, 30)) as pilot:
             heard = Recorder(app)
             await until(
-                pilot, lambda: "leadtui@server captures" in str(app.top.render()), "viewing"
+                pilot, lambda: "leadtui captures (on server)" in str(app.top.render()), "viewing"
             )
             with Store.open(settings.db_url) as other:
                 other.release_lease(serve)  # serve stops (a restart, say)
             await until(pilot, lambda: app.holding, "the takeover", within=15)
             await until(pilot, lambda: any("stopped capturing" in t for t in heard.toasts), "toast")
-            assert any(t.startswith("leadtui@server stopped capturing") for t in heard.toasts)
+            assert any(t.startswith("leadtui (on server) stopped capturing") for t in heard.toasts)
     finally:
         info.cleanup()
 
@@ -1145,7 +1163,7 @@ async def test_two_viewers_see_each_others_triage(
         await until(p2, lambda: cell(two, sunil.id, "status") == "contacted", "the other table")
         assert "contacted by asha" in str(two.lead_bar.render())
         await p2.press("a", *["backspace"] * 4, "enter")  # ravi clears the owner… then claims
-        await p2.press("a", *["backspace"] * 4, *"ravi", "enter")
+        await p2.press("a", *["backspace"] * 4, *"ravi", "enter", "enter")  # ravi is new here
         await until(p1, lambda: one.table.leads[sunil.id].owner == "ravi", "the claim in one")
         assert "assigned to ravi by ravi" in str(one.lead_bar.render())
         new = (await deliver(url, [sample("08")]))[0].new_lead_ids[0]

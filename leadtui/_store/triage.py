@@ -117,6 +117,18 @@ class Triage:
         text = day.isoformat() if day else None
         return self._set(lead_id, actor, "follow-up", text or "cleared", follow_up=text)
 
+    def owners(self, limit: int = 200) -> list[str]:
+        """Everyone who owns a lead now (served by the owner index), for the owner prompt."""
+        lead = self._d.m.Lead
+        rows = (
+            lead.select(lead.owner)
+            .where(lead.owner.is_null(False))
+            .distinct()
+            .order_by(lead.owner)
+            .limit(limit)
+        )
+        return [r.owner for r in rows]
+
     def undo(self, before: Lead, after_seq: int, what: str, actor: str | None = None) -> Lead:
         """Put back the triage state ``before`` had, if nobody changed the lead since our change
         (its change value is still ``after_seq``); the history says what was undone."""

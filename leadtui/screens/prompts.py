@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
@@ -145,6 +146,7 @@ class TextPrompt(ModalScreen[str | None]):
         hint: str = "",
         check: Callable[[str], str | None] | None = None,
         on_cancel: Callable[[str], None] | None = None,
+        suggestions: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -153,6 +155,7 @@ class TextPrompt(ModalScreen[str | None]):
         self.hint = hint
         self.check = check
         self.on_cancel = on_cancel  # told what was typed when escape closes the prompt
+        self.suggestions = list(suggestions)  # completed as you type (→ accepts)
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#answer", Input))
@@ -166,7 +169,14 @@ class TextPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
             yield Label(Text(self.title_text), classes="prompt-title")
-            yield Input(value=self.value, placeholder=self.placeholder, id="answer")
+            suggester = (
+                SuggestFromList(self.suggestions, case_sensitive=False)
+                if self.suggestions
+                else None
+            )
+            yield Input(
+                value=self.value, placeholder=self.placeholder, suggester=suggester, id="answer"
+            )
             yield Label(Text(self.hint), id="hint", classes="prompt-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

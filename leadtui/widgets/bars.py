@@ -104,8 +104,9 @@ class TopBar(Widget):
             if lease is None and not self.holding:
                 parts.append(("not capturing", "yellow"))
             elif lease is not None and not self.holding:
-                who = display.clean(lease.holder).split(":")[0]
-                parts.append((f"viewing; {who} captures", "dim"))
+                person, host = display.holder(lease.holder)
+                where = f" (on {host})" if host else ""
+                parts.append((f"viewing; {person} captures{where}", "dim"))
         parts.extend((p, "yellow") for p in self.problems)
         for i, (text, style) in enumerate(parts):
             out.append("  " if i == 0 else " · ")

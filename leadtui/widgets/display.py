@@ -165,6 +165,14 @@ def count(value: int, cap: int) -> str:
     return f"{cap:,}+" if value >= cap else f"{value:,}"
 
 
+def holder(holder_id: str) -> tuple[str, str]:
+    """(person, host) of a capture lease's holder ``user@host:pid:tag``: the person named as
+    triage actions name them (``asha``), and the machine apart."""
+    who = clean(holder_id).split(":")[0]
+    person, _, host = who.partition("@")
+    return person or who, host
+
+
 def health_line(h: Health, now: float) -> str:
     """``mailbox: reconnecting in 12 s``, ``HTTP: listening on 127.0.0.1:8765``."""
     source = clean(h.source)

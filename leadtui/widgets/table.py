@@ -10,6 +10,7 @@ place, everything else is ignored. The cursor stays on the lead it was on.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class ColumnSpec:
     label: str
     minimum: int
     ideal: int
-    keep: int  # lower: dropped first when the terminal is narrow
+    keep: float  # lower: dropped first when the terminal is narrow
 
 
 COLUMNS = (
@@ -70,29 +71,37 @@ PADDING = 2  # DataTable's cell padding, both sides
 GROW_FIRST = frozenset({"phone", "name", "product"})
 
 
-def layout_columns(width: int) -> list[tuple[ColumnSpec, int]]:
+TEAM_OWNER_KEEP = 4.5  # with teammates, who has the lead matters more than its type
+
+
+def layout_columns(width: int, *, team: bool = False) -> list[tuple[ColumnSpec, int]]:
     """Which columns fit in ``width`` cells, and how wide each is (in display order).
 
     Columns are dropped, least needed first, until the rest fit a sixth of the way from their
     minimum to their ideal width; the extras come only when the others have their ideal width:
-    a whole product name beats a company column.
+    a whole product name beats a company column. With ``team`` (more than one person uses this
+    database) the owner is kept like a core column.
     """
+    columns = [
+        dataclasses.replace(c, keep=TEAM_OWNER_KEEP) if team and c.key == "owner" else c
+        for c in COLUMNS
+    ]
 
     def comfortable(c: ColumnSpec) -> int:
         return c.minimum + (c.ideal - c.minimum) // 6 + PADDING
 
-    core = [c for c in COLUMNS if c.keep > EXTRA]
+    core = [c for c in columns if c.keep > EXTRA]
     while len(core) > 3 and sum(comfortable(c) for c in core) > width:
         core.remove(min(core, key=lambda c: c.keep))
     used = sum(c.ideal + PADDING for c in core)
     extras: list[ColumnSpec] = []
-    everything_core = len(core) == sum(x.keep > EXTRA for x in COLUMNS)
-    for c in sorted((c for c in COLUMNS if c.keep <= EXTRA), key=lambda c: -c.keep):
+    everything_core = len(core) == sum(x.keep > EXTRA for x in columns)
+    for c in sorted((c for c in columns if c.keep <= EXTRA), key=lambda c: -c.keep):
         if not everything_core or used + comfortable(c) > width:
             break  # in order: no company before there is room for the owner
         extras.append(c)
         used += comfortable(c)
-    shown = [c for c in COLUMNS if c in core or c in extras]
+    shown = [c for c in columns if c in core or c in extras]
     widths = {c.key: c.minimum for c in shown}
     spare = width - sum(c.minimum + PADDING for c in shown)
     # Space goes to the name and the product first, then to the rest.
@@ -190,6 +199,7 @@ class LeadTable(DataTable[Text]):
         self._rendered: dict[int, dict[str, tuple[str, str]]] = {}
         self._highlight_until: dict[int, float] = {}
         self._layout: list[tuple[ColumnSpec, int]] = []
+        self.team = False  # more than one person: the owner column is kept
         self._last_focused: tuple[int, int] | None = (-1, -1)
 
     # ------------------------------------------------------------------ columns
@@ -201,7 +211,7 @@ class LeadTable(DataTable[Text]):
         self._apply_layout(event.size.width)
 
     def _apply_layout(self, width: int) -> None:
-        layout = layout_columns(max(20, width - 1))
+        layout = layout_columns(max(20, width - 1), team=self.team)
         if layout == self._layout:
             return
         self._layout = layout
@@ -214,6 +224,12 @@ class LeadTable(DataTable[Text]):
             for lead in sorted(self.leads.values(), key=lambda x: -x.id):
                 self._add(lead)
             self._restore(keep, 0)
+
+    def show_team(self, team: bool) -> None:
+        """More than one person works these leads: keep the Owner column in view."""
+        if team != self.team:
+            self.team = team
+            self._apply_layout(self.size.width or 80)
 
     @property
     def shown_columns(self) -> list[str]:
