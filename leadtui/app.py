@@ -415,6 +415,7 @@ class LeadApp(App[int]):
             if isinstance(self.screen, ReviewScreen):
                 self.screen.reload()  # a new failure, or another viewer reparsed one
         self._tell_failures(message.state)
+        self._tell_nobody_captures(message.state)
         self.top.show(message.state)
         if self._mailbox_hint_pending and message.state.loaded:
             self._hint_mailbox(message.state)
@@ -436,6 +437,20 @@ class LeadApp(App[int]):
                 )
         if any(h.failing for h in state.health) != any(h.failing for h in self.top.state.health):
             self.call_after_refresh(self._show_empty)
+
+    def _tell_nobody_captures(self, state: CaptureState) -> None:
+        """The team's mailbox is set up, but no process reads it any more: say so once."""
+        nobody = state.loaded and state.lease is None and not self.holding and bool(state.mailboxes)
+        was = self.top.state.loaded and self.top.state.lease is None and not self.holding
+        if nobody and not (was and self.top.state.mailboxes):
+            self.notify(
+                f"Nobody is capturing leads: the mailbox {display.clean(state.mailboxes[0])} "
+                "and the website form wait until leadtui serve runs, or someone opens leadtui "
+                "with the mailbox set up.",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
 
     def on_lease_changed(self, message: LeaseChanged) -> None:
         before = self.top.state.lease  # who captured, as this viewer last saw it

@@ -248,4 +248,5 @@ class ChangeFeed:
             counts=store.counts(cap=COUNT_CAP, now=self.clock()),
             lease=store.lease_info(),
             loaded=True,
+            mailboxes=tuple(store.mailboxes()),
         )

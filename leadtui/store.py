@@ -328,6 +328,10 @@ class Store:
         """Forget every source's health (the capture process that wrote it is gone)."""
         self._sources.clear_health()
 
+    def mailboxes(self) -> list[str]:
+        """The mailboxes captured into this database before (``user@host/INBOX``)."""
+        return self._d.reading(self._sources.mailboxes)
+
     def get_state(self, key: str) -> dict[str, Any] | None:
         return self._d.reading(lambda: self._sources.get_state(key))
 

@@ -1113,6 +1113,22 @@ async def test_a_wrong_password_is_said_in_a_toast_and_in_the_body(url: str) -> 
         assert "appear here the moment" not in static_text(app, "#empty")
 
 
+async def test_a_viewer_says_when_nobody_reads_the_teams_mailbox(filled: str) -> None:
+    with Store.open(filled) as store:  # the team's serve read this mailbox, then stopped
+        store.set_state("imap:sales@example.in@imap.example.in/INBOX", {"last_uid": 9})
+    settings = Settings(db=filled, http_listen="off")  # a salesperson's TUI: no mailbox here
+    app = LeadApp(settings, Store.open(filled), capture=False, clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        heard = Recorder(app)
+        header = await until(
+            pilot,
+            lambda: "nobody captures" in str(app.top.render()) and str(app.top.render()),
+            "the header",
+        )
+        assert "mailbox: not set up" not in header  # it is set up, for the team
+        await until(pilot, lambda: any("Nobody is capturing" in t for t in heard.toasts), "toast")
+
+
 async def test_demo_shows_the_badge_the_ingest_url_and_key_and_leads_arrive(tmp_path: Path) -> None:
     from leadtui import demo as demo_mode
 

@@ -78,6 +78,12 @@ class SourceState:
 
         self._d.retrying(txn, idempotent=True)
 
+    def mailboxes(self) -> list[str]:
+        """The mailboxes some process has read into this database (their watermark keys)."""
+        st = self._d.m.SyncState
+        rows = st.select(st.key).where(st.key.startswith("imap:")).order_by(st.key).limit(20)
+        return [r.key.removeprefix("imap:") for r in rows]
+
     def get_state(self, key: str) -> dict[str, Any] | None:
         st = self._d.m.SyncState
         value = st.select(st.value).where(st.key == key).scalar()

@@ -27,6 +27,7 @@ class CaptureState:
     counts: dict[str, int] = field(default_factory=dict)
     lease: LeaseInfo | None = None
     loaded: bool = False  # False until the first read (the header says "starting")
+    mailboxes: tuple[str, ...] = ()  # mailboxes captured into this database before
     error: str | None = None  # the database cannot be read right now
 
 
@@ -98,10 +99,13 @@ class TopBar(Widget):
             for h in state.health:
                 style = "red" if h.failing else ""
                 parts.append((display.health_line(h, now), style))
-            if self.setup_hint and not any(h.source == "mailbox" for h in state.health):
-                parts.append((self.setup_hint, "yellow"))
             lease = state.lease
-            if lease is None and not self.holding:
+            if lease is None and not self.holding and state.mailboxes:
+                # The team's mailbox is set up somewhere, but nobody reads it now.
+                parts.append(("nobody captures: mail waits (run leadtui serve)", "bold red"))
+            elif self.setup_hint and not any(h.source == "mailbox" for h in state.health):
+                parts.append((self.setup_hint, "yellow"))
+            if lease is None and not self.holding and not state.mailboxes:
                 parts.append(("not capturing", "yellow"))
             elif lease is not None and not self.holding:
                 person, host = display.holder(lease.holder)
