@@ -131,6 +131,7 @@ class LeadApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit leadtui (capture moves to another open leadtui)"),
+        Binding("ctrl+r", "retry_capture", "Retry capture", show=False, id="retry-capture", tooltip="Connect the mailbox and the other sources again now (after fixing a password)"),
         Binding("question_mark", "help", "Keys", id="help", tooltip="Every key, and how to change them"),
     ]  # fmt: skip
 
@@ -167,6 +168,11 @@ class LeadApp(App[int]):
         self.generation = 0
         self.feed = ChangeFeed(store, clock, self.post_message)
         self._held_keys: list[events.Key] | None = None
+        self._service: CaptureService | None = None
+        self._settings_watch = sources.SettingsWatch(
+            settings,
+            lambda: config.load(settings.config_path, overrides={"db": settings.db or None}),
+        )
         self._undo: Undoable | None = None
         self._held_timer: Timer | None = None
         self.triage = Triage(
@@ -214,6 +220,7 @@ class LeadApp(App[int]):
         if self.capture_enabled:
             self._capture()
         self.set_interval(60.0, self.table.refresh_times)
+        self.set_interval(2.0, self._follow_the_config)
         if not self.is_headless:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM):
@@ -596,14 +603,36 @@ class LeadApp(App[int]):
                 holder=self.holder,
                 on_lease=self._lease_changed,
             )
+            self._service = service
             service.run(self.stop_capture)
         finally:
             self.capture_done.set()
 
+    def action_retry_capture(self) -> None:
+        """Start this process's sources again now, with the settings as the file says today."""
+        service = self._service
+        if service is None or not self.holding:
+            self.notify("This leadtui does not capture: nothing to retry here", markup=False)
+            return
+        fresh = self._settings_watch.changed() or self.settings
+        service.restart_sources(self._factories or self._build_factories(fresh))
+        self.notify("Connecting the sources again…", markup=False)
+
+    def _follow_the_config(self) -> None:
+        """A config file edited while leadtui runs (a fixed password) is used at once."""
+        service = self._service
+        if service is None or self._factories is not None:
+            return
+        fresh = self._settings_watch.changed()
+        if fresh is not None:
+            self.settings = fresh
+            service.restart_sources(self._build_factories(fresh))
+            self.notify("The config file changed: capture starts again with it", markup=False)
+
     def _lease_changed(self, holding: bool) -> None:
         self.post_message(LeaseChanged(holding))
 
-    def _build_factories(self) -> list[SourceFactory]:
+    def _build_factories(self, settings: Settings | None = None) -> list[SourceFactory]:
         """The registry's sources; one whose settings cannot be used is shown and left out."""
         run = sources.Run(
             demo=self.demo is not None, demo_seed=self.demo.seed if self.demo else None
@@ -614,7 +643,7 @@ class LeadApp(App[int]):
             log.warning("capture: the %s source cannot start: %s", spec.name, first)
             self.post_message(CaptureProblem(f"{spec.name}: not available", first))
 
-        return sources.factories(self.settings, run, on_error=skipped)
+        return sources.factories(settings or self.settings, run, on_error=skipped)
 
     # ------------------------------------------------------------------ triage
 

@@ -229,7 +229,13 @@ class CaptureService:
     recover_after: float = RECOVER_AFTER
     _running: list[_Running] = field(default_factory=list)
     _last_health: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _restart: list[Sequence[SourceFactory]] = field(default_factory=list)
     holding: bool = False
+
+    def restart_sources(self, factories: Sequence[SourceFactory] | None = None) -> None:
+        """Start the sources again at the next renewal (thread-safe), with new ``factories``
+        if the settings changed: a fixed password is tried at once, not after the backoff."""
+        self._restart.append(self.factories if factories is None else factories)
 
     def run(self, stop: threading.Event) -> None:
         """Block until ``stop`` is set. Never raises; every error is logged and retried."""
@@ -248,7 +254,7 @@ class CaptureService:
                     store = None
                 except Exception:
                     log.exception("capture: unexpected error in the lease loop")
-                stop.wait(self.renew_every)
+                self._pause(stop)
         finally:
             self._stop_sources()
             if store is not None:
@@ -259,7 +265,24 @@ class CaptureService:
                 store.close()
             self._set_holding(False, None)
 
+    def _pause(self, stop: threading.Event) -> None:
+        """Wait until the next renewal, a stop, or a restart asked for."""
+        deadline = time.monotonic() + self.renew_every
+        while not stop.is_set() and not self._restart:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            stop.wait(min(left, 0.25))
+
     def _tick(self, store: Store) -> None:
+        if self._restart:
+            self.factories = self._restart.pop()
+            self._restart.clear()
+            if self.holding:
+                log.info("capture: starting the sources again (settings changed, or asked)")
+                self._stop_sources()
+                self._last_health.clear()
+                self._start_sources()
         has = store.try_lease(self.holder, self.lease_ttl)
         if has and not self.holding:
             log.info("capture: this process holds the capture lease (%s)", self.holder)

@@ -61,6 +61,10 @@ class Context:
     db: str | None = None
     _settings: config.Settings | None = None
 
+    def reload_settings(self) -> config.Settings:
+        """The settings read again (the config file changed); raises ConfigError."""
+        return config.load(self.config_file, overrides={"db": self.db})
+
     @property
     def settings(self) -> config.Settings:
         if self._settings is None:
@@ -241,9 +245,23 @@ def serve(ctx: Context) -> None:
             log.info("another process captures into this database; waiting to take over")
 
     service = CaptureService(settings.db_url, factories, on_lease=on_lease)
+    watch = sources.SettingsWatch(settings, ctx.reload_settings)
+
+    def follow_the_config() -> None:  # a fixed password or key is used at once
+        while not stop.wait(2.0):
+            fresh = watch.changed()
+            if fresh is not None:
+                log.info("the config file changed: starting the sources again with it")
+                service.restart_sources(sources.factories(fresh, on_error=_log_skipped))
+
+    threading.Thread(target=follow_the_config, name="config-watch", daemon=True).start()
     log.info("leadtui %s serve: waiting for the capture lease", __version__)
     service.run(stop)
     log.info("stopped")
+
+
+def _log_skipped(spec: sources.SourceSpec, exc: Exception) -> None:
+    log.error("the %s source cannot start: %s", spec.name, str(exc).splitlines()[0])
 
 
 @main.command()

@@ -19,11 +19,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leadtui import config
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.config import Check, Settings
+from leadtui.config import Check, ConfigError, Settings
 from leadtui.store import Health, Outcome, Store
 
 if TYPE_CHECKING:
@@ -244,3 +245,38 @@ def checks(settings: Settings, store: Store | None, timeout: float) -> list[Chec
         if spec.check is not None:
             lines.extend(spec.check(settings, store, timeout))
     return lines
+
+
+class SettingsWatch:
+    """Notices an edited config file, so a fixed password is used at once, without a restart.
+
+    ``changed()`` is cheap (one ``stat``); it returns the settings read again when the file
+    changed since the last look and they are valid, else None (a half-saved file is ignored
+    until it parses, and the sources keep running with what they had).
+    """
+
+    def __init__(self, settings: Settings, reload: Callable[[], Settings]) -> None:
+        self.reload = reload
+        path = settings.config_path
+        self.path = None if path is None else Path(path)
+        self._seen = self._signature()
+
+    def _signature(self) -> tuple[float, int] | None:
+        if self.path is None:
+            return None
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime, info.st_size)
+
+    def changed(self) -> Settings | None:
+        seen = self._signature()
+        if seen == self._seen:
+            return None
+        self._seen = seen
+        try:
+            return self.reload()
+        except ConfigError as exc:
+            log.warning("the config file changed but cannot be used yet: %s", exc)
+            return None

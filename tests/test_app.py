@@ -1113,6 +1113,21 @@ async def test_a_wrong_password_is_said_in_a_toast_and_in_the_body(url: str) -> 
         assert "appear here the moment" not in static_text(app, "#empty")
 
 
+async def test_ctrl_r_connects_the_sources_again_at_once(url: str) -> None:
+    started_at: list[float] = []
+
+    def mailbox(_store: Store, _pipeline: Pipeline, report: Callable[[Health], None]) -> Any:
+        started_at.append(time.monotonic())
+        return StandInMailbox(report, Health("mailbox", "login failed", "wrong password"))
+
+    settings = Settings(db=url, http_listen="off", imap_host="imap.example.in", imap_user="s")
+    app = LeadApp(settings, Store.open(url), factories=[mailbox], clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(started_at) == 1 and app.holding, "the first login")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(started_at) == 2, "connected again")
+
+
 async def test_a_viewer_says_when_nobody_reads_the_teams_mailbox(filled: str) -> None:
     with Store.open(filled) as store:  # the team's serve read this mailbox, then stopped
         store.set_state("imap:sales@example.in@imap.example.in/INBOX", {"last_uid": 9})

@@ -137,6 +137,26 @@ def test_serve_never_logs_the_password_even_when_the_login_is_refused(
     assert wrong not in process.stdout()
 
 
+def test_a_password_fixed_in_the_config_file_is_used_at_once(
+    tmp_path: Path, sqlite_url: str, mailbox: Mailbox, serve: Launcher
+) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[imap]\npassword = "Wrong-Password-4711"\n')
+    env = serve_env(sqlite_url, mailbox, LEADTUI_CONFIG=str(cfg))
+    del env["LEADTUI_IMAP_PASSWORD"]  # the file holds it, as an admin's set-up does
+    process = serve(env)
+    wait_for(lambda: mailbox_state(sqlite_url) == "login failed", timeout=15, what="login failed")
+    cfg.write_text(f'[imap]\npassword = "{mailbox.password}"\n')  # the admin fixes it
+    # Not after the 15 minutes an authentication failure waits: within seconds.
+    wait_for(lambda: mailbox_state(sqlite_url) == "idle", timeout=15, what="the fixed login")
+    raw, message_id = lead_mail(1)
+    mailbox.append(raw)
+    wait_for(lambda: message_ids(sqlite_url) == [message_id], what="the mail to become a lead")
+    assert "the config file changed" in process.stderr()
+    process.send(signal.SIGTERM)
+    assert process.wait(timeout=5) == 0
+
+
 def test_serve_without_the_mailbox_password_still_captures_the_other_channels(
     sqlite_url: str, mailbox: Mailbox, serve: Launcher
 ) -> None:
