@@ -15,9 +15,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ingest_server import API_KEYS, Reply, Server, running
 
-from leadtui.formats.website_form import lead_from_json, readable_label
+from leadtui import parser
+from leadtui.formats.website_form import check_lead, lead_from_json, readable_label
 from leadtui.ingest import openapi_document
 from leadtui.store import Lead, LeadQuery
 
@@ -193,6 +196,39 @@ def test_a_named_source_wins_over_facebook_ids() -> None:
     assert mapped is not None
     assert mapped[0]["source"] == "website"
     assert mapped[0]["specs"] == {"Form ID": "42"}
+
+
+_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=30),
+        st.sampled_from(["9822012345", "2026-03-06T09:50:12+0000", "99999999999999999999"]),
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+_keys = st.one_of(
+    st.sampled_from([*ZAPIER_FACEBOOK, "field_data", "name", "specs", "first_name", "mobile"]),
+    st.text(max_size=20),
+)
+
+
+@given(body=st.dictionaries(_keys, _values, max_size=8))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_any_json_in_other_names_maps_without_raising(body: dict[str, Any]) -> None:
+    mapped = lead_from_json(body)
+    if mapped is None:
+        return
+    lead, names = mapped
+    errors = check_lead(lead, names)
+    assert {e["field"] for e in errors} <= {*body, *lead, "name", "phone", "email", ""}
+    if not errors:
+        [result] = parser.parse(lead, channel="api")
+        assert result["kind"] in {"lead", "error"}
+        json.dumps(lead)  # storable as it is
 
 
 def test_readable_labels() -> None:
