@@ -284,7 +284,7 @@ INVALID_LEAD = {
     "name": {"first": "Asha"},
     "phone": "12345",
     "email": "not-an-email",
-    "source": "facebook",
+    "source": "myspace",
     "received_at": "yesterday",
     "pincode": "1100",
     "specs": ["a"],

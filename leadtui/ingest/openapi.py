@@ -134,7 +134,8 @@ def _body(media: str, schema: Schema) -> Schema:
 
 
 _LEAD_FIELD_NOTES = {
-    "source": "indiamart, tradeindia, website, whatsapp or other (default other)",
+    "source": "indiamart, tradeindia, website, whatsapp, facebook or other (default other; "
+    "facebook for a body with Facebook's leadgen_id, ad_id or form_id)",
     "phone": "any common Indian or international form; stored as E.164",
     "email": "stored lower-cased",
     "received_at": "ISO-8601 with a UTC offset; default: when leadtui received it",
@@ -167,7 +168,11 @@ def _lead_in_schema() -> Schema:
         "type": "object",
         "properties": props,
         "anyOf": [{"required": [k]} for k in REQUIRED_ONE_OF],
-        "description": "FORMATS 8: at least one of name, phone or email. Unknown fields are ignored.",
+        "description": "FORMATS 8: at least one of name, phone or email. Other field names "
+        "get the form aliases (full_name, phone_number, comments, …); a question about the "
+        "product is the product when none is given; every other field is kept in specs under a "
+        "readable label. Facebook lead ads (as Zapier sends them, or with field_data): "
+        "leadgen_id is the external_id, created_time the received_at.",
     }
 
 

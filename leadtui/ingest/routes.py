@@ -40,6 +40,7 @@ from leadtui.formats.website_form import (
     is_iso_time,
     kept_as_json,
     lead_from_form,
+    lead_from_json,
     without_lone_surrogates,
 )
 from leadtui.formats.whatsapp import Message, meta_messages, twilio_message
@@ -276,7 +277,7 @@ async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
         parsed = _lead_json(body)
         if isinstance(parsed, web.Response):
             return await _refused(ingest, parsed, body, auth)
-        results = parsed[1]
+        body, results = parsed
     elif media in {"application/x-www-form-urlencoded", "multipart/form-data"}:
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in {"", "identity"}:
@@ -344,10 +345,14 @@ async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
     return lead_answer(outcome)
 
 
-def _lead_json(
-    body: bytes,
-) -> tuple[dict[str, Any], list[dict[str, Any]] | None] | web.Response:
-    """The lead, and its parse results when the writer must not parse the body itself."""
+def _lead_json(body: bytes) -> tuple[bytes, list[dict[str, Any]] | None] | web.Response:
+    """The body to store, and its parse results when the writer must not parse it itself.
+
+    A lead in the contract's field names is stored as sent. One in other names (Zapier's
+    ``full_name``, ``phone_number``, a Facebook lead's ids and questions) is stored as the
+    generic lead :func:`lead_from_json` reads from it, with the body as sent inside, as a
+    form is: the pipeline, and a reparse, read the same lead.
+    """
     try:
         sent = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -357,14 +362,18 @@ def _lead_json(
     value = without_lone_surrogates(sent)
     if not isinstance(value, dict):
         return invalid([field_error("", "the body must be one JSON object (a lead)")])
-    errors = check_lead(value)
+    mapped = lead_from_json(value)
+    lead, names = mapped if mapped is not None else (value, {})
+    errors = check_lead(lead, names)
     if errors:
         return invalid(errors)
-    results = parser.parse(value, channel="api")
+    results = parser.parse(lead, channel="api")
     if len(results) != 1 or results[0].get("kind") != "lead":
         detail = str(results[0].get("error") or "not a lead") if results else "not a lead"
         return invalid([field_error("", detail)])
-    return value, (results if value != sent else None)
+    if mapped is not None:
+        return kept_as_json(lead, sent), None  # the stored body reads as this lead
+    return body, (results if value != sent else None)
 
 
 async def _refused(

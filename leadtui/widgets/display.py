@@ -42,6 +42,7 @@ SOURCE_LABELS = {
     "tradeindia": "TradeIndia",
     "website": "Website",
     "whatsapp": "WhatsApp",
+    "facebook": "Facebook",
     "other": "Other",
 }
 STATUS_STYLES = {
