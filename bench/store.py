@@ -54,6 +54,7 @@ from _synthetic import (  # noqa: E402
     BASE_LEADS,
     CACHE,
     CHUNK,
+    DB_TAG,
     base_leads,
     bulk_insert_leads,
     mark,
@@ -179,7 +180,7 @@ def pg_leads_db(pg: str, n: int) -> str:
     server with their own ids, external ids and phones (the search column is generated, so
     the copies are indexed exactly as inserted ones).
     """
-    schema = f"leadtui_bench_{n}"
+    schema = f"leadtui_bench_{DB_TAG}_{n}"
     url = pg_schema_url(pg, schema)
     pg_admin(pg, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     store = Store.open(url)
@@ -281,6 +282,127 @@ def bench_queries(url: str, n: int, runs: int) -> dict[str, Any]:
         store.close()
 
 
+# --------------------------------------------------------------------------- capture paths
+
+CAPTURE_PATHS = (
+    "new enquiry",
+    "duplicate",
+    "form sent again",
+    "reply by phone",
+    "reply by name + product",
+    "reply to no lead",
+    "whatsapp continuation",
+)
+
+
+def capture_items(path: str, i: int) -> list[tuple[bytes, list[dict[str, Any]]]]:
+    """The raw items of one capture of ``path`` (number ``i``): the items that set it up
+    (untimed), then the one timed. Every key is the bench's own, so the base leads are
+    never touched and the items can be deleted afterwards."""
+    tag = f"{uuid.uuid4().hex[:12]}"
+    phone = f"+9170{i:08d}"
+    lead: dict[str, Any] = {
+        "kind": "lead",
+        "source": "indiamart",
+        "channel": "email",
+        "received_at": "2026-03-02T10:41:07+05:30",
+        "name": f"Capture Buyer {tag}",
+        "company": "Bench Traders",
+        "phone": phone,
+        "email": f"{tag}@bench.example.com",
+        "city": "Pune",
+        "product": f"Bench Product {i % 50}",
+        "message": "Please quote.",
+        "external_id": f"cap-{tag}",
+        "message_id": f"{tag}@bench.example.com",
+    }
+    reply: dict[str, Any] = {
+        "kind": "reply",
+        "source": "indiamart",
+        "channel": "email",
+        "name": lead["name"],
+        "product": lead["product"],
+        "phone": None,
+        "email": None,
+        "messages": ["What is the best price?"],
+        "received_at": "2026-03-02T12:00:00+05:30",
+    }
+    setup = [(f"setup {tag}".encode(), [lead])]
+    if path == "new enquiry":
+        return [(f"new {tag}".encode(), [lead])]
+    if path == "duplicate":
+        return [*setup, (f"dup {tag}".encode(), [dict(lead)])]
+    if path == "form sent again":
+        form = {**lead, "source": "website", "channel": "api", "external_id": None}
+        form["message_id"] = None
+        again = {**form, "message": "Also need 500 more by Friday."}
+        return [(f"form {tag}".encode(), [form]), (f"again {tag}".encode(), [again])]
+    if path == "reply by phone":
+        return [*setup, (f"reply {tag}".encode(), [{**reply, "phone": phone}])]
+    if path == "reply by name + product":
+        return [*setup, (f"byname {tag}".encode(), [reply])]
+    if path == "reply to no lead":  # every lookup runs and finds nothing: the costliest
+        unknown = {**reply, "phone": f"+9160{i:08d}", "email": f"no-{tag}@bench.example.com"}
+        return [(f"noone {tag}".encode(), [{**unknown, "name": f"Nobody {tag}"}])]
+    if path == "whatsapp continuation":
+        chat = {**lead, "source": "whatsapp", "channel": "api", "external_id": None}
+        chat.update(message_id=None, email=None, product=None, message="Is it in stock?")
+        return [*setup, (f"chat {tag}".encode(), [chat])]
+    raise ValueError(path)
+
+
+def capture_once(store: Store, path: str, i: int) -> float:
+    """Seconds to capture the last item of ``capture_items`` (raw item commit + apply)."""
+    items = capture_items(path, i)
+    for body, results in items[:-1]:
+        raw_id, _ = store.add_raw(body, source="bench", kind="email")
+        store.apply(raw_id, results)
+    body, results = items[-1]
+    start = time.perf_counter()
+    raw_id, _ = store.add_raw(body, source="bench", kind="email")
+    store.apply(raw_id, results)
+    return time.perf_counter() - start
+
+
+def undo_captures(store: Store, base_max_id: int) -> None:
+    """Delete what the capture bench added, so the cached database holds its leads again."""
+    with store.db.atomic():
+        for table in ("lead_message", "lead_source", "event", "raw_item"):
+            store.db.execute_sql(f"DELETE FROM {table}")  # the base leads have none
+        store.db.execute_sql(f"DELETE FROM lead WHERE id > {base_max_id}")
+        if store.backend == "sqlite":
+            store.db.execute_sql(f"DELETE FROM lead_fts WHERE rowid > {base_max_id}")
+
+
+def bench_capture(url: str, n: int, per_path: int) -> dict[str, Any]:
+    """Median ms per capture of each path into the cached ``n``-lead database, paths
+    interleaved so the machine's load falls on all of them alike."""
+    store = Store.open(url, create=False)
+    try:
+        base_max_id = int(store.db.execute_sql("SELECT max(id) FROM lead").fetchone()[0])
+        if store.count_leads() != n:
+            undo_captures(store, base_max_id)  # a run that was killed half-way
+        times: dict[str, list[float]] = {p: [] for p in CAPTURE_PATHS}
+        try:
+            for path in CAPTURE_PATHS:  # warm-up: the first reads of a cold file
+                for i in range(5):
+                    capture_once(store, path, 900_000 + i)
+            for i in range(per_path):
+                for path in CAPTURE_PATHS:
+                    times[path].append(capture_once(store, path, i))
+        finally:
+            undo_captures(store, base_max_id)
+        return {
+            p: {
+                "median_ms": round(statistics.median(t) * 1000, 2),
+                "p90_ms": round(percentile([x * 1000 for x in t], 90), 2),
+            }
+            for p, t in times.items()
+        }
+    finally:
+        store.close()
+
+
 # --------------------------------------------------------------------------- change feed
 
 VIEWER = """
@@ -357,11 +479,22 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--only", default="import,query,feed", help="parts to run (default all)")
+    ap.add_argument(
+        "--only",
+        default="import,scale,capture,query,feed",
+        help="parts to run (default all: import,scale,capture,query,feed)",
+    )
     ap.add_argument("--runs", type=int, default=3, help="runs per measure (default 3)")
     ap.add_argument("--pg-import-runs", type=int, default=1, help="PostgreSQL import runs")
     ap.add_argument("--messages", type=int, default=10_000, help="mbox size for import")
     ap.add_argument("--leads", type=int, default=1_000_000, help="leads for the queries")
+    ap.add_argument(
+        "--scale-messages", type=int, default=100_000, help="the big import (scale part)"
+    )
+    ap.add_argument(
+        "--capture-small", type=int, default=10_000, help="leads in the small capture database"
+    )
+    ap.add_argument("--capture-items", type=int, default=100, help="captures per path and size")
     ap.add_argument("--feed-events", type=int, default=300, help="commits for the feed")
     ap.add_argument("--pg", metavar="URL", help="PostgreSQL (default LEADTUI_BENCH_PG_URL)")
     args = ap.parse_args()
@@ -392,6 +525,66 @@ def main() -> int:
                     f"({got['messages_per_s']}/s; runs {got['runs_s']}; "
                     f"budget ≤ {BUDGET_IMPORT_S:g} s: {'within' if ok else 'OVER'}) — {got['summary']}"
                 )
+
+    if "scale" in parts:
+        for backend in backends:
+            small = result.get(f"import_{backend}") or bench_import(backend, pg, args.messages, 1)
+            big = bench_import(backend, pg, args.scale_messages, 1)
+            per_small = small["seconds"] / args.messages
+            per_big = big["seconds"] / args.scale_messages
+            ratio = round(per_big / per_small, 2)
+            result[f"import_scale_{backend}"] = {"small": small, "big": big, "ratio": ratio}
+            figures.append(
+                figure(
+                    f"import cost per mail, {args.scale_messages:,} / {args.messages:,} mails"
+                    f" ({backend})",
+                    ratio,
+                    "×",
+                    "≤ 1.3×",
+                    ratio <= 1.3,
+                )
+            )
+            if not args.json:
+                print(
+                    f"store: import on {backend}: {args.messages:,} mails {small['seconds']} s "
+                    f"({per_small * 1000:.3f} ms/mail), {args.scale_messages:,} mails "
+                    f"{big['seconds']} s ({per_big * 1000:.3f} ms/mail): {ratio}× per mail "
+                    f"(budget ≤ 1.3×) — {big['summary']}"
+                )
+
+    if "capture" in parts:
+        for backend in backends:
+            got = {}
+            for size in (args.capture_small, args.leads):
+                url = sqlite_leads_db(size) if backend == "sqlite" else pg_leads_db(pg or "", size)
+                got[size] = bench_capture(url, size, args.capture_items)
+            ratios = {
+                path: round(
+                    got[args.leads][path]["median_ms"] / got[args.capture_small][path]["median_ms"],
+                    2,
+                )
+                for path in CAPTURE_PATHS
+            }
+            result[f"capture_{backend}"] = {"sizes": got, "ratios": ratios}
+            worst = max(ratios, key=lambda p: ratios[p])
+            figures.append(
+                figure(
+                    f"capture cost, {args.leads:,} / {args.capture_small:,} leads, worst path"
+                    f" ({worst}, {backend})",
+                    ratios[worst],
+                    "×",
+                    "≤ 1.3×",
+                    ratios[worst] <= 1.3,
+                )
+            )
+            if not args.json:
+                for path in CAPTURE_PATHS:
+                    small, big = got[args.capture_small][path], got[args.leads][path]
+                    print(
+                        f"store: capture on {backend}, {path}: {args.capture_small:,} leads "
+                        f"{small['median_ms']} ms (p90 {small['p90_ms']}), {args.leads:,} leads "
+                        f"{big['median_ms']} ms (p90 {big['p90_ms']}): {ratios[path]}×"
+                    )
 
     if "query" in parts:
         for backend in backends:

@@ -40,6 +40,16 @@ def fts_query(text: str) -> str:
     )
 
 
+# SQLite: a search's matches newest first, a window at a time (see leads.Leads._fts_page).
+# FTS5 walks its index by rowid in either direction and takes rowid bounds, so each of
+# these reads only the matches it returns (after a prefix's word lists are merged).
+FTS_WINDOW_START = (
+    "SELECT rowid FROM lead_fts WHERE lead_fts MATCH ? AND rowid < ?"
+    " ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+)
+FTS_WINDOW = "(SELECT rowid FROM lead_fts WHERE lead_fts MATCH ? AND rowid >= ? AND rowid < ?)"
+
+
 def pg_tsquery(text: str) -> str:
     return " & ".join(
         "(" + " | ".join(f"{f}:*" for f in forms) + ")" for forms in search_words(text)
