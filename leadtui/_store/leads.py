@@ -148,7 +148,9 @@ class Leads:
             .where(
                 (m.buyer_key.in_(keys) | m.phone.in_(keys) | m.email.in_(keys)) & (m.id != lead.id)
             )
-            .order_by(m.id.desc())
+            # id + 0: read the buyer's leads through their indexes and sort them, never walk
+            # the whole table by id looking for them (PostgreSQL would, for a common key)
+            .order_by((m.id + 0).desc())
             .limit(limit)
         )
         return [self.to_lead(r) for r in q.tuples()]
