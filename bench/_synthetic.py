@@ -23,11 +23,14 @@ from leadtui import parser, synth  # noqa: E402
 from leadtui._store.apply import parse_received, product_key_of  # noqa: E402
 from leadtui._store.database import Database  # noqa: E402
 from leadtui._store.records import CONTRACT_FIELDS, iso  # noqa: E402
-from leadtui.store import Store  # noqa: E402
+from leadtui.store import SCHEMA_VERSION, Store  # noqa: E402
 
 CACHE = Path("/tmp/leadtui-bench")
 BASE_LEADS = 5000  # distinct parsed leads; the rest are copies with their own ids and phone
 CHUNK = 20_000
+# Cached databases are named by schema version: a branch with another schema (here or in
+# another worktree) neither migrates them under the others' feet nor reads one it cannot.
+DB_TAG = f"s{SCHEMA_VERSION}"
 
 
 def base_leads(rng: random.Random, n: int) -> list[dict[str, Any]]:
@@ -117,10 +120,10 @@ def mark(store: Store, n: int) -> None:
 def sqlite_leads_db(n: int) -> str:
     """A SQLite database with ``n`` synthetic leads, built once and cached."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"store-{n}.db"
+    path = CACHE / f"store-{DB_TAG}-{n}.db"
     if path.exists():
         return str(path)
-    tmp = CACHE / f"store-{n}.building"
+    tmp = CACHE / f"store-{DB_TAG}-{n}.building"
     for leftover in CACHE.glob(tmp.name + "*"):
         leftover.unlink()
     print(f"store: building {path} with {n:,} leads (once)…", file=sys.stderr)

@@ -7,10 +7,21 @@
 - import: the real ``leadtui import`` command (a subprocess, as a user runs it) on a
   10,000-message synthetic mbox into a fresh database; wall time, median of ``--runs``.
   Budget ≤ 15 s.
+- scale: the same import of ``--scale-messages`` (100,000) mails, one run, between two
+  runs of the 10,000-mail import: the cost per mail against the mean of those two (budget
+  ≤ 1.3×: an import costs what it reads, not more per mail as the database fills).
+- capture: each capture path (a new enquiry, its duplicate, a website form sent again, a
+  reply by phone, by name + product, a reply to no lead, a WhatsApp message continuing a
+  lead) against the cached databases of ``--capture-small`` (10,000) and ``--leads``
+  leads: median ms per raw item (its commit and its apply, as ``Pipeline.accept`` does
+  without the parse), ``--capture-items`` per path, paths interleaved. The figure is the
+  big/small ratio per path (budget ≤ 1.3×: a lead costs the same in a big database). What
+  the bench adds is deleted afterwards.
 - query: the first page (100 leads, as the TUI asks) of realistic filters and searches over
   1,000,000 synthetic leads; median of ``--runs`` after one warm-up. Budget ≤ 300 ms each.
   The databases are built once (``_synthetic.bulk_insert_leads`` from parsed synthetic leads)
-  and cached: SQLite under /tmp/leadtui-bench, PostgreSQL in a schema of the bench database.
+  and cached, named by schema version: SQLite as /tmp/leadtui-bench/store-s5-N.db,
+  PostgreSQL in the schema leadtui_bench_s5_N of the bench database.
 - feed: a lead committed in this process → seen by another process that follows the change
   feed (``waiter()`` + ``changes_since``); p50/p99 over ``--feed-events`` commits.
   Budget ≤ 300 ms p99.
@@ -54,6 +65,7 @@ from _synthetic import (  # noqa: E402
     BASE_LEADS,
     CACHE,
     CHUNK,
+    DB_TAG,
     base_leads,
     bulk_insert_leads,
     mark,
@@ -179,7 +191,7 @@ def pg_leads_db(pg: str, n: int) -> str:
     server with their own ids, external ids and phones (the search column is generated, so
     the copies are indexed exactly as inserted ones).
     """
-    schema = f"leadtui_bench_{n}"
+    schema = f"leadtui_bench_{DB_TAG}_{n}"
     url = pg_schema_url(pg, schema)
     pg_admin(pg, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     store = Store.open(url)
@@ -247,7 +259,22 @@ def queries(store: Store, n: int) -> dict[str, LeadQuery]:
         f"open + {product!r} + name {name.split()[0]!r}": LeadQuery(
             status="open", search=f"{product} {name.split()[0]}", limit=PAGE
         ),
+        # The same filter with words of very different match counts: a first page should
+        # cost about the same whichever (the "won + word" spread figure).
+        **{
+            f"{WON_WORD}{word!r}": LeadQuery(status="won", search=word, limit=PAGE)
+            for word in (
+                product,
+                city.lower(),
+                name.split()[0].lower(),
+                name.split()[-1].lower(),
+                national[:5],
+            )
+        },
     }
+
+
+WON_WORD = "status won + "
 
 
 def timed(fn: Callable[[], object], runs: int) -> float:
@@ -275,8 +302,133 @@ def bench_queries(url: str, n: int, runs: int) -> dict[str, Any]:
                 "first_page_ms": round(page_ms, 1),
                 "rows": rows,
                 "count_ms": round(count_ms, 1),
+                "matches": store.count_leads(query),
+                "word_matches": store.count_leads(LeadQuery(search=query.search))
+                if query.search
+                else None,
             }
         return results
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------- capture paths
+
+CAPTURE_PATHS = (
+    "new enquiry",
+    "duplicate",
+    "form sent again",
+    "reply by phone",
+    "reply by name + product",
+    "reply to no lead",
+    "whatsapp continuation",
+)
+
+
+def capture_items(path: str, i: int) -> list[tuple[bytes, list[dict[str, Any]]]]:
+    """The raw items of one capture of ``path`` (number ``i``): the items that set it up
+    (untimed), then the one timed. Every key is the bench's own, so the base leads are
+    never touched and the items can be deleted afterwards."""
+    tag = f"{uuid.uuid4().hex[:12]}"
+    phone = f"+9170{i:08d}"
+    lead: dict[str, Any] = {
+        "kind": "lead",
+        "source": "indiamart",
+        "channel": "email",
+        "received_at": "2026-03-02T10:41:07+05:30",
+        "name": f"Capture Buyer {tag}",
+        "company": "Bench Traders",
+        "phone": phone,
+        "email": f"{tag}@bench.example.com",
+        "city": "Pune",
+        "product": f"Bench Product {i % 50}",
+        "message": "Please quote.",
+        "external_id": f"cap-{tag}",
+        "message_id": f"{tag}@bench.example.com",
+    }
+    reply: dict[str, Any] = {
+        "kind": "reply",
+        "source": "indiamart",
+        "channel": "email",
+        "name": lead["name"],
+        "product": lead["product"],
+        "phone": None,
+        "email": None,
+        "messages": ["What is the best price?"],
+        "received_at": "2026-03-02T12:00:00+05:30",
+    }
+    setup = [(f"setup {tag}".encode(), [lead])]
+    if path == "new enquiry":
+        return [(f"new {tag}".encode(), [lead])]
+    if path == "duplicate":
+        return [*setup, (f"dup {tag}".encode(), [dict(lead)])]
+    if path == "form sent again":
+        form = {**lead, "source": "website", "channel": "api", "external_id": None}
+        form["message_id"] = None
+        again = {**form, "message": "Also need 500 more by Friday."}
+        return [(f"form {tag}".encode(), [form]), (f"again {tag}".encode(), [again])]
+    if path == "reply by phone":
+        return [*setup, (f"reply {tag}".encode(), [{**reply, "phone": phone}])]
+    if path == "reply by name + product":
+        return [*setup, (f"byname {tag}".encode(), [reply])]
+    if path == "reply to no lead":  # every lookup runs and finds nothing: the costliest
+        unknown = {**reply, "phone": f"+9160{i:08d}", "email": f"no-{tag}@bench.example.com"}
+        return [(f"noone {tag}".encode(), [{**unknown, "name": f"Nobody {tag}"}])]
+    if path == "whatsapp continuation":
+        chat = {**lead, "source": "whatsapp", "channel": "api", "external_id": None}
+        chat.update(message_id=None, email=None, product=None, message="Is it in stock?")
+        return [*setup, (f"chat {tag}".encode(), [chat])]
+    raise ValueError(path)
+
+
+def capture_once(store: Store, path: str, i: int) -> float:
+    """Seconds to capture the last item of ``capture_items`` (raw item commit + apply)."""
+    items = capture_items(path, i)
+    for body, results in items[:-1]:
+        raw_id, _ = store.add_raw(body, source="bench", kind="email")
+        store.apply(raw_id, results)
+    body, results = items[-1]
+    start = time.perf_counter()
+    raw_id, _ = store.add_raw(body, source="bench", kind="email")
+    store.apply(raw_id, results)
+    return time.perf_counter() - start
+
+
+def undo_captures(store: Store, base_max_id: int) -> None:
+    """Delete what the capture bench added, so the cached database holds its leads again."""
+    with store.db.atomic():
+        for table in ("lead_message", "lead_source", "event", "raw_item"):
+            store.db.execute_sql(f"DELETE FROM {table}")  # the base leads have none
+        store.db.execute_sql(f"DELETE FROM lead WHERE id > {base_max_id}")
+        if store.backend == "sqlite":
+            store.db.execute_sql(f"DELETE FROM lead_fts WHERE rowid > {base_max_id}")
+
+
+def bench_capture(url: str, n: int, per_path: int) -> dict[str, Any]:
+    """Median ms per capture of each path into the cached ``n``-lead database, paths
+    interleaved so the machine's load falls on all of them alike."""
+    store = Store.open(url, create=False)
+    try:
+        base_max_id = int(store.db.execute_sql("SELECT max(id) FROM lead").fetchone()[0])
+        if store.count_leads() != n:
+            undo_captures(store, base_max_id)  # a run that was killed half-way
+        times: dict[str, list[float]] = {p: [] for p in CAPTURE_PATHS}
+        try:
+            for path in CAPTURE_PATHS:  # warm-up: the first reads of a cold file
+                for i in range(5):
+                    capture_once(store, path, 900_000 + i)
+            for i in range(per_path):
+                for path in CAPTURE_PATHS:
+                    times[path].append(capture_once(store, path, i))
+        finally:
+            undo_captures(store, base_max_id)
+        return {
+            p: {
+                "median_ms": round(statistics.median(t) * 1000, 2),
+                "p90_ms": round(percentile([x * 1000 for x in t], 90), 2),
+            }
+            for p, t in times.items()
+        }
     finally:
         store.close()
 
@@ -357,11 +509,22 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--only", default="import,query,feed", help="parts to run (default all)")
+    ap.add_argument(
+        "--only",
+        default="import,scale,capture,query,feed",
+        help="parts to run (default all: import,scale,capture,query,feed)",
+    )
     ap.add_argument("--runs", type=int, default=3, help="runs per measure (default 3)")
     ap.add_argument("--pg-import-runs", type=int, default=1, help="PostgreSQL import runs")
     ap.add_argument("--messages", type=int, default=10_000, help="mbox size for import")
     ap.add_argument("--leads", type=int, default=1_000_000, help="leads for the queries")
+    ap.add_argument(
+        "--scale-messages", type=int, default=100_000, help="the big import (scale part)"
+    )
+    ap.add_argument(
+        "--capture-small", type=int, default=10_000, help="leads in the small capture database"
+    )
+    ap.add_argument("--capture-items", type=int, default=100, help="captures per path and size")
     ap.add_argument("--feed-events", type=int, default=300, help="commits for the feed")
     ap.add_argument("--pg", metavar="URL", help="PostgreSQL (default LEADTUI_BENCH_PG_URL)")
     args = ap.parse_args()
@@ -393,6 +556,71 @@ def main() -> int:
                     f"budget ≤ {BUDGET_IMPORT_S:g} s: {'within' if ok else 'OVER'}) — {got['summary']}"
                 )
 
+    if "scale" in parts:
+        for backend in backends:
+            # The small import just before and just after the big one, so both sizes see the
+            # same load on a shared machine; their mean is the reference.
+            before = bench_import(backend, pg, args.messages, 1)
+            big = bench_import(backend, pg, args.scale_messages, 1)
+            after = bench_import(backend, pg, args.messages, 1)
+            small = {**before, "seconds": round((before["seconds"] + after["seconds"]) / 2, 2)}
+            small["runs_s"] = [before["seconds"], after["seconds"]]
+            per_small = small["seconds"] / args.messages
+            per_big = big["seconds"] / args.scale_messages
+            ratio = round(per_big / per_small, 2)
+            result[f"import_scale_{backend}"] = {"small": small, "big": big, "ratio": ratio}
+            figures.append(
+                figure(
+                    f"import cost per mail, {args.scale_messages:,} / {args.messages:,} mails"
+                    f" ({backend})",
+                    ratio,
+                    "×",
+                    "≤ 1.3×",
+                    ratio <= 1.3,
+                )
+            )
+            if not args.json:
+                print(
+                    f"store: import on {backend}: {args.messages:,} mails {small['seconds']} s "
+                    f"({per_small * 1000:.3f} ms/mail), {args.scale_messages:,} mails "
+                    f"{big['seconds']} s ({per_big * 1000:.3f} ms/mail): {ratio}× per mail "
+                    f"(budget ≤ 1.3×) — {big['summary']}"
+                )
+
+    if "capture" in parts:
+        for backend in backends:
+            got = {}
+            for size in (args.capture_small, args.leads):
+                url = sqlite_leads_db(size) if backend == "sqlite" else pg_leads_db(pg or "", size)
+                got[size] = bench_capture(url, size, args.capture_items)
+            ratios = {
+                path: round(
+                    got[args.leads][path]["median_ms"] / got[args.capture_small][path]["median_ms"],
+                    2,
+                )
+                for path in CAPTURE_PATHS
+            }
+            result[f"capture_{backend}"] = {"sizes": got, "ratios": ratios}
+            worst = max(ratios, key=lambda p: ratios[p])
+            figures.append(
+                figure(
+                    f"capture cost, {args.leads:,} / {args.capture_small:,} leads, worst path"
+                    f" ({worst}, {backend})",
+                    ratios[worst],
+                    "×",
+                    "≤ 1.3×",
+                    ratios[worst] <= 1.3,
+                )
+            )
+            if not args.json:
+                for path in CAPTURE_PATHS:
+                    small, big = got[args.capture_small][path], got[args.leads][path]
+                    print(
+                        f"store: capture on {backend}, {path}: {args.capture_small:,} leads "
+                        f"{small['median_ms']} ms (p90 {small['p90_ms']}), {args.leads:,} leads "
+                        f"{big['median_ms']} ms (p90 {big['p90_ms']}): {ratios[path]}×"
+                    )
+
     if "query" in parts:
         for backend in backends:
             url = (
@@ -412,14 +640,36 @@ def main() -> int:
                     worst <= BUDGET_QUERY_MS,
                 )
             )
+            # Full first pages only: a word with fewer matches than a page is cheaper anyway.
+            full = {k: v for k, v in got.items() if k.startswith(WON_WORD) and v["rows"] == PAGE}
+            won = {k: v["first_page_ms"] for k, v in full.items()}
+            counts = [v["word_matches"] for v in full.values()]
+            spread = round(max(won.values()) / max(min(won.values()), 0.1), 2)
+            result[f"query_{backend}_won_spread"] = spread
+            figures.append(
+                figure(
+                    f"status won + word: slowest / fastest full first page over {len(won)} words"
+                    f" found in {min(counts):,}–{max(counts):,} leads, {args.leads:,} leads"
+                    f" ({backend})",
+                    spread,
+                    "×",
+                    "≤ 2×",
+                    spread <= 2,
+                )
+            )
             if not args.json:
                 for label, v in got.items():
                     verdict = "within" if v["first_page_ms"] <= BUDGET_QUERY_MS else "OVER"
                     print(
                         f"store: {backend} {args.leads:,} leads, {label}: first page "
-                        f"{v['first_page_ms']} ms ({v['rows']} rows; budget ≤ "
+                        f"{v['first_page_ms']} ms ({v['rows']} rows of {v['matches']:,}; budget ≤ "
                         f"{BUDGET_QUERY_MS:g} ms: {verdict}); count {v['count_ms']} ms"
                     )
+                print(
+                    f"store: {backend} {args.leads:,} leads, status won + word, full first "
+                    f"pages of words found in {min(counts):,}–{max(counts):,} leads: slowest / "
+                    f"fastest {spread}× (budget ≤ 2×)"
+                )
 
     if "feed" in parts:
         for backend in backends:

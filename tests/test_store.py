@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -487,6 +488,41 @@ def test_search_pages_are_newest_first_across_old_and_recent_leads(
     rest = store.list_leads(LeadQuery(search="bricks", limit=3, before_id=first[-1].id))
     assert [x.id for x in first + rest] == bricks
     assert [x.id for x in store.list_leads(LeadQuery(search="000100"))] == [ids[0]]
+
+
+def test_search_pages_with_filters_are_the_newest_matches_window_after_window(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search page walks the matches newest first a window at a time (SQLite) or the
+    newest leads first (PostgreSQL); with tiny windows a page spans several of them, and
+    every page holds exactly the newest matches of the filter, as one big query would."""
+    monkeypatch.setattr(store._leads, "FIRST_WINDOW", 2)
+    monkeypatch.setattr(store.dialect, "SEARCH_WINDOW", 5, raising=False)
+    leads = [
+        make_lead(
+            message_id=f"w{i}@x",
+            phone=f"+9198450002{i:02d}",
+            email=None,
+            product="Fly Ash Bricks" if i % 2 else "Roof Tiles",
+            message=None,
+        )
+        for i in range(40)
+    ]
+    ids = [ingest(store, lead).lead_ids[0] for lead in leads]
+    for i, lead_id in enumerate(ids):
+        if i % 5 == 0:
+            store.set_status(lead_id, "won", actor="asha")
+    won_bricks = [x for i, x in enumerate(ids) if i % 2 and i % 5 == 0][::-1]
+    query = LeadQuery(search="bricks", status="won", limit=2)
+    pages, before = [], None
+    while page := store.list_leads(dataclasses.replace(query, before_id=before)):
+        pages.append([x.id for x in page])
+        before = page[-1].id
+    assert [x for page in pages for x in page] == won_bricks
+    assert all(len(page) == 2 for page in pages[:-1])
+    assert store.list_leads(LeadQuery(search="bricks", status="spam")) == []
+    everything = [x.id for x in store.list_leads(LeadQuery(search="bricks", limit=100))]
+    assert everything == [x for i, x in enumerate(ids) if i % 2][::-1]
 
 
 def test_search_with_punctuation_only_does_not_crash(store: Store) -> None:

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import peewee
-
 from leadtui._store.backends import INSERT_FTS_SQL
 from leadtui._store.database import INSERT_EVENT_SQL, Database
 from leadtui._store.records import (
@@ -37,7 +35,21 @@ from leadtui._store.records import (
     iso,
 )
 
-pw: Any = peewee  # untyped, as in models.py
+# A reply's lead, by what the reply says of the buyer: each lookup in the shape of an index
+# (schema.CAPTURE_INDEXES), so its cost does not grow with the table. "phone OR phone_alt"
+# in one statement would scan the whole table on SQLite (the OR of two columns), so the two
+# are separate lookups. ``max(id + 0)``, not ``max(id)``: PostgreSQL answers ``max(id)`` by
+# walking the primary key down from the newest lead until one matches, which it prefers when
+# it thinks a value common (an email on a few hundred leads), and which reads the whole
+# table when the value is not there (half a second at a million leads). ``id + 0`` is no
+# index's column, so the lookup reads only the leads with that value.
+# tests/test_query_plans.py checks every capture statement's plan.
+REPLY_LOOKUPS = {
+    "phone": "SELECT max(id + 0) FROM lead WHERE phone = ?",
+    "phone_alt": "SELECT max(id + 0) FROM lead WHERE phone_alt = ?",
+    "email": "SELECT max(id + 0) FROM lead WHERE email = ?",
+    "name": "SELECT max(id + 0) FROM lead WHERE lower(name) = ? AND product_key = ?",
+}
 
 # What the capture path reads of an existing lead to merge a new copy into it.
 EXISTING_COLS = ("id", *MERGEABLE, "channels", "missed_by_email", "buyer_key")
@@ -375,31 +387,7 @@ class Applier:
         self, result: dict[str, Any], raw_id: int, now: float, batch: Batch
     ) -> int | None:
         lead = self._m.Lead
-        target = None
-        if result.get("phone"):
-            target = (
-                lead.select(lead.id)
-                .where((lead.phone == result["phone"]) | (lead.phone_alt == result["phone"]))
-                .order_by(lead.id.desc())
-                .scalar()
-            )
-        if target is None and result.get("email"):
-            target = (
-                lead.select(lead.id)
-                .where(lead.email == result["email"])
-                .order_by(lead.id.desc())
-                .scalar()
-            )
-        if target is None and result.get("name") and result.get("product"):
-            target = (
-                lead.select(lead.id)
-                .where(
-                    (pw.fn.LOWER(lead.name) == str(result["name"]).lower())
-                    & (lead.product_key == product_key_of(result["product"]))
-                )
-                .order_by(lead.id.desc())
-                .scalar()
-            )
+        target = self._reply_target(result)
         if target is None:
             return None
         msg = self._m.LeadMessage
@@ -423,6 +411,29 @@ class Applier:
         preview = messages[0][:80] if messages else ""
         batch.event(int(target), result.get("name") or "buyer", "reply", preview)
         return int(target)
+
+    def _reply_target(self, result: dict[str, Any]) -> int | None:
+        """The buyer's newest lead a reply belongs to: by phone (the lead's or its other
+        phone), else by email, else by name and product; each lookup one index search."""
+        phone, email = result.get("phone"), result.get("email")
+        name, product = result.get("name"), result.get("product")
+        found: list[int] = []
+        if phone:
+            found = self._newest(("phone", (phone,)), ("phone_alt", (phone,)))
+        if not found and email:
+            found = self._newest(("email", (email,)))
+        if not found and name and product:
+            found = self._newest(("name", (str(name).lower(), product_key_of(str(product)))))
+        return max(found) if found else None
+
+    def _newest(self, *lookups: tuple[str, tuple[Any, ...]]) -> list[int]:
+        """The newest lead each of :data:`REPLY_LOOKUPS` finds (none for no match)."""
+        ids = []
+        for key, params in lookups:
+            row = self._row(REPLY_LOOKUPS[key], params)
+            if row is not None and row[0] is not None:
+                ids.append(int(row[0]))
+        return ids
 
     def _continue_chat(
         self, result: dict[str, Any], raw_id: int, now: float, batch: Batch

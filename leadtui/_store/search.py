@@ -40,6 +40,14 @@ def fts_query(text: str) -> str:
     )
 
 
+# SQLite: a search's matches newest first (see leads.Leads._fts_page). FTS5 walks its index
+# by rowid in either direction, so this reads only as many matches as are fetched (after
+# merging the word lists of a prefix).
+FTS_NEWEST = "SELECT rowid FROM lead_fts WHERE lead_fts MATCH ? AND rowid < ? ORDER BY rowid DESC"
+# Some of those matches, as a set of ids (a JSON array: one parameter however many).
+FTS_SOME = "(SELECT value FROM json_each(?))"
+
+
 def pg_tsquery(text: str) -> str:
     return " & ".join(
         "(" + " | ".join(f"{f}:*" for f in forms) + ")" for forms in search_words(text)
