@@ -496,7 +496,7 @@ def test_search_pages_with_filters_are_the_newest_matches_window_after_window(
     """A search page walks the matches newest first a window at a time (SQLite) or the
     newest leads first (PostgreSQL); with tiny windows a page spans several of them, and
     every page holds exactly the newest matches of the filter, as one big query would."""
-    monkeypatch.setattr(store._leads, "FIRST_WINDOW", 2)
+    monkeypatch.setattr(store.dialect, "FIRST_WINDOW", 2, raising=False)
     monkeypatch.setattr(store.dialect, "SEARCH_WINDOW", 5, raising=False)
     leads = [
         make_lead(

@@ -11,6 +11,7 @@ change waiter.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
@@ -25,7 +26,14 @@ from urllib.parse import unquote
 import peewee
 
 from leadtui._store.records import SEARCH_FIELDS, LeadQuery, StoreError
-from leadtui._store.search import PG_SEARCH, fts_query, pg_tsquery, search_body
+from leadtui._store.search import (
+    FTS_NEWEST,
+    FTS_SOME,
+    PG_SEARCH,
+    fts_query,
+    pg_tsquery,
+    search_body,
+)
 from leadtui._store.waiters import ChangeWaiter, PgWaiter, SqliteWaiter
 from leadtui.config import unsupported_db_scheme
 
@@ -232,8 +240,12 @@ class Backend:
     def search_filter(self, q: Any, lead: Any, text: str) -> Any:
         raise NotImplementedError
 
-    def first_page(self, q: Any, lead: Any, query: LeadQuery) -> list[tuple[Any, ...]]:
-        """A page of leads newest first (``q`` filtered already)."""
+    def first_page(
+        self, q: Any, lead: Any, query: LeadQuery, unsearched: Any
+    ) -> list[tuple[Any, ...]]:
+        """A page of leads newest first. ``q`` is filtered already; ``unsearched`` is the same
+        query without its search words, for a backend that reads its search index itself."""
+        del unsearched
         return list(q.order_by(lead.id.desc()).limit(query.limit).tuples())
 
     def waiter(self) -> ChangeWaiter:
@@ -244,6 +256,39 @@ class SqliteBackend(Backend):
     """A SQLite file in WAL mode; search through an FTS5 table the store writes row by row."""
 
     name = "sqlite"
+
+    FIRST_WINDOW = 400  # matches in the first window of a search page; each next one 4×
+
+    def first_page(
+        self, q: Any, lead: Any, query: LeadQuery, unsearched: Any
+    ) -> list[tuple[Any, ...]]:
+        """A search's page (newest first, before ``query.before_id``), in time that follows
+        the page, not the number of matches.
+
+        ``lead.id IN (every match)`` makes SQLite collect every match, look each up and sort
+        them all to keep the newest 100: 99 ms for "bricks" + status won at a million leads.
+        Here one FTS5 statement reads the matches newest first, a window at a time (400, then
+        4× more each time), and each window is filtered by the other conditions until the page
+        is full. The rows are the same as that query's.
+        """
+        match = fts_query(query.search) if query.search else ""
+        if not match:
+            return super().first_page(q, lead, query, unsearched)
+        before = query.before_id if query.before_id is not None else 2**63 - 1
+        matches = self.db.execute_sql(FTS_NEWEST, (match, before))
+        try:
+            step = self.FIRST_WINDOW
+            rows: list[tuple[Any, ...]] = []
+            while len(rows) < query.limit and (ids := [r[0] for r in matches.fetchmany(step)]):
+                window = pw.SQL(FTS_SOME, (json.dumps(ids),))
+                page = unsearched.where(
+                    (lead.id >= ids[-1]) & (lead.id <= ids[0]) & lead.id.in_(window)
+                )
+                rows.extend(page.order_by(lead.id.desc()).limit(query.limit - len(rows)).tuples())
+                step *= 4
+        finally:
+            matches.close()
+        return rows
 
     @classmethod
     def connect(cls, url: str, *, create: bool, create_folder: bool) -> SqliteBackend:
@@ -426,7 +471,9 @@ class PostgresBackend(Backend):
             return q
         return q.where(pw.SQL("search @@ to_tsquery('simple', %s)", (tsq,)))
 
-    def first_page(self, q: Any, lead: Any, query: LeadQuery) -> list[tuple[Any, ...]]:
+    def first_page(
+        self, q: Any, lead: Any, query: LeadQuery, unsearched: Any
+    ) -> list[tuple[Any, ...]]:
         """A search's page in bounded time whatever the words; other pages as SQLite's.
 
         PostgreSQL cannot estimate how many leads a prefix such as ``91312:*`` matches and
@@ -437,7 +484,7 @@ class PostgresBackend(Backend):
         keeps the planner from walking by id again).
         """
         if not (query.search and query.search.strip()):
-            return super().first_page(q, lead, query)
+            return super().first_page(q, lead, query, unsearched)
         top = query.before_id
         if top is None:
             top = int(lead.select(pw.fn.MAX(lead.id)).scalar() or 0) + 1

@@ -40,7 +40,7 @@ def fts_query(text: str) -> str:
     )
 
 
-# SQLite: a search's matches newest first (see leads.Leads._fts_page). FTS5 walks its index
+# SQLite: a search's matches newest first (see backends.SqliteBackend.first_page). FTS5 walks its index
 # by rowid in either direction, so this reads only as many matches as are fetched (after
 # merging the word lists of a prefix).
 FTS_NEWEST = "SELECT rowid FROM lead_fts WHERE lead_fts MATCH ? AND rowid < ? ORDER BY rowid DESC"
