@@ -559,6 +559,7 @@ EXPORT_COLUMNS = (
     "contacted_at",
     "contacted_by",
     "messages",
+    "notes",
 )
 
 
@@ -598,13 +599,15 @@ def export(
                 writer.writeheader()
             for lead in _iter_leads(store, query, limit):
                 row = store.with_messages([lead])[0]
+                texts = store.notes(lead.id) if lead.notes_count else []
                 if writer:
+                    row["notes"] = " | ".join(texts)
                     row["messages"] = " | ".join(m["text"] for m in row["messages"])
                     row["specs"] = "; ".join(f"{k}: {v}" for k, v in lead.specs.items())
                     row["verified"] = " ".join(lead.verified)
                     writer.writerow({k: _csv_safe(row.get(k)) for k in EXPORT_COLUMNS})
-                else:
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                else:  # "notes" stays the count, as in the API; the texts beside it
+                    out.write(json.dumps({**row, "note_texts": texts}, ensure_ascii=False) + "\n")
                 count += 1
     except OSError as exc:  # the disk filled up (a closed stdout pipe is click's to handle)
         if not output:

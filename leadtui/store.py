@@ -281,6 +281,10 @@ class Store:
     def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
         return self._triage.set_follow_up(lead_id, day, actor)
 
+    def notes(self, lead_id: int) -> list[str]:
+        """The notes on a lead, oldest first."""
+        return self._d.reading(lambda: self._triage.notes(lead_id))
+
     def owners(self) -> list[str]:
         """Everyone who owns a lead now, in order."""
         return self._d.reading(self._triage.owners)

@@ -1113,6 +1113,22 @@ async def test_a_wrong_password_is_said_in_a_toast_and_in_the_body(url: str) -> 
         assert "appear here the moment" not in static_text(app, "#empty")
 
 
+async def test_a_number_indiamart_hid_is_said_in_the_detail_view(filled: str) -> None:
+    app = make_app(filled)
+    farhan = lead_named(filled, "Farhan Ali")  # sample 16: Click to call +91-98XXXXXX01
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await select(pilot, app, farhan.id)
+        await pilot.press("enter")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen, "detail"
+        )
+        await until(pilot, lambda: screen.details is not None, "the details")
+        fields = static_text(app, "#detail-fields")
+        assert "+91-98XXXXXX01: hidden by IndiaMART" in " ".join(fields.split())
+        assert "Lead Manager" in fields
+
+
 async def test_ctrl_r_connects_the_sources_again_at_once(url: str) -> None:
     started_at: list[float] = []
 

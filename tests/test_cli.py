@@ -20,7 +20,7 @@ from serve_process import LEADTUI
 
 from leadtui import __version__, synth
 from leadtui.cli import main, parse_since
-from leadtui.store import Store
+from leadtui.store import LeadQuery, Store
 
 SAMPLES = FIXTURES / "samples"
 
@@ -187,6 +187,28 @@ def test_export_csv_defuses_formulas(tmp_path: Path) -> None:
     assert rows[0]["phone"] == "+919845600066"
     jsonl = run("export", "--format", "jsonl", db=db).output
     assert json.loads(jsonl)["name"] == '=HYPERLINK("http://x")'
+
+
+def test_export_carries_notes_owner_and_follow_up(tmp_path: Path) -> None:
+    from datetime import date
+
+    db = tmp_path / "leads.db"
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"name": "Kavita", "phone": "9845600066"}))
+    run("import", str(lead), db=db)
+    with Store.open(str(db)) as store:
+        lead_id = store.list_leads(LeadQuery())[0].id
+        store.add_note(lead_id, "called, wants rates", actor="asha")
+        store.add_note(lead_id, "sent the rate list", actor="asha")
+        store.assign(lead_id, "ravi", actor="asha")
+        store.set_follow_up(lead_id, date(2026, 12, 20), actor="asha")
+    out = tmp_path / "leads.csv"
+    run("export", "-o", str(out), db=db)
+    row = next(csv.DictReader(io.StringIO(out.read_text())))
+    assert row["notes"] == "called, wants rates | sent the rate list"
+    assert (row["owner"], row["follow_up"]) == ("ravi", "2026-12-20")
+    exported = json.loads(run("export", "--format", "jsonl", db=db).output)
+    assert exported["note_texts"] == ["called, wants rates", "sent the rate list"]
 
 
 def test_keys_add_prints_once_and_stores_a_hash(tmp_path: Path) -> None:

@@ -627,6 +627,15 @@ def _received(days_ago: float) -> str:
     return datetime.fromtimestamp(time.time() - days_ago * 86400).astimezone().isoformat()
 
 
+def test_contacted_today_counts_older_leads_called_today(store: Store) -> None:
+    old = ingest(store, make_lead(message_id="y@x", received_at=_received(1))).lead_ids[0]
+    older = ingest(store, make_lead(message_id="z@x", product="Jali", received_at=_received(3)))
+    store.mark_contacted(old, actor="asha")
+    store.mark_contacted(older.lead_ids[0], actor="ravi")
+    stats = store.stats()
+    assert (stats.new_today, stats.contacted_today) == (0, 2)
+
+
 def test_stats_median_response_and_counts(store: Store) -> None:
     a = ingest(store, make_lead(message_id="a@x", received_at=_received(0))).lead_ids[0]
     ingest(

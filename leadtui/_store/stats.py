@@ -72,7 +72,6 @@ class Counts:
         by_source: dict[str, int] = {}
         resp_today: list[float] = []
         resp_week: list[float] = []
-        contacted_today = 0
         new_today = 0
         for received, first_seen, contacted, qtype, source, _status in rows:
             day = datetime.fromtimestamp(received).date()
@@ -88,7 +87,8 @@ class Counts:
                 new_today += 1
                 if contacted is not None:
                     resp_today.append(contacted - first_seen)
-                    contacted_today += 1
+        # Contacted today: whenever the lead came (yesterday's leads called back this morning).
+        contacted_today = lead.select().where(lead.contacted_ts >= today).count()
         awaiting = lead.select().where(lead.status == "new").count()
         return Stats(
             per_day=sorted(per_day.items()),

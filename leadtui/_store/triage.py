@@ -117,6 +117,16 @@ class Triage:
         text = day.isoformat() if day else None
         return self._set(lead_id, actor, "follow-up", text or "cleared", follow_up=text)
 
+    def notes(self, lead_id: int) -> list[str]:
+        """The lead's notes, oldest first (for an export)."""
+        event = self._d.m.Event
+        rows = (
+            event.select(event.detail)
+            .where((event.lead_id == lead_id) & (event.action == "note"))
+            .order_by(event.id)
+        )
+        return [r.detail or "" for r in rows]
+
     def owners(self, limit: int = 200) -> list[str]:
         """Everyone who owns a lead now (served by the owner index), for the owner prompt."""
         lead = self._d.m.Lead

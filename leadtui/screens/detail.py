@@ -4,6 +4,7 @@ the history of who did what, and the raw email or payload it came from."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -28,6 +29,7 @@ from leadtui.store import Event, Lead, RawSummary, Reply, Store
 from leadtui.widgets import display
 from leadtui.widgets.bars import KeyFooter
 
+_MASKED = re.compile(r"\+?91[- ]?\d{0,4}X{3,}\d{0,4}")  # a number IndiaMART hid
 RAW_LIMIT = 64_000  # characters of the raw item shown; the rest is cut
 
 
@@ -155,6 +157,19 @@ class DetailScreen(LeadScreen):
             title.append(f" · {action}", style="dim")
         self.query_one("#detail-title", Static).update(title)
 
+    def _masked_phone(self) -> Text | str:
+        """IndiaMART hides some buyers' numbers (``+91-98XXXXXX01``): say so, and where to
+        see it, rather than show an empty line."""
+        raw = self.details.raw_text if self.details is not None else None
+        found = _MASKED.search(raw or "")
+        if found is None:
+            return ""
+        return Text(
+            f"{found.group(0)}: hidden by IndiaMART. Open this enquiry in IndiaMART's Lead "
+            "Manager (or its app) to call the buyer, or answer there to see the number.",
+            style="yellow",
+        )
+
     def _fields(self, lead: Lead) -> RenderableType:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="dim", no_wrap=True)
@@ -170,7 +185,7 @@ class DetailScreen(LeadScreen):
             ),
             ("Name", display.plain(lead.name)),
             ("Company", display.plain(lead.company)),
-            ("Phone", display.plain(lead.phone)),
+            ("Phone", display.plain(lead.phone) or self._masked_phone()),
         ]
         if url:
             rows.append(("WhatsApp", Text(url, style=Style(link=url, underline=True))))
