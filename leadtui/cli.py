@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import json
 import logging
 import logging.handlers
-import os
 import re
-import shlex
 import signal
-import stat
 import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -39,9 +34,7 @@ from leadtui.store import (
     LeadQuery,
     Store,
     StoreError,
-    current_actor,
     describe_url,
-    sqlite_file,
 )
 from leadtui.widgets import display
 
@@ -785,122 +778,16 @@ def init(ctx: Context, force: bool) -> None:
 # --------------------------------------------------------------------------- doctor
 
 
-@dataclass
-class _Doctor:
-    console: Console
-    failures: int = 0
-
-    def line(self, ok: bool | None, name: str, detail: str, fix: str = "") -> None:
-        """One check. A long detail and its fix wrap at spaces, indented under the detail."""
-        mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[ok]
-        head = Text.assemble((f"{mark} ", style), (f"{name:<10}", "bold"), " ")
-        indent = len(head)
-        wrap = functools.partial(
-            textwrap.wrap,
-            width=max(self.console.width - indent, 30),
-            break_long_words=False,  # a path or a URL stays whole, even when too long
-            break_on_hyphens=False,
-        )
-        lines = [Text(text) for text in wrap(detail) or [""]]
-        if fix and ok is False:
-            lines += [Text(text, "yellow") for text in wrap(f"→ {fix}", subsequent_indent="  ")]
-        for i, text in enumerate(lines):
-            self.console.print((head if i == 0 else Text(" " * indent)) + text, soft_wrap=True)
-        if ok is False:
-            self.failures += 1
-
-
-def _write_problem(path: Path) -> tuple[str, str] | None:
-    """Why this user cannot write the SQLite database at ``path``, and the fix; None if it can.
-
-    SQLite writes the file, its -wal and -shm files, and the folder (it creates those there).
-    """
-    folder = path.parent
-    files = (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
-    blocked = [p for p in files if p.exists() and not os.access(p, os.W_OK)]
-    if not os.access(folder, os.W_OK | os.X_OK):
-        blocked.append(folder)
-    if not blocked:
-        return None
-    user = current_actor()
-    info = (path if path.exists() else folder).stat()
-    group, owner = str(info.st_gid), str(info.st_uid)
-    with contextlib.suppress(ImportError, KeyError):
-        import grp  # noqa: PLC0415 - POSIX only
-        import pwd  # noqa: PLC0415
-
-        group, owner = grp.getgrgid(info.st_gid).gr_name, pwd.getpwuid(info.st_uid).pw_name
-    gid = info.st_gid
-    steps = []
-    closed = [p for p in blocked if not p.stat().st_mode & stat.S_IWGRP]
-    if closed:
-        names = " ".join(shlex.quote(str(p)) for p in closed)
-        steps.append(f"have {owner} (the owner) run: chmod g+w {names}")
-    if gid not in {os.getegid(), *os.getgroups()}:
-        steps.append(f"run leadtui as a member of group {group} (e.g. usermod -aG {group} {user})")
-    if not steps:
-        steps.append("check the permissions of " + " ".join(str(p) for p in blocked))
-    what = {path: "the file", files[1]: "its -wal file", files[2]: "its -shm file"}
-    names = " and ".join(what.get(p, "its folder") for p in blocked)
-    return f"{user} cannot write {names}", "; ".join(steps)
-
-
 @main.command()
 @common_options
 @click.option("--timeout", type=float, default=15.0, help="Seconds to wait for the mailbox.")
 @pass_ctx
 def doctor(ctx: Context, timeout: float) -> None:
     """Check the configuration, database, mailbox and ports, one line each."""
-    doc = _Doctor(Console(highlight=False))
-    settings = ctx.settings
-    path = settings.config_path
-    if path:
-        doc.line(True, "config", f"{path}")
-    else:
-        doc.line(None, "config", f"no file (optional): {config.default_config_path()}")
-    doc.line(None, "log", str(config.log_path()))
-    doc.line(None, "time zone", f"{config.timezone_label()}: times are shown in it (ui.timezone)")
+    from leadtui import doctor as checks  # noqa: PLC0415
 
-    store: Store | None = None
-    file = sqlite_file(settings.db_url)
-    problem = _write_problem(file) if file is not None and file.parent.is_dir() else None
-    missing = file is not None and not file.exists()
-    if missing:  # doctor only looks: the first leadtui or leadtui serve creates it
-        where = describe_url(settings.db_url)
-        doc.line(
-            None, "database", f"{where} does not exist yet: leadtui or leadtui serve creates it"
-        )
-    else:
-        try:
-            store = Store.open(settings.db_url)
-        except StoreError as exc:
-            if problem is None:
-                doc.line(False, "database", str(exc), "check --db / LEADTUI_DB")
-    if problem is not None:
-        doc.line(False, "database", f"{describe_url(settings.db_url)}: {problem[0]}", problem[1])
-    elif store is not None:
-        counts = store.counts()
-        total = store.count_leads()
-        doc.line(
-            True,
-            "database",
-            f"{describe_url(settings.db_url)} ({store.backend}): {total} leads, "
-            f"{counts['awaiting']} awaiting contact, {counts['review']} in review",
-        )
-        lease = store.lease_info()
-        if lease:
-            doc.line(True, "capture", f"running in {lease.holder}")
-        else:
-            doc.line(None, "capture", "no process captures now: start leadtui or leadtui serve")
-        for health in store.health():
-            ok = not health.failing
-            doc.line(ok, health.source, f"{health.state} {health.detail}".strip())
-
-    for check in sources.checks(settings, store, timeout):
-        doc.line(check.ok, check.name, check.detail, check.fix)
-    if store is not None:
-        store.close()
-    sys.exit(EXIT_FAILED if doc.failures else 0)
+    failures = checks.run(ctx.settings, timeout, Console(highlight=False))
+    sys.exit(EXIT_FAILED if failures else 0)
 
 
 # --------------------------------------------------------------------------- pull

@@ -9,6 +9,7 @@ from pathlib import Path
 
 CORE = (
     "cli",
+    "doctor",
     "config",
     "parser",
     "store",
