@@ -40,6 +40,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -539,6 +540,20 @@ class LeadApp(App[int]):
             self._write_terminal(f"\x1b]9;{body}\x07")
         else:
             self._write_terminal(f"\x1b]777;notify;leadtui;{body}\x07")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """One toast at a time, the newest: toasts live on the two bottom rows, where they
+        hide no lead, and an older one there would hide the news."""
+        self.clear_notifications()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _write_terminal(self, sequence: str) -> None:
         driver = self._driver

@@ -1101,9 +1101,10 @@ async def test_a_wrong_password_is_said_in_a_toast_and_in_the_body(url: str) -> 
         settings, Store.open(url), factories=[mailbox_reporting(failing)], clock=lambda: NOW
     )
     async with app.run_test(size=SIZE) as pilot:
-        heard = Recorder(app)
-        await until(pilot, lambda: any("login failed" in t for t in heard.toasts), "the toast")
-        toast = next(t for t in heard.toasts if "login failed" in t)
+        def toasts() -> list[str]:
+            return [n.message for n in app._notifications if "login failed" in n.message]
+
+        toast = (await until(pilot, toasts, "the toast"))[0]
         assert "Invalid credentials" in toast
         assert "leadtui doctor" in toast
         body = await until(
