@@ -45,8 +45,9 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from leadtui import config, sources
-from leadtui.capture import CaptureService, Pipeline, SourceFactory, holder_id
+from leadtui import config
+from leadtui.capture import Pipeline, SourceFactory, holder_id
+from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
 from leadtui.live import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
 from leadtui.screens.base import LeadScreen
 from leadtui.screens.main import MainScreen
@@ -78,12 +79,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# What each source captures, for the question asked before quitting the capturing leadtui.
-_CAPTURES = {
-    "mailbox": "the mailbox",
-    "http": "website, WhatsApp and IndiaMART push posts",
-    "pull": "the IndiaMART CRM pull",
-}
 TITLE_PUSH, TITLE_POP = "\x1b[22;0t", "\x1b[23;0t"  # xterm's title stack (tmux has it too)
 HOLD_KEYS_MAX = 2.0  # seconds keys typed after a prompt's key wait for the prompt
 BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
@@ -91,19 +86,6 @@ BURST_MAX = 2.0  # … but a long stream is announced at least this often
 
 
 # --------------------------------------------------------------------------- messages
-
-
-class LeaseChanged(Message):
-    def __init__(self, holding: bool) -> None:
-        super().__init__()
-        self.holding = holding
-
-
-class CaptureProblem(Message):
-    def __init__(self, text: str, reason: str) -> None:
-        super().__init__()
-        self.text = text  # short, for the header
-        self.reason = reason
 
 
 class PeopleLoaded(Message):
@@ -156,7 +138,6 @@ class LeadApp(App[int]):
         self.clock = clock
         self.actor = actor or current_actor()
         self.capture_enabled = capture
-        self._factories = factories
         self.holder = holder_id()
         self.stop_capture = threading.Event()
         self.capture_done = threading.Event()
@@ -169,10 +150,15 @@ class LeadApp(App[int]):
         self.generation = 0
         self.feed = ChangeFeed(store, clock, self.post_message)
         self._held_keys: list[events.Key] | None = None
-        self._service: CaptureService | None = None
-        self._settings_watch = sources.SettingsWatch(
+        self.capturing = Capturing(
+            self,
             settings,
-            lambda: config.load(settings.config_path, overrides={"db": settings.db or None}),
+            url=store.url,
+            holder=self.holder,
+            demo=demo,
+            factories=factories,
+            stop=self.stop_capture,
+            done=self.capture_done,
         )
         self._undo: Undoable | None = None
         self._held_timer: Timer | None = None
@@ -219,9 +205,11 @@ class LeadApp(App[int]):
         self._load_people()
         self.request_page("head", None, new_view=True)
         if self.capture_enabled:
-            self._capture()
+            self.run_worker(
+                self.capturing.run, thread=True, exclusive=True, group="capture", name="capture"
+            )
         self.set_interval(60.0, self.table.refresh_times)
-        self.set_interval(2.0, self._follow_the_config)
+        self.set_interval(2.0, self.capturing.follow_the_config)
         if not self.is_headless:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM):
@@ -310,7 +298,7 @@ class LeadApp(App[int]):
         os._exit(0)
 
     def action_quit(self) -> None:  # type: ignore[override]
-        what = self._capturing_for_the_team()
+        what = self.capturing.for_the_team(self.holding, self.top.state)
         if what and not isinstance(self.screen, ModalScreen):
             from leadtui.screens.prompts import QuitPrompt  # noqa: PLC0415 - loaded on first use
 
@@ -325,16 +313,6 @@ class LeadApp(App[int]):
     def _quit(self) -> None:
         self.stop_capture.set()
         self.exit(0)
-
-    def _capturing_for_the_team(self) -> str:
-        """What stops if this process quits: its sources, when it holds the capture (not a demo)."""
-        if not self.holding or self.demo is not None:
-            return ""
-        mine = [h.source for h in self.top.state.health if h.holder == self.holder]
-        names = [text for source, text in _CAPTURES.items() if source in mine]
-        if not names:
-            return ""
-        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
     # ------------------------------------------------------------------ the view
 
@@ -422,43 +400,14 @@ class LeadApp(App[int]):
 
             if isinstance(self.screen, ReviewScreen):
                 self.screen.reload()  # a new failure, or another viewer reparsed one
-        self._tell_failures(message.state)
-        self._tell_nobody_captures(message.state)
+        failing_changed = self.capturing.tell(
+            self.top.state, message.state, self.holding, self.clock()
+        )
         self.top.show(message.state)
+        if failing_changed:
+            self.call_after_refresh(self._show_empty)
         if self._mailbox_hint_pending and message.state.loaded:
             self._hint_mailbox(message.state)
-
-    def _tell_failures(self, state: CaptureState) -> None:
-        """A source that starts failing (a wrong password) is said once in a toast, not only
-        in the header: nothing arrives from it until someone fixes it."""
-        before = {h.source: h.state for h in self.top.state.health}
-        for h in state.health:
-            if h.failing and before.get(h.source) != h.state:
-                line = display.health_line(h, self.clock())
-                detail = display.clean(h.last_error or h.detail)
-                self.notify(
-                    f"{line}{': ' + detail if detail else ''}. Leads from it cannot arrive until "
-                    "this is fixed: leadtui doctor says how.",
-                    severity="error",
-                    timeout=15,
-                    markup=False,
-                )
-        if any(h.failing for h in state.health) != any(h.failing for h in self.top.state.health):
-            self.call_after_refresh(self._show_empty)
-
-    def _tell_nobody_captures(self, state: CaptureState) -> None:
-        """The team's mailbox is set up, but no process reads it any more: say so once."""
-        nobody = state.loaded and state.lease is None and not self.holding and bool(state.mailboxes)
-        was = self.top.state.loaded and self.top.state.lease is None and not self.holding
-        if nobody and not (was and self.top.state.mailboxes):
-            self.notify(
-                f"Nobody is capturing leads: the mailbox {display.clean(state.mailboxes[0])} "
-                "and the website form wait until leadtui serve runs, or someone opens leadtui "
-                "with the mailbox set up.",
-                severity="warning",
-                timeout=15,
-                markup=False,
-            )
 
     def on_lease_changed(self, message: LeaseChanged) -> None:
         before = self.top.state.lease  # who captured, as this viewer last saw it
@@ -602,63 +551,8 @@ class LeadApp(App[int]):
 
     # ------------------------------------------------------------------ capture
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="capture", name="capture")
-    def _capture(self) -> None:
-        try:
-            factories = self._factories
-            if factories is None:
-                if self.demo is None and not self.settings.names_a_source:
-                    return  # nothing to capture: view, and leave the lease to serve
-                factories = self._build_factories()
-            if not factories:
-                return
-            service = CaptureService(
-                self.store.url,
-                factories,
-                holder=self.holder,
-                on_lease=self._lease_changed,
-            )
-            self._service = service
-            service.run(self.stop_capture)
-        finally:
-            self.capture_done.set()
-
     def action_retry_capture(self) -> None:
-        """Start this process's sources again now, with the settings as the file says today."""
-        service = self._service
-        if service is None or not self.holding:
-            self.notify("This leadtui does not capture: nothing to retry here", markup=False)
-            return
-        fresh = self._settings_watch.changed() or self.settings
-        service.restart_sources(self._factories or self._build_factories(fresh))
-        self.notify("Connecting the sources again…", markup=False)
-
-    def _follow_the_config(self) -> None:
-        """A config file edited while leadtui runs (a fixed password) is used at once."""
-        service = self._service
-        if service is None or self._factories is not None:
-            return
-        fresh = self._settings_watch.changed()
-        if fresh is not None:
-            self.settings = fresh
-            service.restart_sources(self._build_factories(fresh))
-            self.notify("The config file changed: capture starts again with it", markup=False)
-
-    def _lease_changed(self, holding: bool) -> None:
-        self.post_message(LeaseChanged(holding))
-
-    def _build_factories(self, settings: Settings | None = None) -> list[SourceFactory]:
-        """The registry's sources; one whose settings cannot be used is shown and left out."""
-        run = sources.Run(
-            demo=self.demo is not None, demo_seed=self.demo.seed if self.demo else None
-        )
-
-        def skipped(spec: sources.SourceSpec, exc: Exception) -> None:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.warning("capture: the %s source cannot start: %s", spec.name, first)
-            self.post_message(CaptureProblem(f"{spec.name}: not available", first))
-
-        return sources.factories(settings or self.settings, run, on_error=skipped)
+        self.capturing.retry(self.holding)
 
     # ------------------------------------------------------------------ triage
 
