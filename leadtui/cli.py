@@ -276,7 +276,7 @@ def paths(ctx: Context) -> None:
 def _print_result(console: Console, path: str, result: dict[str, Any]) -> None:
     kind = result.get("kind")
     colour = {"lead": "green", "reply": "cyan", "ignored": "yellow"}.get(str(kind), "red")
-    title = Text.assemble((str(kind).upper(), f"bold {colour}"), "  ", (path, "dim"))
+    title = Text.assemble((str(kind).upper(), f"bold {colour}"), "  ", (display.clean(path), "dim"))
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")

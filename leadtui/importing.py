@@ -8,7 +8,10 @@ recognised, and an import killed half-way finishes when it is run again.
 
 from __future__ import annotations
 
+import errno
 import mailbox
+import os
+import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,15 +47,36 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
+MAX_FILE_BYTES = 50 * 1024 * 1024  # one email or payload; a bigger file is an mbox or a mistake
+
+
 def read_file(path: Path) -> tuple[RawKind, bytes]:
-    """(kind, bytes) of a file given to parse/import: .json files are JSON, the rest email."""
-    data = path.read_bytes()
+    """(kind, bytes) of a file given to parse/import: .json files are JSON, the rest email.
+
+    Only regular files, and at most ``MAX_FILE_BYTES``: ``/dev/zero`` or a FIFO named by
+    mistake is an error at once, not memory filling up or a wait for ever.
+    """
+    with open(path, "rb", opener=_no_wait) as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device or a pipe?)", str(path))
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES >> 20} MB", str(path))
     return ("json" if path.suffix.lower() == ".json" else "email"), data
+
+
+def _no_wait(name: str, flags: int) -> int:
+    """Open without blocking (a FIFO would wait for a writer), then read as usual."""
+    fd = os.open(name, flags | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    return fd
 
 
 def is_mbox(path: Path) -> bool:
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb", opener=_no_wait) as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return False
             return fh.read(5) == b"From "
     except OSError:
         return False
@@ -151,10 +175,15 @@ def import_items(
         batch, parsing = pending.popleft()
         parsed = parsing.result() if parsing is not None else None
         for outcome in pipeline.accept_many(batch, parsed=parsed):
-            tally.counts[outcome.status] += 1
+            # An item imported again that still fails is a failure, not a duplicate: it is
+            # still in the review queue, and the import must say so (and exit 1).
+            still_failed = outcome.status == "duplicate" and outcome.earlier == "failed"
+            status = "failed" if still_failed else outcome.status
+            tally.counts[status] += 1
             tally.counts["leads"] += len(outcome.new_lead_ids)
-            if outcome.status == "failed" and len(tally.problems) < PROBLEMS_KEPT:
-                tally.problems.append(f"item {outcome.raw_id}: {outcome.detail}")
+            if status == "failed" and len(tally.problems) < PROBLEMS_KEPT:
+                why = "still in the review queue (leadtui review)" if still_failed else ""
+                tally.problems.append(f"item {outcome.raw_id}: {why or outcome.detail}")
         on_batch(len(batch))
 
     def queue(batch: list[RawItem]) -> None:

@@ -951,7 +951,7 @@ def test_clean_strips_every_control_character() -> None:
     assert (
         display.clean(HOSTILE) == "[31mEvil]52;c;SGVsbG8= [bold]Boss[/bold] [@click=app.quit]x[/]2J"
     )
-    assert display.clean("a\u202eb\u2066c\x00d\x7fe") == "abcde"
+    assert display.clean("a\u202eb\u2066c\x00d\x7fe\u061cf") == "abcdef"  # U+061C too
     assert display.clean("two\nlines\tand\rmore") == "two lines and more"
     assert display.clean("keep\nlines\x1b", lines=True) == "keep\nlines"
 
@@ -1101,6 +1101,7 @@ async def test_a_wrong_password_is_said_in_a_toast_and_in_the_body(url: str) -> 
         settings, Store.open(url), factories=[mailbox_reporting(failing)], clock=lambda: NOW
     )
     async with app.run_test(size=SIZE) as pilot:
+
         def toasts() -> list[str]:
             return [n.message for n in app._notifications if "login failed" in n.message]
 

@@ -545,3 +545,34 @@ def test_doctor_names_the_ca_file_when_it_goes_away_after_start(tmp_path: Path) 
     assert (connect.name, connect.ok) == ("connect", False)
     assert "gone.pem" in connect.detail
     assert "LEADTUI_IMAP_CA_FILE" in connect.fix
+
+
+def test_parse_refuses_a_device_or_a_pipe_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "leads.eml"
+    os.mkfifo(fifo)  # nobody writes: reading it would wait for ever
+    for name in ("/dev/zero", str(fifo)):
+        result = CliRunner().invoke(main, ["parse", "--json", name])
+        assert result.exit_code == 1
+        assert "not a regular file" in json.loads(result.output)["error"]
+
+
+def test_parse_shows_a_hostile_file_name_as_text(tmp_path: Path) -> None:
+    hostile = tmp_path / "x\x1b]52;c;cm0gLXJmIH4=\x07.eml"
+    hostile.write_bytes(
+        (FIXTURES / "samples" / "email" / "07-buylead-one-line-specs.eml").read_bytes()
+    )
+    result = CliRunner().invoke(main, ["parse", str(hostile)])
+    assert "\x1b" not in result.output
+    assert "]52;c" in result.output  # shown as text, not sent to the terminal
+
+
+def test_importing_a_still_failing_item_again_says_failed(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"CODE": 401, "STATUS": "FAILURE", "MESSAGE": "Key is expired"}')
+    db = tmp_path / "leads.db"
+    first = CliRunner().invoke(main, ["--db", str(db), "import", str(bad)])
+    again = CliRunner().invoke(main, ["--db", str(db), "import", str(bad)])
+    for result in (first, again):
+        assert result.exit_code == 1
+        assert "1 failed" in result.output
+    assert "still in the review queue" in again.output

@@ -124,7 +124,8 @@ class RawItems:
         ids = tuple(
             int(r[0]) for r in links.select(links.lead_id).where(links.raw_id == raw_id).tuples()
         )
-        return Outcome(raw_id, "duplicate", ids, (), f"already received (item {raw_id}, {status})")
+        detail = f"already received (item {raw_id}, {status})"
+        return Outcome(raw_id, "duplicate", ids, (), detail, earlier=status)
 
     def pending_raw_ids(self, older_than: float = 0.0) -> list[int]:
         """Raw items committed but never processed (a crash between the two commits)."""

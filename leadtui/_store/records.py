@@ -219,6 +219,7 @@ class Outcome:
     lead_ids: tuple[int, ...] = ()
     new_lead_ids: tuple[int, ...] = ()
     detail: str = ""
+    earlier: str = ""  # for a duplicate: what became of the first copy (parsed, failed, …)
 
 
 class RawSpec(Protocol):

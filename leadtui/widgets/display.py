@@ -22,10 +22,10 @@ from leadtui.store import Health, Lead
 
 # C0 controls, DEL, C1 controls, and the Unicode bidi embeddings/overrides/isolates that
 # could make a cell display something other than what it contains.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"[ \t\r\n\x0b\x0c\x85\u2028\u2029]+")
 _CONTROL_KEEP_LINES = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 
 TYPE_LABELS = {"W": "Enquiry", "B": "BuyLead", "P": "Call", "WA": "WhatsApp", "BIZ": "Catalog"}
