@@ -181,12 +181,10 @@ class Gate:
         wait = self.failures.wait(_address(request))
         if wait <= 0:
             return None
-        seconds = max(1, math.ceil(wait))
-        return problem(
-            429,
-            f"too many wrong keys, tokens or signatures from this address; retry after "
-            f"{seconds} s with the right one",
-            headers={"Retry-After": str(seconds)},
+        return _retry_later(
+            wait,
+            "too many wrong keys, tokens or signatures from this address; retry after "
+            "{seconds} s with the right one",
         )
 
     def failed(self, request: web.Request) -> None:
@@ -221,12 +219,10 @@ class Gate:
             )
         wait = self.limiter.take(found.name)
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            return problem(
-                429,
-                f"this API key is over its rate of {self.rate_per_minute} "
-                f"requests a minute; retry after {seconds} s",
-                headers={"Retry-After": str(seconds)},
+            return _retry_later(
+                wait,
+                f"this API key is over its rate of {self.rate_per_minute} requests a minute; "
+                "retry after {seconds} s",
             )
         return found.name
 
@@ -325,3 +321,11 @@ def meta_signature_valid(app_secret: str, body: bytes, presented: str) -> bool:
         return False
     expected = "sha256=" + hmac.new(_bytes(app_secret), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(_bytes(expected), _bytes(presented.strip().lower()))
+
+
+def _retry_later(wait: float, detail: str) -> web.Response:
+    """A 429 that says when to come back (``{seconds}`` in ``detail``), in a header too."""
+    seconds = max(1, math.ceil(wait))
+    return problem(
+        429, detail.replace("{seconds}", str(seconds)), headers={"Retry-After": str(seconds)}
+    )

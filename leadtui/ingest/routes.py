@@ -546,11 +546,16 @@ async def twilio(ingest: Ingest, request: web.Request) -> web.Response:
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
+def _meta_gate(ingest: Ingest, request: web.Request, secret: str) -> web.Response | None:
+    """404 when Meta is not set up here, 429 for an address that guessed too often."""
+    if not secret:
+        return not_found()
+    return ingest.gate.throttled(request)
+
+
 async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
     configured = ingest.settings.meta_verify_token.reveal()
-    if not configured:
-        return not_found()
-    refused = ingest.gate.throttled(request)
+    refused = _meta_gate(ingest, request, configured)
     if refused is not None:
         return refused
     mode = request.query.get("hub.mode", "")
@@ -571,9 +576,7 @@ async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
 
 async def meta(ingest: Ingest, request: web.Request) -> web.Response:
     secret = ingest.settings.meta_app_secret.reveal()
-    if not secret:
-        return not_found()
-    refused = ingest.gate.throttled(request)
+    refused = _meta_gate(ingest, request, secret)
     if refused is not None:
         return refused
     signature = request.headers.get("X-Hub-Signature-256", "")
