@@ -14,7 +14,7 @@ Threads. The UI thread never touches the database. Three kinds of thread worker 
 Workers report with ``post_message`` only; widgets change in the message handlers. A thread
 worker closes its own database connection when it ends (Peewee keeps one per thread).
 
-Arrival. New leads in one burst (debounced by ``BURST_SECONDS``) ring the bell once, show one
+Arrival (:mod:`leadtui.arrivals`). New leads in one burst ring the bell once, show one
 toast and count into the terminal title until the user presses a key; their rows stay
 highlighted for ``settings.highlight_seconds``.
 """
@@ -46,6 +46,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from leadtui import config
+from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
 from leadtui.live import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
@@ -59,7 +60,7 @@ from leadtui.screens.messages import (
     UndoRequested,
     ViewRequested,
 )
-from leadtui.store import Lead, Store, StoreError, current_actor
+from leadtui.store import Store, StoreError, current_actor
 from leadtui.triage import (
     UNDO_SECONDS,
     WRITES,
@@ -79,10 +80,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TITLE_PUSH, TITLE_POP = "\x1b[22;0t", "\x1b[23;0t"  # xterm's title stack (tmux has it too)
 HOLD_KEYS_MAX = 2.0  # seconds keys typed after a prompt's key wait for the prompt
-BURST_SECONDS = 0.3  # new leads closer together than this are one arrival: one bell, one toast
-BURST_MAX = 2.0  # … but a long stream is announced at least this often
 
 
 # --------------------------------------------------------------------------- messages
@@ -169,11 +167,7 @@ class LeadApp(App[int]):
             write=lambda a, lead, v: self._store_call(a, lead.id, v),
         )
         self.triage.know(*settings.team_members)
-        self._pending_new: list[Lead] = []
-        self._burst_timer: Timer | None = None
-        self._burst_started = 0.0
-        self.unseen = 0
-        self.terminal_title = "leadtui"
+        self.arrivals = Arrivals(self, settings, demo=demo is not None)
         self.holding = False
         self.first_page_shown = False
         self.table = LeadTable(
@@ -218,8 +212,7 @@ class LeadApp(App[int]):
             stdin = sys.__stdin__
             if stdin is not None and os.isatty(stdin.fileno()):
                 self.set_interval(2.0, self._check_terminal)
-        self._write_terminal(TITLE_PUSH)  # keep the title the terminal had, for the quit
-        self._set_title()
+        self.arrivals.start()
 
     @work(thread=True, exit_on_error=False, group="people", name="team")
     def _load_people(self) -> None:
@@ -264,7 +257,7 @@ class LeadApp(App[int]):
 
     def on_unmount(self) -> None:
         self.stop_capture.set()
-        self._write_terminal(TITLE_POP)  # the terminal's own title again
+        self.arrivals.end()
 
     def _hang_up(self, sig: int) -> None:
         """SIGHUP (the SSH session dropped) or SIGTERM: stop capture, release the lease, exit.
@@ -383,13 +376,7 @@ class LeadApp(App[int]):
             for lead in message.leads:
                 screen.lead_changed(lead)
         if message.new:
-            self._pending_new.extend(message.new)
-            now = time.monotonic()
-            if self._burst_timer is None:
-                self._burst_started = now
-                self._burst_timer = self.set_timer(BURST_SECONDS, self._announce)
-            elif now - self._burst_started < BURST_MAX:
-                self._burst_timer.reset()  # the burst goes on: announce once it is over
+            self.arrivals.arrived(message.new)
 
     def on_state_read(self, message: StateRead) -> None:
         if self._app_closing():
@@ -463,33 +450,6 @@ class LeadApp(App[int]):
 
     # ------------------------------------------------------------------ arrival
 
-    def _announce(self) -> None:
-        self._burst_timer = None
-        new, self._pending_new = self._pending_new, []
-        if not new:
-            return
-        newest = max(new, key=lambda lead: lead.id)
-        if len(new) == 1:
-            text = display.announce(newest)
-        else:
-            text = f"{len(new)} new leads. Latest: {display.announce(newest)}"
-        self.unseen += len(new)
-        self._set_title()
-        if self.settings.bell:
-            self.bell()
-        if not isinstance(self.screen, ModalScreen):  # a toast would cover the dialog's choices
-            self.notify(text, markup=False)
-        if self.settings.desktop_notify:
-            self._desktop_notify(text)
-
-    def _desktop_notify(self, text: str) -> None:
-        """OSC 9 (iTerm2) or OSC 777 (most others) for terminals that show notifications."""
-        body = display.clean(text).replace(";", ",")[:200]
-        if os.environ.get("TERM_PROGRAM") == "iTerm.app":
-            self._write_terminal(f"\x1b]9;{body}\x07")
-        else:
-            self._write_terminal(f"\x1b]777;notify;leadtui;{body}\x07")
-
     def notify(
         self,
         message: str,
@@ -504,18 +464,14 @@ class LeadApp(App[int]):
         self.clear_notifications()
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
-    def _write_terminal(self, sequence: str) -> None:
-        driver = self._driver
-        if driver is not None and not self.is_headless:
-            driver.write(sequence)
+    @property
+    def unseen(self) -> int:
+        """New leads announced since the person last pressed a key."""
+        return self.arrivals.unseen
 
-    def _set_title(self) -> None:
-        title = f"({self.unseen}) leadtui" if self.unseen else "leadtui"
-        if self.demo is not None:
-            title += " demo"
-        self.terminal_title = title
-        self.title = title
-        self._write_terminal(f"\x1b]2;{title}\x07")
+    @property
+    def terminal_title(self) -> str:
+        return self.arrivals.title
 
     # ------------------------------------------------------------------ keys typed ahead
 
@@ -544,9 +500,7 @@ class LeadApp(App[int]):
             return
         if isinstance(event, events.Key | events.MouseDown):
             self.table.follow_head = False
-            if self.unseen:
-                self.unseen = 0
-                self._set_title()
+            self.arrivals.seen()
         await super().on_event(event)
 
     # ------------------------------------------------------------------ capture

@@ -311,7 +311,7 @@ async def test_desktop_notification_is_off_by_default_and_uses_osc_777_when_on(
             await started(pilot)
             heard = Recorder(app)
             written: list[str] = []
-            monkeypatch.setattr(app, "_write_terminal", written.append)
+            monkeypatch.setattr(app.arrivals, "write", written.append)
             name = f"Desk Buyer {int(enabled)}"
             phone = f"98220{int(enabled)}2345"
             await deliver(filled, [generic(name=name, phone=phone, product="Pavers")])
