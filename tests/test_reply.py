@@ -25,7 +25,7 @@ from textual.pilot import Pilot
 from leadtui import config, templates
 from leadtui.screens.prompts import parse_when
 from leadtui.screens.reply import ReplyPrompt
-from leadtui.store import Lead, Store
+from leadtui.store import Lead, Store, StoreError
 from leadtui.triage import whatsapp_message_url
 
 SIZE = (120, 30)
@@ -448,3 +448,33 @@ async def test_a_refused_login_keeps_the_draft_records_nothing_and_says_why(
         )
         assert prompt.choices[0].label == "Email · default (not sent yet: again)"
         assert "Namaste Priya" in prompt.preview
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def test_sent_and_calls_are_events_with_one_change_each(db_url: str) -> None:
+    """On SQLite and PostgreSQL: a reply is a contact; a call sets the next day or contacts."""
+    accept(db_url, [sample("01"), sample("05")])
+    with Store.open(db_url) as store:
+        sunil, meena = sorted(store.list_leads(), key=lambda x: x.id)
+        before = store.cursor()
+        lead = store.record_sent(sunil.id, "whatsapp · default", "Namaste  Sunil\n", "asha")
+        assert (lead.status, lead.contacted_by, lead.last_action) == ("contacted", "asha", "sent")
+        assert store.record_sent(sunil.id, "whatsapp · default", "again", "ravi").contacted_by == (
+            "asha"
+        )
+        lead = store.log_call(meena.id, "no answer", "ravi", follow_up=datetime(2026, 3, 13).date())
+        assert (lead.follow_up, lead.status, lead.contacted_ts) == ("2026-03-13", "new", None)
+        assert store.log_call(meena.id, "connected", "ravi").status == "contacted"
+        assert len(store.changes_since(before).leads) == 2
+        with pytest.raises(StoreError, match="unknown call outcome"):
+            store.log_call(meena.id, "maybe", "ravi")
+        assert [(e.action, e.detail) for e in store.events(sunil.id)][-2:] == [
+            ("sent", "whatsapp · default: Namaste Sunil"),
+            ("sent", "whatsapp · default: again"),
+        ]
+        assert [(e.actor, e.detail) for e in store.events(meena.id) if e.action == "call"] == [
+            ("ravi", "no answer"),
+            ("ravi", "connected"),
+        ]
