@@ -45,7 +45,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from leadtui import config
+from leadtui import config, mailer
 from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
@@ -60,7 +60,7 @@ from leadtui.screens.messages import (
     UndoRequested,
     ViewRequested,
 )
-from leadtui.store import Store, StoreError, current_actor
+from leadtui.store import Lead, Store, StoreError, current_actor
 from leadtui.triage import (
     UNDO_SECONDS,
     WRITES,
@@ -90,6 +90,16 @@ class PeopleLoaded(Message):
     def __init__(self, names: list[str]) -> None:
         super().__init__()
         self.names = names
+
+
+class EmailDone(Message):
+    """An email reply was sent (``problem`` is None) or not (one line saying why)."""
+
+    def __init__(self, lead_id: int, draft: tuple[str, str, str], problem: str | None) -> None:
+        super().__init__()
+        self.lead_id = lead_id
+        self.draft = draft  # (template, subject, text): kept for R when it failed
+        self.problem = problem
 
 
 class TriageDone(Message):
@@ -165,6 +175,10 @@ class LeadApp(App[int]):
             actor=self.actor,
             clock=clock,
             write=lambda a, lead, v: self._store_call(a, lead.id, v),
+            settings=lambda: self.settings,
+            send_email=lambda lead, name, subject, text: self._start_email(
+                lead, (name, subject, text)
+            ),
         )
         self.triage.know(*settings.team_members)
         self.arrivals = Arrivals(self, settings, demo=demo is not None)
@@ -529,6 +543,48 @@ class LeadApp(App[int]):
             self.post_message(TriageDone(text, undo))
         finally:
             store.close()
+
+    def _start_email(self, lead: Lead, draft: tuple[str, str, str]) -> None:
+        self.notify(f"Sending the email to {display.buyer(lead)}…", markup=False, timeout=3)
+        self._send_email(lead, draft)
+
+    @work(thread=True, exit_on_error=False, group="triage", name="email reply")
+    def _send_email(self, lead: Lead, draft: tuple[str, str, str]) -> None:
+        """Send one email reply, then record it; a failure records nothing and keeps it."""
+        name, subject, text = draft
+        store = self.store
+        try:
+            to = lead.email
+            if not to and lead.raw_id is not None:
+                to = mailer.original_reply_to(store.raw_body(lead.raw_id))
+            if not to:
+                problem = "the buyer's address is hidden and the original mail has no Reply-To"
+                self.post_message(EmailDone(lead.id, draft, problem))
+                return
+            try:
+                mailer.send(self.settings, mailer.Reply(to, subject, text, lead.message_id))
+            except mailer.MailError as exc:
+                self.post_message(EmailDone(lead.id, draft, str(exc)))
+                return
+            store.record_sent(lead.id, f"email to {to} · {name}", f"{subject} — {text}", self.actor)
+            self.post_message(EmailDone(lead.id, draft, None))
+        finally:
+            store.close()
+
+    def on_email_done(self, message: EmailDone) -> None:
+        lead = self.table.leads.get(message.lead_id)
+        who = display.buyer(lead) if lead is not None else f"lead {message.lead_id}"
+        if message.problem is None:
+            self.triage.unsent.pop(message.lead_id, None)
+            self.notify(f"Email sent to {who}", markup=False, timeout=4)
+            return
+        self.triage.unsent[message.lead_id] = message.draft
+        self.notify(
+            f"Email to {who} not sent: {message.problem}. R offers it again.",
+            severity="error",
+            markup=False,
+            timeout=12,
+        )
 
     def on_triage_done(self, message: TriageDone) -> None:
         self.table.show_team(len(self.triage.people) > 1)

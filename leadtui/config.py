@@ -30,6 +30,8 @@ from typing import Any
 
 import platformdirs
 
+from leadtui.templates import DEFAULT, Template, from_config
+
 APP_NAME = "leadtui"
 
 
@@ -380,6 +382,16 @@ FIELDS: tuple[Field, ...] = (
     Field("keys", "ui.keys", None, _to_keymap, "key remapping: action = key"),
     Field("team_members", "team.members", "LEADTUI_TEAM", _to_list, "the people who work these leads (login names), for the owner prompt"),
     Field("timezone", "ui.timezone", "LEADTUI_TIMEZONE", _to_timezone, "time zone of the times shown: Asia/Kolkata (default), another zone name, or local"),
+    Field("seller_name", "seller.name", "LEADTUI_SELLER_NAME", _to_str, "your name as replies sign it ({seller} in a template)"),
+    Field("seller_company", "seller.company", "LEADTUI_SELLER_COMPANY", _to_str, "your company ({seller_company} in a template)"),
+    Field("seller_phone", "seller.phone", "LEADTUI_SELLER_PHONE", _to_str, "the phone buyers reach you on ({seller_phone} in a template)"),
+    Field("smtp_host", "smtp.host", "LEADTUI_SMTP_HOST", _to_str, "SMTP server for email replies, e.g. smtp.gmail.com"),
+    Field("smtp_port", "smtp.port", "LEADTUI_SMTP_PORT", _to_int, "SMTP port (465 for ssl, 587 for starttls, 25 for plain)"),
+    Field("smtp_security", "smtp.security", "LEADTUI_SMTP_SECURITY", _choice("ssl", "starttls", "plain"), "ssl | starttls | plain"),
+    Field("smtp_user", "smtp.user", "LEADTUI_SMTP_USER", _to_str, "SMTP login (default: the mailbox login)"),
+    Field("smtp_password", "smtp.password", "LEADTUI_SMTP_PASSWORD", _to_secret, "SMTP password (default: the mailbox password)"),
+    Field("smtp_from", "smtp.from", "LEADTUI_SMTP_FROM", _to_str, "the From address of replies (default: the SMTP login)"),
+    Field("call_retry_hours", "calls.retry_hours", "LEADTUI_CALL_RETRY_HOURS", _to_float, "hours until a follow-up after no answer, busy or switched off"),
     Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
 )  # fmt: skip
 
@@ -421,6 +433,20 @@ class Settings:
     keys: dict[str, str] = dataclasses.field(default_factory=dict)
     team_members: tuple[str, ...] = ()
     timezone: str = DEFAULT_TIMEZONE
+    seller_name: str = ""
+    seller_company: str = ""
+    seller_phone: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 0  # 0: 465 for ssl, 587 for starttls, 25 for plain
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: Secret = Secret("")
+    smtp_from: str = ""
+    call_retry_hours: float = 2.0
+    # [templates.NAME]: the reply templates by name; "default" ships and can be replaced.
+    templates: Mapping[str, Template] = dataclasses.field(
+        default_factory=lambda: {DEFAULT.name: DEFAULT}
+    )
     log_level: str = "info"
     config_path: Path | None = None  # the file these settings came from, if any
     # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.
@@ -445,6 +471,31 @@ class Settings:
     @property
     def imap_uses_oauth(self) -> bool:
         return bool(self.imap_oauth_refresh_token)
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def smtp_effective_port(self) -> int:
+        if self.smtp_port:
+            return self.smtp_port
+        return {"ssl": 465, "starttls": 587}.get(self.smtp_security, 25)
+
+    @property
+    def smtp_login(self) -> tuple[str, Secret]:
+        """Who SMTP logs in as: its own user, or the mailbox's (Gmail takes the same)."""
+        if self.smtp_user:
+            return self.smtp_user, self.smtp_password
+        return self.imap_user, self.smtp_password or self.imap_password
+
+    @property
+    def seller(self) -> dict[str, str]:
+        return {
+            "name": self.seller_name,
+            "company": self.seller_company,
+            "phone": self.seller_phone,
+        }
 
     @property
     def http_enabled(self) -> bool:
@@ -588,6 +639,7 @@ def load(
     if env.get("LEADTUI_API_KEYS"):
         api_keys.extend(_parse_api_keys_env(env["LEADTUI_API_KEYS"]))
     values["api_keys"] = tuple(api_keys)
+    values["templates"] = _templates(_lookup(data, "templates"), path)
 
     for attr, value in (overrides or {}).items():
         if value is None:
@@ -603,6 +655,21 @@ def load(
     if settings.imap_ca_file and settings.imap_configured:  # only where a mailbox is read
         _check_ca_file(settings.imap_ca_file)
     return settings
+
+
+def _templates(table: Any, path: Path) -> dict[str, Template]:
+    """``[templates.NAME]`` tables over the shipped default; a wrong one is one line."""
+    found: dict[str, Template] = {DEFAULT.name: DEFAULT}
+    if table is None:
+        return found
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{path}: templates must be tables like [templates.price]")
+    for name, value in table.items():
+        try:
+            found[str(name)] = from_config(str(name), value)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: templates.{name}: {exc}") from None
+    return found
 
 
 def environment_help() -> list[tuple[str, str]]:
@@ -640,6 +707,24 @@ SAMPLE_CONFIG = """\
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them
+
+[seller]
+# name = "Asha"                          # {seller} in a reply template
+# company = "Shree Steel Traders"        # {seller_company}
+# phone = "+91 98765 43210"              # {seller_phone}
+
+[smtp]
+# Email replies (R, then an Email line). Login and password default to the mailbox's.
+# host = "smtp.gmail.com"
+# security = "starttls"                  # ssl | starttls | plain
+# port = 587
+
+# [templates.price]                      # R offers "default" and each of these
+# text = "Namaste[ {first_name}], our rate for {product} is attached. {seller}"
+# subject = "Rates[ for {product}]"      # for email; [optional text] drops when empty
+
+[calls]
+# retry_hours = 2                        # d: no answer, busy, switched off → follow-up then
 
 [ui]
 # bell = true

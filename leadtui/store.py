@@ -62,10 +62,11 @@ from leadtui._store.records import (
 )
 from leadtui._store.schema import SCHEMA_VERSION, open_database
 from leadtui._store.stats import Counts
-from leadtui._store.triage import Triage
+from leadtui._store.triage import CALL_OUTCOMES, Triage
 from leadtui._store.waiters import ChangeWaiter
 
 __all__ = [
+    "CALL_OUTCOMES",
     "CONTACTED_STATUSES",
     "CONTRACT_FIELDS",
     "DEDUPE_WINDOW_SECONDS",
@@ -284,6 +285,20 @@ class Store:
     def notes(self, lead_id: int) -> list[str]:
         """The notes on a lead, oldest first."""
         return self._d.reading(lambda: self._triage.notes(lead_id))
+
+    def record_sent(self, lead_id: int, channel: str, text: str, actor: str | None = None) -> Lead:
+        return self._triage.record_sent(lead_id, channel, text, actor)
+
+    def log_call(
+        self,
+        lead_id: int,
+        outcome: str,
+        actor: str | None = None,
+        *,
+        follow_up: date | None = None,
+        detail: str = "",
+    ) -> Lead:
+        return self._triage.log_call(lead_id, outcome, actor, follow_up=follow_up, detail=detail)
 
     def owners(self) -> list[str]:
         """Everyone who owns a lead now, in order."""

@@ -8,18 +8,24 @@ A screen posts :class:`~leadtui.screens.messages.TriageRequested`; the app hands
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from textual.app import App
 
+from leadtui import templates
 from leadtui.screens.messages import TriageAction
 from leadtui.store import STATUSES, Lead, Store
 from leadtui.widgets import display
 
-StoreAction = Literal["contacted", "status", "note", "assign", "follow-up"]
+if TYPE_CHECKING:
+    from leadtui.config import Settings
+
+StoreAction = Literal["contacted", "status", "note", "assign", "follow-up", "sent", "call"]
 
 
 Written = tuple[Lead, str]  # the lead after the change, and the toast that says what changed
@@ -55,12 +61,57 @@ def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> Writte
     return lead, (f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared")
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message that went to the buyer (or opened pre-filled): the channel line and the text."""
+
+    channel: str  # "whatsapp · default", "email to x@y · price"
+    text: str
+
+
+def _record_sent(store: Store, lead_id: int, value: Any, actor: str) -> Written:
+    sent: Sent = value
+    lead = store.record_sent(lead_id, sent.channel, sent.text, actor)
+    return lead, f"Sent to {display.buyer(lead)}: {sent.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """How a call went, and the next call it sets (a day for the lead, the time in history)."""
+
+    outcome: str  # one of store.CALL_OUTCOMES
+    next_call: datetime | None = None
+    spam: bool = False  # wrong number, and the salesperson said spam
+
+
+def _log_call(store: Store, lead_id: int, value: Any, actor: str) -> Written:
+    call: Call = value
+    detail = f"next call {call.next_call:%Y-%m-%d %H:%M}" if call.next_call else ""
+    lead = store.log_call(
+        lead_id,
+        call.outcome,
+        actor,
+        follow_up=call.next_call.date() if call.next_call else None,
+        detail=detail,
+    )
+    if call.spam:
+        lead = store.set_status(lead_id, "spam", actor)
+    text = f"Call to {display.buyer(lead)}: {call.outcome}"
+    if call.next_call:
+        text += f", next call {call.next_call:%a %d %b %H:%M}"
+    elif call.spam:
+        text += ", marked spam"
+    return lead, text
+
+
 WRITES: dict[StoreAction, Callable[[Store, int, Any, str], Written]] = {
     "contacted": _mark_contacted,
     "status": _set_status,
     "note": _add_note,
     "assign": _assign,
     "follow-up": _set_follow_up,
+    "sent": _record_sent,
+    "call": _log_call,
 }
 """Each store change a triage key makes, run in a thread worker."""
 
@@ -93,6 +144,10 @@ class Undoable:
 
 
 def describe(action: StoreAction, value: Any) -> str:
+    if isinstance(value, Sent):
+        return f"sent {value.channel}"
+    if isinstance(value, Call):
+        return f"call {value.outcome}"
     if action in {"contacted", "note"}:
         return "contacted" if action == "contacted" else "the note"
     shown = value.isoformat() if isinstance(value, date) else (value or "cleared")
@@ -115,11 +170,16 @@ class Triage:
         actor: str,
         clock: Callable[[], float],
         write: Callable[[StoreAction, Lead, Any], object],
+        settings: Callable[[], Settings],
+        send_email: Callable[[Lead, str, str, str], object],
     ) -> None:
         self.app = app
         self.actor = actor
         self.clock = clock
         self.write = write
+        self.settings = settings  # as the config file says now
+        self.send_email = send_email  # (lead, template name, subject, text), in a worker
+        self.unsent: dict[int, tuple[str, str, str]] = {}  # lead id → an email that failed
         self.drafts: dict[int, str] = {}  # lead id → a note closed with escape, not saved
         self.people: list[str] = [actor]  # the team: configured, owners, this person
 
@@ -255,6 +315,197 @@ class Triage:
             done,
         )
 
+    # -------------------------------------------------------------- reply (R)
+
+    def rendered(self, lead: Lead, template: templates.Template) -> tuple[str, str]:
+        """(subject, text) of ``template`` for ``lead`` and this seller."""
+        fields = templates.values(
+            {name: getattr(lead, name, None) for name in templates.LEAD_PLACEHOLDERS},
+            self.settings().seller,
+        )
+        return (
+            templates.render(template.subject, fields),
+            templates.render(template.text, fields),
+        )
+
+    def ask_reply(self, lead: Lead) -> None:
+        settings = self.settings()
+        phone = phone_digits(lead.phone)
+        email = settings.smtp_configured and bool(lead.email or lead.raw_id)
+        reply_prompt = _reply()
+        choices: list[Any] = []
+        unsent = self.unsent.get(lead.id)
+        if unsent is not None and email:
+            name, subject, text = unsent
+            choices.append(
+                reply_prompt.ReplyChoice(
+                    f"unsent:{name}",
+                    f"Email · {name} (not sent yet: again)",
+                    f"{subject}\n\n{text}",
+                )
+            )
+        for channel in ("whatsapp", "email"):
+            if (channel == "whatsapp" and not phone) or (channel == "email" and not email):
+                continue
+            for template in settings.templates.values():
+                subject, text = self.rendered(lead, template)
+                label = f"{'WhatsApp' if channel == 'whatsapp' else 'Email'} · {template.name}"
+                preview = text if channel == "whatsapp" else f"{subject}\n\n{text}"
+                choices.append(
+                    reply_prompt.ReplyChoice(f"{channel}:{template.name}", label, preview)
+                )
+        if not choices:
+            self.app.notify(
+                f"No phone for {display.buyer(lead)}, and email replies are not set up ([smtp])",
+                severity="warning",
+                markup=False,
+            )
+            return
+
+        def chosen(choice: str | None) -> None:
+            if not choice:
+                return
+            channel, _, name = choice.partition(":")
+            if channel == "unsent" and unsent is not None:
+                self.send_email(lead, *unsent)
+                return
+            template = settings.templates[name]
+            subject, text = self.rendered(lead, template)
+            if channel == "whatsapp":
+                self.open_whatsapp(lead, name, text)
+            else:
+                self.send_email(lead, name, subject, text)
+
+        self.app.push_screen(
+            reply_prompt.ReplyPrompt(f"Reply to {display.buyer(lead)}", choices), chosen
+        )
+
+    def open_whatsapp(self, lead: Lead, template: str, text: str) -> None:
+        """The wa.me link with the message pre-filled: a hyperlink, and on the clipboard."""
+        url = whatsapp_message_url(lead.phone, text)
+        if url is None:
+            return
+        self.app.copy_to_clipboard(url)
+        # Every character of the URL outside [0-9A-Za-z_.~-] is %-encoded: safe in markup.
+        shown = url if len(url) <= 60 else url[:57] + "…"
+        self.app.notify(f"Copied [link='{url}']{shown}[/link]", title="WhatsApp message", timeout=8)
+        self.write("sent", lead, Sent(f"whatsapp · {template}", text))
+
+    # -------------------------------------------------------------- call (d)
+
+    def ask_call(self, lead: Lead) -> None:
+        number = tel_number(lead.phone)
+        if number is None:
+            self.app.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
+            return
+        self.app.copy_to_clipboard(number)
+        # A tel: URL of digits and a plus: safe inside markup.
+        self.app.notify(f"Copied [link='tel:{number}']tel:{number}[/link]", title="Call")
+        prompts = _prompts()
+        outcomes = {
+            "connected": "c",
+            "no answer": "n",
+            "busy": "b",
+            "switched off": "o",
+            "wrong number": "w",
+            "call back at…": "l",
+        }
+
+        def answered(outcome: str | None) -> None:
+            if outcome is None:
+                return
+            now = datetime.fromtimestamp(self.clock())
+            if outcome in {"no answer", "busy", "switched off"}:
+                later = now + timedelta(hours=self.settings().call_retry_hours)
+                self.write("call", lead, Call(outcome, later.replace(second=0, microsecond=0)))
+            elif outcome == "wrong number":
+                self.ask_spam(lead)
+            elif outcome == "call back at…":
+                self.ask_call_back(lead)
+            else:
+                self.write("call", lead, Call(outcome))
+
+        self.app.push_screen(
+            prompts.ChoicePrompt(
+                f"Calling {display.buyer(lead)} on {number}: how did it go?",
+                list(outcomes),
+                letters=outcomes,
+                hint="one key: the underlined letter · escape: not called",
+            ),
+            answered,
+        )
+
+    def ask_spam(self, lead: Lead) -> None:
+        def answered(choice: str | None) -> None:
+            self.write("call", lead, Call("wrong number", spam=choice == "spam"))
+
+        self.app.push_screen(
+            _prompts().ChoicePrompt(
+                f"Wrong number for {display.buyer(lead)}: mark the lead spam?",
+                ["spam", "keep it"],
+                letters={"spam": "s", "keep it": "n"},
+                hint="s: spam · n or escape: keep it (the call is logged either way)",
+            ),
+            answered,
+        )
+
+    def ask_call_back(self, lead: Lead) -> None:
+        prompts = _prompts()
+
+        def now() -> datetime:
+            return datetime.fromtimestamp(self.clock())
+
+        def check(text: str) -> str | None:
+            try:
+                when = prompts.parse_when(text, now())
+            except ValueError as exc:
+                return str(exc)
+            return f"{when:%d %b %H:%M} has passed: use a later time" if when < now() else None
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                when = prompts.parse_when(text, now())
+                self.write("call", lead, Call("call back", when))
+
+        self.app.push_screen(
+            prompts.TextPrompt(
+                f"Call {display.buyer(lead)} back at",
+                placeholder="tomorrow 11:00, +2h, fri 4pm, 15/12 10:30",
+                hint="a day and a time, or +2h; enter saves it as the next call",
+                check=check,
+            ),
+            done,
+        )
+
+
+def _reply() -> Any:
+    from leadtui.screens import reply  # noqa: PLC0415 - loaded on first use
+
+    return reply
+
+
+def phone_digits(phone: str | None) -> str | None:
+    """The digits to dial, with India's 91 before a bare 10-digit mobile number."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) == 11 and digits.startswith("0"):
+        digits = digits[1:]
+    if len(digits) == 10:
+        digits = "91" + digits
+    return digits if len(digits) >= 8 else None
+
+
+def tel_number(phone: str | None) -> str | None:
+    digits = phone_digits(phone)
+    return f"+{digits}" if digits else None
+
+
+def whatsapp_message_url(phone: str | None, text: str) -> str | None:
+    """``https://wa.me/<digits>?text=<encoded>``: WhatsApp opens with the message typed."""
+    digits = phone_digits(phone)
+    if digits is None:
+        return None
+    return f"https://wa.me/{digits}?text={quote(text, safe='')}"
+
 
 ACTIONS: dict[TriageAction, Callable[[Triage, Lead], object]] = {
     "contacted": lambda t, lead: t.write("contacted", lead, None),
@@ -265,5 +516,7 @@ ACTIONS: dict[TriageAction, Callable[[Triage, Lead], object]] = {
     "copy-phone": lambda t, lead: t.copy_field(lead, "phone"),
     "copy-email": lambda t, lead: t.copy_field(lead, "email"),
     "whatsapp": Triage.copy_whatsapp,
+    "reply": Triage.ask_reply,
+    "call": Triage.ask_call,
 }
 """What each triage key does on the UI thread: act at once, or ask first and then write."""

@@ -17,6 +17,9 @@ from leadtui._store.records import (
     current_actor,
 )
 
+CALL_OUTCOMES = ("connected", "no answer", "busy", "switched off", "wrong number", "call back")
+"""What ``d`` asks after a call; each is a ``call`` event in the lead's history."""
+
 
 class Triage:
     """What a salesperson does to a lead; every action is one transaction and one change."""
@@ -126,6 +129,60 @@ class Triage:
             .order_by(event.id)
         )
         return [r.detail or "" for r in rows]
+
+    def record_sent(self, lead_id: int, channel: str, text: str, actor: str | None = None) -> Lead:
+        """A message sent to the buyer (or opened for sending, as a WhatsApp link): a ``sent``
+        event saying on which channel and what, and the first contact if there was none.
+
+        A new lead becomes contacted; one further on keeps its status (as ``c`` does)."""
+        who = actor or current_actor()
+        body = " ".join(text.split())[:3800]
+        return self._change_lead(
+            lead_id, who, "sent", f"{channel[:150]}: {body}", self._contact(who)
+        )
+
+    def log_call(
+        self,
+        lead_id: int,
+        outcome: str,
+        actor: str | None = None,
+        *,
+        follow_up: date | None = None,
+        detail: str = "",
+    ) -> Lead:
+        """A call to the buyer and its outcome, as one ``call`` event. ``connected`` is a
+        contact (as ``c``); ``follow_up`` sets the next call's day; ``detail`` adds the time."""
+        if outcome not in CALL_OUTCOMES:
+            raise StoreError(
+                f"unknown call outcome {outcome!r}; use one of {', '.join(CALL_OUTCOMES)}"
+            )
+        who = actor or current_actor()
+        contact = self._contact(who)
+
+        def updates(current: Any) -> dict[str, Any]:
+            values = contact(current) if outcome == "connected" else {}
+            if follow_up is not None:
+                values = {**(values or {}), "follow_up": follow_up.isoformat()}
+            return values or {}
+
+        shown = f"{outcome} · {detail}" if detail else outcome
+        return self._change_lead(lead_id, who, "call", shown[:400], updates)
+
+    @staticmethod
+    def _contact(who: str) -> Callable[[Any], dict[str, Any]]:
+        """The changes a contact makes: new → contacted, and the first contact's time and actor."""
+
+        def updates(current: Any) -> dict[str, Any]:
+            values: dict[str, Any] = {}
+            if current.status == "new":
+                values["status"] = "contacted"
+            status = values.get("status", current.status)
+            if current.contacted_ts is None and status in CONTACTED_STATUSES:
+                values["contacted_ts"] = time.time()
+                values["contacted_by"] = who[:64]
+            return values
+
+        return updates
 
     def owners(self, limit: int = 200) -> list[str]:
         """Everyone who owns a lead now (served by the owner index), for the owner prompt."""

@@ -16,6 +16,8 @@ from leadtui.store import Lead
 
 # In the order of the footer, which a narrow terminal cuts: the calls to a buyer first.
 TRIAGE_BINDINGS: list[BindingType] = [
+    Binding("R", "triage('reply')", "Reply", id="reply", tooltip="Reply with a template: WhatsApp link or email, recorded in the history"),
+    Binding("d", "triage('call')", "Call", id="call", tooltip="Call the buyer (tel: link, number copied), then log how it went"),
     Binding("c", "triage('contacted')", "Contacted", id="contacted", tooltip="Mark the lead contacted"),
     Binding("y", "triage('copy-phone')", "Copy phone", id="copy-phone", tooltip="Copy the buyer's phone number"),
     Binding("w", "triage('whatsapp')", "WhatsApp", id="whatsapp", tooltip="Copy a wa.me link to chat with the buyer"),

@@ -14,10 +14,21 @@ from textual.message import Message
 from leadtui.store import Lead
 
 TriageAction = Literal[
-    "contacted", "status", "note", "assign", "follow-up", "copy-phone", "copy-email", "whatsapp"
+    "contacted",
+    "status",
+    "note",
+    "assign",
+    "follow-up",
+    "copy-phone",
+    "copy-email",
+    "whatsapp",
+    "reply",
+    "call",
 ]
 TRIAGE_ACTIONS: tuple[TriageAction, ...] = get_args(TriageAction)
-PROMPTED: frozenset[TriageAction] = frozenset({"status", "note", "assign", "follow-up"})
+PROMPTED: frozenset[TriageAction] = frozenset(
+    {"status", "note", "assign", "follow-up", "reply", "call"}
+)
 """The actions that open a prompt: the keys typed right after theirs belong to it."""
 
 

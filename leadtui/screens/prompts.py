@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 
 from rich.text import Text
@@ -60,6 +60,55 @@ def parse_follow_up(text: str, today: date) -> date | None:
     )
 
 
+_TIME = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?")
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """A day and a time: ``tomorrow 11:00``, ``+2h``, ``+30m``, ``fri 4pm``, ``15/12 10:30``,
+    ``4pm`` (today, or tomorrow once it has passed). A day alone means 10:00 that day.
+
+    ``now`` is naive local time (the configured zone). Raises ValueError with a hint.
+    """
+    value = " ".join(text.strip().lower().split())
+    match = re.fullmatch(r"\+\s*(\d{1,3})\s*(m|min|mins|h|hr|hrs|hours?)", value)
+    if match:
+        n = int(match.group(1))
+        step = timedelta(minutes=n) if match.group(2).startswith("m") else timedelta(hours=n)
+        return (now + step).replace(second=0, microsecond=0)
+    day_text, _, time_text = value.rpartition(" ")
+    at = _clock(time_text)
+    if at is None:  # no time at the end: the whole text is a day
+        day_text, at = value, None
+    try:
+        day = parse_follow_up(day_text, now.date()) if day_text else None
+    except ValueError:
+        day = None
+        if day_text or at is None:
+            raise ValueError(
+                "use a time like tomorrow 11:00, +2h, fri 4pm, 15/12 10:30 or 4pm"
+            ) from None
+    if day is None and at is None:
+        raise ValueError("use a time like tomorrow 11:00, +2h, fri 4pm, 15/12 10:30 or 4pm")
+    when = datetime.combine(day or now.date(), at or time(10, 0))
+    if day is None and when <= now:
+        when += timedelta(days=1)
+    return when
+
+
+def _clock(text: str) -> time | None:
+    match = _TIME.fullmatch(text)
+    if not match or (match.group(2) is None and match.group(3) is None):
+        return None  # "15" alone is no time; "4pm" and "16:00" are
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if match.group(3):
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if match.group(3) == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
 def follow_up_example(today: date) -> str:
     """The prompt's placeholder: a date that is still ahead, and the words."""
     return f"{today + timedelta(days=3):%Y-%m-%d}, tomorrow, +3, mon"
@@ -74,29 +123,46 @@ class ChoicePrompt(ModalScreen[str | None]):
         Binding("k", "move(-1)", "Up", show=False),
     ]
 
-    def __init__(self, title: str, choices: Sequence[str], current: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        choices: Sequence[str],
+        current: str | None = None,
+        *,
+        letters: dict[str, str] | None = None,
+        hint: str = "",
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.choices = list(choices)
         self.current = current
+        self.letters = letters  # each choice's key, where first letters would clash
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
             yield Label(Text(self.title_text), classes="prompt-title")
             yield OptionList(*[self._option(c) for c in self.choices], id="choices")
+            if self.hint:
+                yield Label(Text(self.hint), classes="prompt-hint")
 
     def _option(self, choice: str) -> Option:
         label = Text()
         letter = self._letters().get(choice)
-        if letter:
+        if letter and choice[:1].lower() == letter:
+            label.append(choice[:1], style="bold underline")
+            label.append(choice[1:])
+        elif letter:
             label.append(letter, style="bold underline")
-            label.append(choice[1:] if choice[:1].lower() == letter else f" {choice}")
+            label.append(f" {choice}")
         else:
             label.append(choice)
         return Option(label, id=choice)
 
     def _letters(self) -> dict[str, str]:
         """Each choice's key: its first letter, where no earlier choice took it."""
+        if self.letters is not None:
+            return self.letters
         taken: dict[str, str] = {}
         for choice in self.choices:
             first = choice[:1].lower()
