@@ -602,6 +602,7 @@ class LeadApp(App[int]):
                 factories,
                 holder=self.holder,
                 on_lease=self._lease_changed,
+                routes=sources.outbox_routes(self.settings),
             )
             self._service = service
             service.run(self.stop_capture)
@@ -626,7 +627,7 @@ class LeadApp(App[int]):
         fresh = self._settings_watch.changed()
         if fresh is not None:
             self.settings = fresh
-            service.restart_sources(self._build_factories(fresh))
+            service.restart_sources(self._build_factories(fresh), sources.outbox_routes(fresh))
             self.notify("The config file changed: capture starts again with it", markup=False)
 
     def _lease_changed(self, holding: bool) -> None:

@@ -244,7 +244,9 @@ def serve(ctx: Context) -> None:
         else:
             log.info("another process captures into this database; waiting to take over")
 
-    service = CaptureService(settings.db_url, factories, on_lease=on_lease)
+    service = CaptureService(
+        settings.db_url, factories, on_lease=on_lease, routes=sources.outbox_routes(settings)
+    )
     watch = sources.SettingsWatch(settings, ctx.reload_settings)
 
     def follow_the_config() -> None:  # a fixed password or key is used at once
@@ -252,7 +254,9 @@ def serve(ctx: Context) -> None:
             fresh = watch.changed()
             if fresh is not None:
                 log.info("the config file changed: starting the sources again with it")
-                service.restart_sources(sources.factories(fresh, on_error=_log_skipped))
+                service.restart_sources(
+                    sources.factories(fresh, on_error=_log_skipped), sources.outbox_routes(fresh)
+                )
 
     threading.Thread(target=follow_the_config, name="config-watch", daemon=True).start()
     log.info("leadtui %s serve: waiting for the capture lease", __version__)
