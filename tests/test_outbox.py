@@ -721,3 +721,19 @@ def _post_ok(request: urllib.request.Request) -> bool:
             return 200 <= answer.status < 300
     except OSError:
         return False
+
+
+def test_a_schema_5_database_gets_the_outbox(db_url: str) -> None:
+    """An existing database (schema 5) is migrated: the outbox appears, its leads stay."""
+    with Store.open(db_url) as s:
+        raw, _lead = lead_mail(12)
+        Pipeline(s).accept(RawItem(raw, source="imap:test"))
+        s.db.execute_sql("DROP TABLE outbox")
+        s.m.Meta.update(value="5").where(s.m.Meta.key == "schema_version").execute()
+    configs = (NotifyTarget("phone", "ntfy", url="http://127.0.0.1:9/t"),)
+    with open_store(db_url, configs) as s:
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == "6"
+        assert s.count_leads() == 1 and s.outbox_items() == []
+        raw, _lead = lead_mail(13)
+        Pipeline(s).accept(RawItem(raw, source="imap:test"))
+        assert [i.target for i in s.outbox_items()] == ["phone"]
