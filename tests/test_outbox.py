@@ -733,7 +733,8 @@ def test_a_schema_5_database_gets_the_outbox(db_url: str) -> None:
     configs = (NotifyTarget("phone", "ntfy", url="http://127.0.0.1:9/t"),)
     with open_store(db_url, configs) as s:
         assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == "6"
-        assert s.count_leads() == 1 and s.outbox_items() == []
+        assert s.count_leads() == 1
+        assert s.outbox_items() == []
         raw, _lead = lead_mail(13)
         Pipeline(s).accept(RawItem(raw, source="imap:test"))
         assert [i.target for i in s.outbox_items()] == ["phone"]
