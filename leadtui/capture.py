@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
 from leadtui import parser
-from leadtui.store import Health, Outcome, Store, StoreError, current_actor
+from leadtui.store import Health, OutboxRoute, Outcome, Store, StoreError, current_actor
 
 log = logging.getLogger(__name__)
 
@@ -224,18 +224,33 @@ class CaptureService:
     factories: Sequence[SourceFactory]
     holder: str = field(default_factory=holder_id)
     on_lease: Callable[[bool], None] | None = None  # told when this process gains/loses it
+    # Who wants which events ([[notify]]): every store this service opens writes outbox rows
+    # for them in the transaction of the lead that causes them.
+    routes: Sequence[OutboxRoute] = ()
     lease_ttl: float = LEASE_TTL
     renew_every: float = LEASE_RENEW
     recover_after: float = RECOVER_AFTER
     _running: list[_Running] = field(default_factory=list)
     _last_health: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    _restart: list[Sequence[SourceFactory]] = field(default_factory=list)
+    _restart: list[tuple[Sequence[SourceFactory], Sequence[OutboxRoute]]] = field(
+        default_factory=list
+    )
     holding: bool = False
 
-    def restart_sources(self, factories: Sequence[SourceFactory] | None = None) -> None:
+    def restart_sources(
+        self,
+        factories: Sequence[SourceFactory] | None = None,
+        routes: Sequence[OutboxRoute] | None = None,
+    ) -> None:
         """Start the sources again at the next renewal (thread-safe), with new ``factories``
-        if the settings changed: a fixed password is tried at once, not after the backoff."""
-        self._restart.append(self.factories if factories is None else factories)
+        (and outbox ``routes``) if the settings changed: a fixed password is tried at once,
+        not after the backoff."""
+        self._restart.append(
+            (
+                self.factories if factories is None else factories,
+                self.routes if routes is None else routes,
+            )
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Block until ``stop`` is set. Never raises; every error is logged and retried."""
@@ -245,6 +260,7 @@ class CaptureService:
                 try:
                     if store is None:
                         store = Store.open(self.url)
+                    store.set_outbox_routes(self.routes)  # recovered items notify too
                     self._tick(store)
                 except StoreError as exc:
                     log.warning("capture: %s", exc)
@@ -276,7 +292,7 @@ class CaptureService:
 
     def _tick(self, store: Store) -> None:
         if self._restart:
-            self.factories = self._restart.pop()
+            self.factories, self.routes = self._restart.pop()
             self._restart.clear()
             if self.holding:
                 log.info("capture: starting the sources again (settings changed, or asked)")
@@ -323,6 +339,7 @@ class CaptureService:
         for factory in self.factories:
             try:
                 store = Store.open(self.url)
+                store.set_outbox_routes(self.routes)
                 source = factory(store, Pipeline(store), self._reporter(store))
             except Exception:
                 log.exception("capture: cannot start a source")

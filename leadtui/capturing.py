@@ -95,6 +95,7 @@ class Capturing:
                 factories,
                 holder=self.holder,
                 on_lease=self._lease_changed,
+                routes=sources.outbox_routes(self.settings),
             )
             self.service.run(self.stop)
         finally:
@@ -132,7 +133,7 @@ class Capturing:
         fresh = self.watch.changed()
         if fresh is not None:
             self.settings = fresh
-            self.service.restart_sources(self.factories(fresh))
+            self.service.restart_sources(self.factories(fresh), sources.outbox_routes(fresh))
             self.app.notify("The config file changed: capture starts again with it", markup=False)
 
     # ------------------------------------------------------------------ saying so

@@ -29,9 +29,11 @@ from leadtui import __version__, config, importing, sources
 from leadtui.capture import CaptureService, Pipeline, parse_item
 from leadtui.store import (
     CONTRACT_FIELDS,
+    OUTBOX_STATES,
     STATUSES,
     Lead,
     LeadQuery,
+    OutboxItem,
     Store,
     StoreError,
     describe_url,
@@ -237,7 +239,9 @@ def serve(ctx: Context) -> None:
         else:
             log.info("another process captures into this database; waiting to take over")
 
-    service = CaptureService(settings.db_url, factories, on_lease=on_lease)
+    service = CaptureService(
+        settings.db_url, factories, on_lease=on_lease, routes=sources.outbox_routes(settings)
+    )
     watch = sources.SettingsWatch(settings, ctx.reload_settings)
 
     def follow_the_config() -> None:  # a fixed password or key is used at once
@@ -245,7 +249,9 @@ def serve(ctx: Context) -> None:
             fresh = watch.changed()
             if fresh is not None:
                 log.info("the config file changed: starting the sources again with it")
-                service.restart_sources(sources.factories(fresh, on_error=_log_skipped))
+                service.restart_sources(
+                    sources.factories(fresh, on_error=_log_skipped), sources.outbox_routes(fresh)
+                )
 
     threading.Thread(target=follow_the_config, name="config-watch", daemon=True).start()
     log.info("leadtui %s serve: waiting for the capture lease", __version__)
@@ -819,3 +825,122 @@ def pull_cmd(ctx: Context, once: bool, since: datetime | None) -> None:
     for line in report.lines():
         click.echo(line)
     sys.exit(0 if report.ok else EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- notify / outbox
+
+
+@main.group()
+@common_options
+def notify() -> None:
+    """Notifications to your phone or another system ([[notify]] in the config file)."""
+
+
+@notify.command(name="test")
+@common_options
+@click.argument("target", required=False)
+@pass_ctx
+def notify_test(ctx: Context, target: str | None) -> None:
+    """Send a sample notification to TARGET (default: every target) and print the answer.
+
+    The sample goes straight to the target, not through the outbox; nothing is kept.
+    """
+    from leadtui import outbox  # noqa: PLC0415
+
+    settings = ctx.settings
+    chosen = [t for t in settings.notify if target in (None, t.name)]
+    if not chosen:
+        names = ", ".join(t.name for t in settings.notify) or "none is configured"
+        fail(f"no [[notify]] target called {target!r} (targets: {names})", EXIT_FAILED)
+    failed = 0
+    for config_target in chosen:
+        answer = outbox.send_test(config_target)
+        where = outbox.make_target(config_target).describe()
+        verdict = "ok" if answer.ok else "FAILED"
+        click.echo(f"{config_target.name} ({where}): {verdict}: {answer.detail}")
+        failed += not answer.ok
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
+@main.group(name="outbox")
+@common_options
+def outbox_group() -> None:
+    """What leadtui sends out: notifications waiting, sent, and dead letters."""
+
+
+def _outbox_line(item: OutboxItem) -> str:
+    lead = item.payload.get("lead") or {}
+    who = lead.get("name") or lead.get("company") or lead.get("phone") or "?"
+    when = display.full_time(item.created_ts)
+    tail = f" [{item.last_error}]" if item.last_error and item.state != "sent" else ""
+    return (
+        f"{item.id:>6}  {item.state:<7} {item.target:<12} {item.kind:<13} {when}  "
+        f"lead #{item.lead_id} {who}  tries {item.attempts}{tail}"
+    )
+
+
+@outbox_group.command(name="list")
+@common_options
+@click.option("--state", type=click.Choice(OUTBOX_STATES), help="Only rows in this state.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_ctx
+def outbox_list(ctx: Context, state: str | None, limit: int, as_json: bool) -> None:
+    """The newest outbox rows: id, state, target, event, lead, attempts, last error."""
+    store = open_store(ctx.settings)
+    try:
+        items = store.outbox_items(state, limit)
+    finally:
+        store.close()
+    for item in items:
+        if as_json:
+            row = {
+                "id": item.id,
+                "event_id": item.event_id,
+                "kind": item.kind,
+                "target": item.target,
+                "lead_id": item.lead_id,
+                "state": item.state,
+                "attempts": item.attempts,
+                "last_error": item.last_error,
+                "created_ts": item.created_ts,
+                "next_attempt_ts": item.next_attempt_ts,
+                "sent_ts": item.sent_ts,
+            }
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(_outbox_line(item))
+    if not items and not as_json:
+        click.echo("the outbox is empty" if state is None else f"no {state} rows")
+
+
+@outbox_group.command(name="retry")
+@common_options
+@click.argument("item_id", metavar="ID", type=int)
+@pass_ctx
+def outbox_retry(ctx: Context, item_id: int) -> None:
+    """Deliver the row ID again now (a dead letter, or one backing off)."""
+    store = open_store(ctx.settings)
+    try:
+        done = store.outbox_retry(item_id)
+    finally:
+        store.close()
+    if not done:
+        fail(f"no waiting or dead outbox row {item_id} (leadtui outbox list)", EXIT_FAILED)
+    click.echo(f"outbox row {item_id} is due now; the capture process delivers it")
+
+
+@outbox_group.command(name="drop")
+@common_options
+@click.argument("item_id", metavar="ID", type=int)
+@pass_ctx
+def outbox_drop(ctx: Context, item_id: int) -> None:
+    """Forget the undelivered row ID."""
+    store = open_store(ctx.settings)
+    try:
+        done = store.outbox_drop(item_id)
+    finally:
+        store.close()
+    if not done:
+        fail(f"no waiting or dead outbox row {item_id} (leadtui outbox list)", EXIT_FAILED)
+    click.echo(f"dropped outbox row {item_id}")

@@ -72,6 +72,152 @@ class Secret:
         return bool(self._value)
 
 
+# --------------------------------------------------------------------------- [[notify]]
+
+NOTIFY_TYPES = ("ntfy", "telegram", "webhook")
+NOTIFY_EVENTS = ("lead.created", "lead.replied")
+NTFY_PRIORITIES = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
+_NOTIFY_KEYS = frozenset(
+    {
+        "name",
+        "type",
+        "url",
+        "server",
+        "topic",
+        "token",
+        "token_env",
+        "chat_id",
+        "secret",
+        "secret_env",
+        "events",
+        "lead_types",
+        "sources",
+        "priority",
+        "tags",
+        "timeout",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTarget:
+    """One ``[[notify]]`` table: where a notification goes, and which events it wants.
+
+    ``url`` is the ntfy topic URL (or ``server`` + ``topic``), the Telegram Bot API base
+    (``https://api.telegram.org`` unless a test points it elsewhere) or the webhook's URL.
+    ``token`` is ntfy's access token or the Telegram bot token; ``secret`` signs webhook
+    bodies. Both are :class:`Secret`; ``token_env``/``secret_env`` read them from the
+    environment instead of the file.
+    """
+
+    name: str
+    type: str
+    url: str = ""
+    token: Secret = Secret("")
+    chat_id: str = ""
+    secret: Secret = Secret("")
+    events: frozenset[str] = frozenset({"lead.created"})
+    lead_types: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+    priority: str = "high"
+    tags: tuple[str, ...] = ("incoming_envelope",)
+    timeout: float = 10.0
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values, for scrubbing error text (never for showing)."""
+        return tuple(v for v in (self.token.reveal(), self.secret.reveal()) if v)
+
+
+def _notify_secret(
+    table: Mapping[str, Any], key: str, env: Mapping[str, str], where: str
+) -> Secret:
+    name = table.get(f"{key}_env")
+    if name is not None:
+        value = env.get(_to_str(name), "")
+        if not value:
+            raise ConfigError(f"{where}: {key}_env names {name}, which is not set")
+        return Secret(value)
+    return Secret(_to_str(table.get(key, "")))
+
+
+def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[NotifyTarget, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: notify must be [[notify]] tables")
+    targets: list[NotifyTarget] = []
+    for index, table in enumerate(value, 1):
+        where = f"{path}: [[notify]] number {index}"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        if unknown := sorted(set(table) - _NOTIFY_KEYS):
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+        kind = _to_str(table.get("type", "")).lower()
+        if kind not in NOTIFY_TYPES:
+            raise ConfigError(f"{where}: type must be one of {', '.join(NOTIFY_TYPES)}")
+        name = _to_str(table.get("name") or kind)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise ConfigError(f"{where}: name must be letters, digits, '.', '_' or '-'")
+        if any(t.name == name for t in targets):
+            raise ConfigError(f"{where}: another target is called {name!r}; give each a name")
+        where = f"{path}: [[notify]] {name!r}"
+
+        def lst(
+            key: str, default: list[str], where: str = where, table: Mapping[str, Any] = table
+        ) -> tuple[str, ...]:
+            try:
+                return _to_list(table.get(key, default))
+            except ValueError:
+                raise ConfigError(f"{where}: {key} must be a list of names") from None
+
+        url = _to_str(table.get("url", "")).strip()
+        if kind == "ntfy" and not url:
+            topic = _to_str(table.get("topic", "")).strip().strip("/")
+            if not topic:
+                raise ConfigError(f"{where}: set url (the topic URL) or topic")
+            url = _to_str(table.get("server", "https://ntfy.sh")).rstrip("/") + "/" + topic
+        if kind == "telegram":
+            url = url or "https://api.telegram.org"
+            if not _to_str(table.get("chat_id", "")):
+                raise ConfigError(f"{where}: set chat_id (the chat the bot writes to)")
+        if not re.match(r"https?://[^/\s]+", url):
+            raise ConfigError(f"{where}: url must be an http:// or https:// URL")
+        token = _notify_secret(table, "token", env, where)
+        if kind == "telegram" and not token:
+            raise ConfigError(f"{where}: set token (the bot token from @BotFather) or token_env")
+        events = frozenset(lst("events", ["lead.created"]))
+        if bad := sorted(events - set(NOTIFY_EVENTS)):
+            raise ConfigError(
+                f"{where}: unknown event {bad[0]!r}; events are {', '.join(NOTIFY_EVENTS)}"
+            )
+        priority = _to_str(table.get("priority", "high")).lower()
+        if priority not in NTFY_PRIORITIES:
+            raise ConfigError(f"{where}: priority must be one of {', '.join(NTFY_PRIORITIES)}")
+        try:
+            timeout = _to_float(table.get("timeout", 10.0))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: timeout must be a number of seconds") from None
+        targets.append(
+            NotifyTarget(
+                name=name,
+                type=kind,
+                url=url,
+                token=token,
+                chat_id=_to_str(table.get("chat_id", "")),
+                secret=_notify_secret(table, "secret", env, where),
+                events=events,
+                lead_types=frozenset(t.upper() for t in lst("lead_types", [])),
+                sources=frozenset(lst("sources", [])),
+                priority=priority,
+                tags=lst("tags", ["incoming_envelope"]),
+                timeout=max(1.0, min(timeout, 60.0)),
+            )
+        )
+    return tuple(targets)
+
+
 # --------------------------------------------------------------------------- paths
 
 
@@ -448,6 +594,7 @@ class Settings:
         default_factory=lambda: {DEFAULT.name: DEFAULT}
     )
     log_level: str = "info"
+    notify: tuple[NotifyTarget, ...] = ()  # [[notify]] tables
     config_path: Path | None = None  # the file these settings came from, if any
     # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.
     api_keys_fixed: bool = False
@@ -640,6 +787,7 @@ def load(
         api_keys.extend(_parse_api_keys_env(env["LEADTUI_API_KEYS"]))
     values["api_keys"] = tuple(api_keys)
     values["templates"] = _templates(_lookup(data, "templates"), path)
+    values["notify"] = _parse_notify(_lookup(data, "notify"), env, path)
 
     for attr, value in (overrides or {}).items():
         if value is None:

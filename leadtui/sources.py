@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from leadtui import config
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
 from leadtui.config import Check, ConfigError, Settings
-from leadtui.store import Health, Outcome, Store
+from leadtui.store import Health, OutboxRoute, Outcome, Store
 
 if TYPE_CHECKING:
     from leadtui import imap
@@ -199,6 +199,28 @@ def _pull_check(settings: Settings, store: Store | None, timeout: float) -> list
     ]
 
 
+def _notify_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.outbox import sender_factory  # noqa: PLC0415
+
+    return sender_factory(settings)
+
+
+def _notify_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    del timeout
+    from leadtui.outbox import check  # noqa: PLC0415
+
+    return check(settings, store)
+
+
+def outbox_routes(settings: Settings) -> list[OutboxRoute]:
+    """Which ``[[notify]]`` target wants which events: the capture service gives these to
+    every store it opens, so a committed lead writes its outbox rows in its transaction."""
+    from leadtui.outbox import routes  # noqa: PLC0415
+
+    return routes(settings)
+
+
 SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("demo", lambda _s, run: run.demo, _demo_factory),
     SourceSpec(
@@ -209,6 +231,8 @@ SOURCES: tuple[SourceSpec, ...] = (
     ),
     SourceSpec("http", lambda s, _run: s.http_enabled, _ingest_factory, _ingest_check),
     SourceSpec("crm pull", lambda s, _run: bool(s.indiamart_key), _pull_factory, _pull_check),
+    # The outbox sender: not a source of leads, but it runs under the capture lease as one.
+    SourceSpec("notify", lambda s, _run: bool(s.notify), _notify_factory, _notify_check),
 )
 """Every source, in the order they start."""
 

@@ -35,6 +35,14 @@ from leadtui._store.feed import Feed
 from leadtui._store.health import SourceState
 from leadtui._store.leads import Leads
 from leadtui._store.lease import Lease
+from leadtui._store.outbox import (
+    EVENTS,
+    OUTBOX_STATES,
+    Outbox,
+    OutboxCounts,
+    OutboxItem,
+    OutboxRoute,
+)
 from leadtui._store.raw import RawItems
 from leadtui._store.records import (
     CONTACTED_STATUSES,
@@ -70,9 +78,11 @@ __all__ = [
     "CONTACTED_STATUSES",
     "CONTRACT_FIELDS",
     "DEDUPE_WINDOW_SECONDS",
+    "EVENTS",
     "FAILING_STATES",
     "LEASE_NAME",
     "MESSAGES_TEXT_LIMIT",
+    "OUTBOX_STATES",
     "RAW_STATUSES",
     "SCHEMA_VERSION",
     "SEARCH_FIELDS",
@@ -84,6 +94,9 @@ __all__ = [
     "Lead",
     "LeadQuery",
     "LeaseInfo",
+    "OutboxCounts",
+    "OutboxItem",
+    "OutboxRoute",
     "Outcome",
     "RawSpec",
     "RawSummary",
@@ -121,6 +134,7 @@ class Store:
         self._lease = Lease(database)
         self._sources = SourceState(database)
         self._counts = Counts(database)
+        self._outbox = Outbox(database)
         self._closed = False
 
     # ------------------------------------------------------------------ open / close
@@ -365,3 +379,53 @@ class Store:
 
     def stats(self, now: float | None = None, days: int = 14) -> Stats:
         return self._d.reading(lambda: self._counts.stats(now, days))
+
+    # ------------------------------------------------------------------ outbox
+
+    def set_outbox_routes(self, routes: Sequence[OutboxRoute]) -> None:
+        """Who wants which events: from now on, a lead this store commits (new, or a buyer's
+        new message) adds an outbox row per route that wants it, in the same transaction."""
+        self._apply.routes = tuple(routes)
+
+    @property
+    def outbox_routes(self) -> tuple[OutboxRoute, ...]:
+        return self._apply.routes
+
+    def outbox_due(self, now: float | None = None, limit: int = 20) -> list[OutboxItem]:
+        """Pending outbox rows whose time has come, oldest first (the sender's work)."""
+        at = time.time() if now is None else now
+        return self._d.reading(lambda: self._outbox.due(at, limit))
+
+    def outbox_next_due_ts(self) -> float | None:
+        return self._d.reading(self._outbox.next_due_ts)
+
+    def outbox_sent(self, item_id: int) -> None:
+        self._outbox.mark_sent(item_id, time.time())
+
+    def outbox_failed(self, item_id: int, error: str, next_ts: float | None) -> None:
+        """One failed delivery: due again at ``next_ts``, or a dead letter when None.
+        ``error`` must hold no secret (the sender scrubs it)."""
+        self._outbox.mark_failed(item_id, error, next_ts)
+
+    def outbox_due_now(self) -> int:
+        """Make every pending row due at once (a sender starting). Returns how many."""
+        return self._outbox.due_now(time.time())
+
+    def outbox_items(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        """Outbox rows newest first, of one state (pending, sent, dead) or all."""
+        return self._d.reading(lambda: self._outbox.items(state, limit))
+
+    def outbox_item(self, item_id: int) -> OutboxItem | None:
+        return self._d.reading(lambda: self._outbox.item(item_id))
+
+    def outbox_retry(self, item_id: int) -> bool:
+        """Deliver a dead letter (or a row backing off) again now."""
+        return self._outbox.retry(item_id, time.time())
+
+    def outbox_drop(self, item_id: int) -> bool:
+        """Forget an undelivered row."""
+        return self._outbox.drop(item_id)
+
+    def outbox_counts(self) -> list[OutboxCounts]:
+        """Per target: rows pending, dead and sent."""
+        return self._d.reading(self._outbox.counts)

@@ -49,3 +49,20 @@ def test_importing_creates_no_files_or_threads(tmp_path: Path) -> None:
     )
     assert out.stdout.strip() == "1"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_module_is_in_the_import_contracts() -> None:
+    """A new module left out of pyproject.toml's contracts would escape them unseen."""
+    import tomllib
+
+    root = Path(__file__).parent.parent
+    contracts = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers, forbidden = contracts["contracts"]
+    in_layers = {name.strip() for layer in layers["layers"] for name in layer.split("|")}
+    modules = {
+        f"leadtui.{p.stem}"
+        for p in (root / "leadtui").iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    }
+    assert modules - in_layers == set()
+    assert modules - set(forbidden["source_modules"]) == {"leadtui.store", "leadtui._store"}

@@ -28,7 +28,7 @@ from test_store import make_lead
 
 from bench._synthetic import bulk_insert_leads
 from leadtui._store.apply import REPLY_LOOKUPS
-from leadtui.store import LeadQuery, Store
+from leadtui.store import SCHEMA_VERSION, LeadQuery, Store
 
 SEED = 3000  # leads already in the table, so the planner's choice means something
 
@@ -298,7 +298,7 @@ def test_schema_4_database_gets_the_reply_indexes(db_url: str) -> None:
         s.db.execute_sql("DROP INDEX lead_lower_name_product_key")
         s.m.Meta.update(value="4").where(s.m.Meta.key == "schema_version").execute()
     with Store.open(db_url) as s:
-        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == "5"
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         indexes = {i.name for i in s.db.get_indexes("lead")}
         assert {"lead_phone_alt", "lead_lower_name_product_key"} <= indexes
         assert _capture(s, b"r1", _reply(phone="+919111111111")).lead_ids == (lead_id,)

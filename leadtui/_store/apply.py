@@ -25,6 +25,7 @@ from typing import Any
 
 from leadtui._store.backends import INSERT_FTS_SQL
 from leadtui._store.database import INSERT_EVENT_SQL, Database
+from leadtui._store.outbox import Outbox, OutboxRoute, PendingEvent
 from leadtui._store.records import (
     CONTRACT_FIELDS,
     DEDUPE_WINDOW_SECONDS,
@@ -93,6 +94,7 @@ class Batch:
     links: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     search: dict[int, str] = field(default_factory=dict)
+    outbox: list[PendingEvent] = field(default_factory=list)
 
     def link(self, lead_id: int, raw_id: int, channel: str, now: float) -> None:
         """Record that a raw item delivered a lead (once)."""
@@ -101,6 +103,10 @@ class Batch:
     def event(self, lead_id: int, actor: str, action: str, detail: str | None = None) -> None:
         """Add a line to a lead's audit trail."""
         self.events.append((lead_id, time.time(), actor[:64], action, detail))
+
+    def emit(self, kind: str, lead_id: int, **extra: Any) -> None:
+        """Something that may leave leadtui happened to a lead (the outbox decides for whom)."""
+        self.outbox.append((kind, lead_id, extra))
 
 
 class Applier:
@@ -115,6 +121,9 @@ class Applier:
         self._sql_many = database.sql_many
         self._row = database.row
         self._index_search = database.backend.index_search
+        self._outbox = Outbox(database)
+        # Who wants which events (the [[notify]] targets); none: no outbox rows are written.
+        self.routes: tuple[OutboxRoute, ...] = ()
 
     def apply_many(self, items: Sequence[tuple[int, Sequence[dict[str, Any]]]]) -> list[Outcome]:
         """:meth:`apply` for several raw items in one transaction (group commit), in order.
@@ -136,6 +145,8 @@ class Applier:
             self._flush(batch)
             # One change value for the whole batch: it commits as one, so a viewer sees all
             # of it or none, and the counter and its lock are taken once.
+            # The outbox rows of this batch's new leads and messages commit with them.
+            self._outbox.enqueue_txn(batch.outbox, self.routes, time.time())
             seq = self._d.stamp_leads(lead for _outcome, changed, _raw in done for lead in changed)
             self._sql_many(
                 "UPDATE raw_item SET status = ?, error = ?, summary = ?, message_id = ?,"
@@ -352,6 +363,7 @@ class Applier:
         batch.link(lead_id, raw_id, channel, now)
         self._index_search(lead_id, values, batch.search, new=True)
         batch.event(lead_id, "capture", "created", f"via {channel}")
+        batch.emit("lead.created", lead_id)
         return lead_id, True, "created"
 
     def _append_message(
@@ -381,6 +393,7 @@ class Applier:
             last_action_ts=now,
         ).where(lead.id == lead_id).execute()
         batch.event(lead_id, str(values.get("name") or "buyer"), "reply", text[:80])
+        batch.emit("lead.replied", lead_id, messages=[text[:4000]])
         return True
 
     def _attach_reply(
@@ -410,6 +423,7 @@ class Applier:
         ).on_conflict_ignore().execute()
         preview = messages[0][:80] if messages else ""
         batch.event(int(target), result.get("name") or "buyer", "reply", preview)
+        batch.emit("lead.replied", int(target), messages=messages)
         return int(target)
 
     def _reply_target(self, result: dict[str, Any]) -> int | None:

@@ -163,6 +163,24 @@ class _SyncState(_Base):
     updated_ts = pw.DoubleField()
 
 
+class _Outbox(_Base):
+    """Everything that leaves leadtui, one row per event and target (schema 6): written in the
+    transaction of its cause, delivered after commit by the one sender (``leadtui/outbox.py``)."""
+
+    id = pw.BigAutoField()
+    event_id = pw.CharField(max_length=64)  # stable: the receiver dedupes on it
+    kind = pw.CharField(max_length=40)  # lead.created | lead.replied
+    target = pw.CharField(max_length=64)  # the [[notify]] target's name
+    lead_id = pw.BigIntegerField(null=True)
+    payload = pw.TextField()  # JSON: the event as delivered (the lead as of its commit)
+    created_ts = pw.DoubleField()
+    next_attempt_ts = pw.DoubleField()
+    attempts = pw.IntegerField(default=0)
+    last_error = pw.TextField(null=True)
+    state = pw.CharField(max_length=8, default="pending")  # pending | sent | dead
+    sent_ts = pw.DoubleField(null=True)
+
+
 class Models:
     """The model classes bound to one database (subclasses, so several stores can coexist)."""
 
@@ -182,6 +200,10 @@ class Models:
         self.Lease = bind(_Lease)
         self.SourceHealth = bind(_SourceHealth)
         self.SyncState = bind(_SyncState)
+        self.Outbox = bind(_Outbox)
+        outbox = self.Outbox
+        outbox.add_index(outbox.event_id, outbox.target, unique=True)
+        outbox.add_index(outbox.state, outbox.next_attempt_ts)  # the sender's "what is due"
         lead = self.Lead
         lead.add_index(
             lead.source, lead.external_id, unique=True, where=lead.external_id.is_null(False)
@@ -204,4 +226,5 @@ class Models:
             self.Lease,
             self.SourceHealth,
             self.SyncState,
+            self.Outbox,
         )

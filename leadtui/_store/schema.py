@@ -22,7 +22,7 @@ pw: Any = peewee  # untyped, as in models.py
 
 log = logging.getLogger("leadtui.store")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Indexes for the capture path's lookups that the models cannot declare (an expression, a
 # partial index on a column the models index otherwise), created with a new database and by
@@ -126,9 +126,16 @@ def _migrate_4_reply_indexes(d: Database) -> None:
     create_capture_indexes(d)
 
 
+def _migrate_5_outbox(d: Database) -> None:
+    """Schema 6: the outbox, where notifications wait for the sender (DESIGN.md's invariant:
+    everything that leaves leadtui is a row written in the same transaction as its cause)."""
+    d.db.create_tables([d.m.Outbox], safe=True)
+
+
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     1: _migrate_1_dedupe_indexes,
     2: _migrate_2_phone_suffix_search,
     3: _migrate_3_search_messages,
     4: _migrate_4_reply_indexes,
+    5: _migrate_5_outbox,
 }
