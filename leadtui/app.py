@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOLD_KEYS_MAX = 2.0  # seconds keys typed after a prompt's key wait for the prompt
+HOLD_KEYS_MAX = 5.0  # seconds keys typed after a prompt's key wait for the prompt
 
 
 # --------------------------------------------------------------------------- messages
@@ -493,11 +493,17 @@ class LeadApp(App[int]):
         """Keep the keys arriving from now until the prompt being opened is ready for them."""
         if self._held_keys is None:
             self._held_keys = []
-            # Should no prompt open (the lead vanished), the keys are not kept for ever.
-            self._held_timer = self.set_timer(HOLD_KEYS_MAX, self._release_keys)
+            # Should no prompt open (the lead vanished), the keys are not kept for ever, and
+            # not run as table keys either: they were typed for a prompt.
+            self._held_timer = self.set_timer(HOLD_KEYS_MAX, self._drop_keys)
 
     def on_prompt_ready(self, _message: PromptReady) -> None:
         self._release_keys()
+
+    def _drop_keys(self) -> None:
+        held, self._held_keys, self._held_timer = self._held_keys, None, None
+        if held:
+            log.info("%d keys typed for a prompt that did not open were dropped", len(held))
 
     def _release_keys(self) -> None:
         """Send the held keys again, in order, to whatever has the focus now (the prompt)."""
