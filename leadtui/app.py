@@ -45,7 +45,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from leadtui import config, mailer
+from leadtui import config
 from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
@@ -60,19 +60,14 @@ from leadtui.screens.messages import (
     UndoRequested,
     ViewRequested,
 )
-from leadtui.store import Lead, Store, StoreError, current_actor
+from leadtui.store import Store, StoreError, current_actor
 from leadtui.triage import (
-    UNDO_SECONDS,
-    WRITES,
-    StoreAction,
     Triage,
-    Undoable,
-    describe,
-    unchanged,
 )
 from leadtui.widgets import display
 from leadtui.widgets.bars import CaptureState, LeadBar, TopBar
 from leadtui.widgets.table import LeadTable, PageKind
+from leadtui.writes import EmailDone, TriageDone, Writes
 
 if TYPE_CHECKING:
     from leadtui.config import Settings
@@ -90,23 +85,6 @@ class PeopleLoaded(Message):
     def __init__(self, names: list[str]) -> None:
         super().__init__()
         self.names = names
-
-
-class EmailDone(Message):
-    """An email reply was sent (``problem`` is None) or not (one line saying why)."""
-
-    def __init__(self, lead_id: int, draft: tuple[str, str, str], problem: str | None) -> None:
-        super().__init__()
-        self.lead_id = lead_id
-        self.draft = draft  # (template, subject, text): kept for R when it failed
-        self.problem = problem
-
-
-class TriageDone(Message):
-    def __init__(self, text: str, undo: Undoable | None = None) -> None:
-        super().__init__()
-        self.text = text
-        self.undo = undo  # what ``u`` puts back (None: nothing changed, or it was an undo)
 
 
 # --------------------------------------------------------------------------- the app
@@ -168,18 +146,18 @@ class LeadApp(App[int]):
             stop=self.stop_capture,
             done=self.capture_done,
         )
-        self._undo: Undoable | None = None
         self._held_timer: Timer | None = None
         self.triage = Triage(
             self,
             actor=self.actor,
             clock=clock,
-            write=lambda a, lead, v: self._store_call(a, lead.id, v),
+            write=lambda a, lead, v: self.writes.write(a, lead.id, v),
             settings=lambda: self.settings,
-            send_email=lambda lead, name, subject, text: self._start_email(
+            send_email=lambda lead, name, subject, text: self.writes.send_email(
                 lead, (name, subject, text)
             ),
         )
+        self.writes = Writes(self, store, lambda: self.actor, lambda: self.settings)
         self.triage.know(*settings.team_members)
         self.arrivals = Arrivals(self, settings, demo=demo is not None)
         self.holding = False
@@ -534,49 +512,6 @@ class LeadApp(App[int]):
         """A triage key: ask what the action needs, then change the store in a thread worker."""
         self.triage.run(message.action, message.lead)
 
-    @work(thread=True, exit_on_error=False, group="triage", name="triage")
-    def _store_call(self, action: StoreAction, lead_id: int, value: Any) -> None:
-        store = self.store
-        try:
-            before = store.get_lead(lead_id)
-            after, text = WRITES[action](store, lead_id, value, self.actor)
-            if before is not None and after.seq == before.seq:
-                self.post_message(TriageDone(unchanged(action, after)))
-                return
-            undo = None
-            if before is not None:
-                undo = Undoable(before, after.seq, describe(action, value), time.monotonic())
-            self.post_message(TriageDone(text, undo))
-        finally:
-            store.close()
-
-    def _start_email(self, lead: Lead, draft: tuple[str, str, str]) -> None:
-        self.notify(f"Sending the email to {display.buyer(lead)}…", markup=False, timeout=3)
-        self._send_email(lead, draft)
-
-    @work(thread=True, exit_on_error=False, group="triage", name="email reply")
-    def _send_email(self, lead: Lead, draft: tuple[str, str, str]) -> None:
-        """Send one email reply, then record it; a failure records nothing and keeps it."""
-        name, subject, text = draft
-        store = self.store
-        try:
-            to = lead.email
-            if not to and lead.raw_id is not None:
-                to = mailer.original_reply_to(store.raw_body(lead.raw_id))
-            if not to:
-                problem = "the buyer's address is hidden and the original mail has no Reply-To"
-                self.post_message(EmailDone(lead.id, draft, problem))
-                return
-            try:
-                mailer.send(self.settings, mailer.Reply(to, subject, text, lead.message_id))
-            except mailer.MailError as exc:
-                self.post_message(EmailDone(lead.id, draft, str(exc)))
-                return
-            store.record_sent(lead.id, f"email to {to} · {name}", f"{subject} — {text}", self.actor)
-            self.post_message(EmailDone(lead.id, draft, None))
-        finally:
-            store.close()
-
     def on_email_done(self, message: EmailDone) -> None:
         lead = self.table.leads.get(message.lead_id)
         who = display.buyer(lead) if lead is not None else f"lead {message.lead_id}"
@@ -595,31 +530,13 @@ class LeadApp(App[int]):
     def on_triage_done(self, message: TriageDone) -> None:
         self.table.show_team(len(self.triage.people) > 1)
         if message.undo is not None:
-            self._undo = message.undo
+            self.writes.last = message.undo
             self.notify(f"{message.text}  (u undoes)", markup=False, timeout=3)
         else:
             self.notify(message.text, markup=False, timeout=3)
 
     def on_undo_requested(self, _message: UndoRequested) -> None:
-        undo, self._undo = self._undo, None
-        if undo is None or not undo.fresh(time.monotonic()):
-            self.notify(
-                f"Nothing to undo: u undoes your last change within {UNDO_SECONDS:.0f} seconds",
-                markup=False,
-            )
-            return
-        self._undo_call(undo)
-
-    @work(thread=True, exit_on_error=False, group="triage", name="undo")
-    def _undo_call(self, undo: Undoable) -> None:
-        store = self.store
-        try:
-            lead = store.undo(undo.before, undo.after_seq, undo.what, self.actor)
-            self.post_message(TriageDone(f"Undone: {undo.what} on {display.buyer(lead)}"))
-        except StoreError as exc:
-            self.post_message(TriageDone(f"Not undone: {exc}"))
-        finally:
-            store.close()
+        self.writes.undo()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: a toast, and the feed restarts."""
