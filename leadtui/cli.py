@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import logging.handlers
+import os
 import re
 import signal
 import sys
@@ -77,6 +78,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the first, and each one a rotation starts) is 0600."""
+
+    def _open(self) -> Any:
+        def private(name: str, flags: int) -> int:
+            return os.open(name, flags, 0o600)
+
+        return open(
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private
+        )
+
+
 def setup_logging(settings: config.Settings, *, stderr: bool = False) -> None:
     """Log to a rotating file in the user state directory; with ``stderr`` also to stderr.
 
@@ -87,10 +100,13 @@ def setup_logging(settings: config.Settings, *, stderr: bool = False) -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     path = config.log_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        # The log names buyers: the owner's alone (0700 folder, 0600 files), on a shared server.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handler: logging.Handler = _PrivateLog(
             path, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
         )
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)  # a log an older leadtui created readable by all
         handler.setFormatter(fmt)
         root.addHandler(handler)
     except OSError as exc:

@@ -576,3 +576,21 @@ def test_importing_a_still_failing_item_again_says_failed(tmp_path: Path) -> Non
         assert result.exit_code == 1
         assert "1 failed" in result.output
     assert "still in the review queue" in again.output
+
+
+def test_the_log_is_for_its_owner_alone(tmp_path: Path) -> None:
+    from leadtui import config
+
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"name": "Kavita", "phone": "9845600066"}))
+    run("import", str(lead), db=tmp_path / "leads.db")  # logs to the state folder
+    log = config.log_path()
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_serve_refuses_a_push_token_short_enough_to_guess(tmp_path: Path) -> None:
+    env = {"LEADTUI_PUSH_TOKEN": "abc", "LEADTUI_HTTP_LISTEN": "127.0.0.1:0"}
+    result = run("serve", db=tmp_path / "leads.db", env=env)
+    assert result.exit_code == 2
+    assert "shorter than 16 characters" in result.output

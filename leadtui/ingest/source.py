@@ -19,6 +19,7 @@ from aiohttp import web
 
 from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
 from leadtui.config import ConfigError, Settings
+from leadtui.ingest.checks import PUSH_TOKEN_MIN
 from leadtui.ingest.connections import (
     Connections,
     Site,
@@ -152,7 +153,17 @@ def _bridge(stop: threading.Event) -> asyncio.Event:
 
 
 def ingest_factory(settings: Settings) -> SourceFactory:
-    """The capture source factory for the HTTP ingest (``build_factories`` calls it)."""
+    """The capture source factory for the HTTP ingest (the source registry calls it).
+
+    Raises ConfigError for a push token short enough to guess: its URL is the only
+    credential IndiaMART's push has, so ``leadtui serve`` refuses to start with one.
+    """
+    token = settings.push_token.reveal()
+    if token and len(token) < PUSH_TOKEN_MIN:
+        raise ConfigError(
+            f"LEADTUI_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters, and the push URL "
+            "is its only credential: use a long random one (leadtui doctor shows how)"
+        )
 
     def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
         return IngestSource(settings, store, pipeline, report)
