@@ -90,18 +90,10 @@ class Triage:
         nothing twice (the caller says who contacted it and when).
         """
         who = actor or current_actor()
+        contact = self._contact(who)
 
         def updates(current: Any) -> dict[str, Any] | None:
-            if current.status == "contacted":
-                return None
-            values: dict[str, Any] = {}
-            if current.status == "new":
-                values["status"] = "contacted"
-            status = values.get("status", current.status)
-            if current.contacted_ts is None and status in CONTACTED_STATUSES:
-                values["contacted_ts"] = time.time()
-                values["contacted_by"] = who[:64]
-            return values
+            return None if current.status == "contacted" else contact(current)
 
         return self._change_lead(lead_id, who, "contacted", "contacted", updates)
 

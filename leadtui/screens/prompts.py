@@ -114,6 +114,14 @@ def follow_up_example(today: date) -> str:
     return f"{today + timedelta(days=3):%Y-%m-%d}, tomorrow, +3, mon"
 
 
+def move(options: OptionList, step: int) -> None:
+    """``j``/``k`` in a list of choices: the highlight one down or one up."""
+    if step > 0:
+        options.action_cursor_down()
+    else:
+        options.action_cursor_up()
+
+
 class ChoicePrompt(ModalScreen[str | None]):
     """Pick one of a few values (a status): arrows or j/k and enter, or a value's first letter."""
 
@@ -178,11 +186,7 @@ class ChoicePrompt(ModalScreen[str | None]):
         self.post_message(PromptReady())
 
     def action_move(self, step: int) -> None:
-        options = self.query_one(OptionList)
-        if step > 0:
-            options.action_cursor_down()
-        else:
-            options.action_cursor_up()
+        move(self.query_one(OptionList), step)
 
     def on_key(self, event: events.Key) -> None:
         for choice, letter in self._letters().items():

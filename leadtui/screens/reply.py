@@ -14,6 +14,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from leadtui.screens.messages import PromptReady
+from leadtui.screens.prompts import move
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +71,7 @@ class ReplyPrompt(ModalScreen[str | None]):
         self.post_message(PromptReady())
 
     def action_move(self, step: int) -> None:
-        options = self.query_one(OptionList)
-        if step > 0:
-            options.action_cursor_down()
-        else:
-            options.action_cursor_up()
+        move(self.query_one(OptionList), step)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
