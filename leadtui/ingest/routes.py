@@ -18,7 +18,6 @@ import functools
 import json
 import logging
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 
 from leadtui import parser
 from leadtui.capture import RawItem
@@ -68,6 +66,7 @@ from leadtui.ingest.auth import (
     secret_matches,
     twilio_valid,
 )
+from leadtui.ingest.bodies import ClientGone, SlowBody, TooLarge, Unreadable, read_body
 from leadtui.ingest.connections import SERVER_HEADER
 from leadtui.ingest.openapi import Method, Operation
 from leadtui.ingest.writer import NotApplied, Writer
@@ -81,30 +80,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _T = TypeVar("_T")
-
-
-class _TooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.limit = limit
-
-
-class _SlowBody(Exception):
-    pass
-
-
-class _ClientGone(Exception):
-    """The client closed the connection before its body arrived: nobody to answer."""
-
-
-class _Unreadable(Exception):
-    """The body cannot be read as sent: a broken chunked or Content-Encoding stream."""
-
-    def __init__(self, status: int, detail: str, raw: bytes = b"") -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.raw = raw  # what arrived, for a route that keeps even an unreadable body
 
 
 @dataclass
@@ -156,12 +131,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:  # aiohttp's own answers: unknown URL, wrong method
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         response = problem(exc.status, generic_detail(exc.status), headers=headers)
-    except _TooLarge as exc:
+    except TooLarge as exc:
         response = too_large(exc.limit)
-    except _Unreadable as exc:
+    except Unreadable as exc:
         response = problem(exc.status, exc.detail)
         response.force_close()
-    except _ClientGone:
+    except ClientGone:
         # Nobody is there to read an answer; one short line, no traceback.
         log.debug(
             "ingest: %s %s: the client left before its body arrived",
@@ -170,7 +145,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
         response = problem(400, "the connection closed before the body arrived")
         response.force_close()
-    except _SlowBody:
+    except SlowBody:
         response = problem(408, f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
         response.force_close()
     except Exception:
@@ -188,62 +163,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body as sent, decoded (:func:`_decoded`); :class:`_TooLarge` past ``limit``.
-
-    At most ``limit`` bytes are read: a larger body is refused as soon as it passes the limit
-    (or at once, by its Content-Length). A client that goes away mid-body is
-    :class:`_ClientGone`; a broken chunked stream is :class:`_Unreadable`.
-    """
-    if request.content_length is not None and request.content_length > limit:
-        raise _TooLarge(limit)
-    body = bytearray()
-    try:
-        async with asyncio.timeout(BODY_TIMEOUT):
-            async for chunk in request.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > limit:
-                    raise _TooLarge(limit)
-    except TimeoutError:
-        raise _SlowBody from None
-    except RequestPayloadError:
-        raise _Unreadable(400, "the body could not be read (a broken chunked encoding)") from None
-    except ConnectionError:
-        raise _ClientGone from None
-    return _decoded(request, bytes(body), limit)
-
-
-_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-
-
-def _decoded(request: web.Request, raw: bytes, limit: int) -> bytes:
-    """``raw`` without its Content-Encoding (gzip or deflate), at most ``limit`` bytes of it."""
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in {"", "identity"}:
-        return raw
-    wbits = _ENCODINGS.get(encoding)
-    if wbits is None:
-        raise _Unreadable(
-            415, "the Content-Encoding is not supported; send the body as is, or gzip", raw
-        )
-    attempts = [wbits, -zlib.MAX_WBITS] if encoding == "deflate" else [wbits]
-    for bits in attempts:  # "deflate" is zlib-wrapped by the RFC, raw by some clients
-        inflater = zlib.decompressobj(bits)
-        try:
-            out = inflater.decompress(raw, limit + 1)
-        except zlib.error:
-            continue
-        if len(out) > limit:
-            raise _TooLarge(limit)
-        if inflater.eof and not inflater.unused_data:
-            return out
-    raise _Unreadable(400, f"the body is not valid {encoding} (Content-Encoding)", raw)
+SECRET_PATHS: tuple[str, ...] = (PUSH_PREFIX,)
+"""Routes whose last path segment is a credential (a token in the URL): never logged."""
 
 
 def _log_path(path: str) -> str:
-    """The path for a log line: the push token is a credential and never logged."""
-    if path.startswith(PUSH_PREFIX):
-        return PUSH_PREFIX + "…"
+    """The path for a log line: a token in the path is a credential and never logged."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "…"
     return path[:200]
 
 
@@ -269,8 +197,8 @@ async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
     results: list[dict[str, Any]] | None = None
     if media == "application/json" or media.endswith("+json"):
         try:
-            body = await _read_body(request, LEAD_LIMIT)
-        except _Unreadable as exc:
+            body = await read_body(request, LEAD_LIMIT)
+        except Unreadable as exc:
             if exc.status != 400 or not exc.raw:
                 raise
             return await _refused(ingest, problem(400, exc.detail), exc.raw, auth)
@@ -288,9 +216,9 @@ async def post_lead(ingest: Ingest, request: web.Request) -> web.Response:
         except web.HTTPRequestEntityTooLarge:
             return too_large(LEAD_LIMIT)
         except TimeoutError:
-            raise _SlowBody from None
+            raise SlowBody from None
         except ConnectionError:
-            raise _ClientGone from None
+            raise ClientGone from None
         except Exception:
             return problem(400, "the form could not be read (malformed encoding)")
         fields = [(k, v) for k, v in form.items() if isinstance(v, str)]
@@ -495,8 +423,8 @@ async def indiamart_push(ingest: Ingest, request: web.Request) -> web.Response:
         ingest.gate.failed(request)
         return not_found()
     try:
-        body = await _read_body(request, WEBHOOK_LIMIT)
-    except _Unreadable as exc:
+        body = await read_body(request, WEBHOOK_LIMIT)
+    except Unreadable as exc:
         if not exc.raw:
             raise
         body = exc.raw  # kept as it came (the review queue shows it): the 200 still holds
@@ -528,7 +456,7 @@ async def twilio(ingest: Ingest, request: web.Request) -> web.Response:
     if not signature.strip():  # refused before its body is read
         ingest.gate.failed(request)
         return problem(403, "the X-Twilio-Signature header is missing")
-    body = await _read_body(request, LEAD_LIMIT)
+    body = await read_body(request, LEAD_LIMIT)
     try:
         params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
@@ -583,7 +511,7 @@ async def meta(ingest: Ingest, request: web.Request) -> web.Response:
     if not signature.strip():  # refused before its body is read
         ingest.gate.failed(request)
         return problem(403, "the X-Hub-Signature-256 header is missing")
-    body = await _read_body(request, WEBHOOK_LIMIT)
+    body = await read_body(request, WEBHOOK_LIMIT)
     if not meta_signature_valid(secret, body, signature):
         ingest.gate.failed(request)
         return problem(403, "the X-Hub-Signature-256 does not match this body")
