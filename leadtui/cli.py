@@ -451,7 +451,7 @@ def _print_sheets(inputs: Sequence[importing.Input], tally: importing.Tally) -> 
             continue
         if source.note:
             click.echo(f"{display.clean(source.label)}: {display.clean(source.note)}")
-        n = tally.sheets.get(source.label) or Counter()
+        n = tally.sheets.get(id(source)) or Counter()
         click.echo(
             f"{display.clean(source.label)}: {n['rows']} row{'s' if n['rows'] != 1 else ''} "
             f"read, {n['new']} new lead{'s' if n['new'] != 1 else ''}, "

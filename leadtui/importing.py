@@ -62,7 +62,7 @@ class Tally:
 
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
-    sheets: dict[str, Counter[str]] = field(default_factory=dict)
+    sheets: dict[int, Counter[str]] = field(default_factory=dict)  # by id() of the Input
     failed_rows: list[str] = field(default_factory=list)
 
 
@@ -323,7 +323,7 @@ def _count_row(tally: Tally, pipeline: Pipeline, origin: Origin, outcome: Outcom
     review queue holds, for a row that failed before and was imported again)."""
     source, index = origin
     row = source.rows[index] if source.rows else source.label
-    counts = tally.sheets.setdefault(source.label, Counter())
+    counts = tally.sheets.setdefault(id(source), Counter())
     counts["rows"] += 1
     failed = outcome.status == "failed" or outcome.earlier == "failed"
     if not failed:

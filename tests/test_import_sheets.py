@@ -222,7 +222,7 @@ def test_importing_the_same_sheet_again_adds_no_lead(tmp_path: Path) -> None:
     # Exported again under another name, with a new enquiry above the old ones and a status
     # typed into one of them: only the new enquiry is a new lead.
     newer = ["Gopal", "9800011122", "", "", "Surat", "", "Tiles", "", "", "07/03/2026", ""]
-    export = write_csv(tmp_path / "leads (2).csv", [HEADERS, newer, RAVI[:-1] + ["Won"], SITA])
+    export = write_csv(tmp_path / "leads (2).csv", [HEADERS, newer, [*RAVI[:-1], "Won"], SITA])
     third = run("import", str(export), db=db)
     assert "3 rows read, 1 new lead, 2 already known, 0 failed" in third.output
     assert sorted(str(lead.name) for lead in leads(db)) == ["Gopal", "Ravi Kumar", "Sita Devi"]
