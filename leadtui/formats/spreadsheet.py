@@ -211,9 +211,10 @@ def parse_row(obj: Mapping[str, Any], channel: str) -> Result:
     the review queue with the reason, naming the file and row.
     """
     row = obj[ROW_KEY]
-    cells, mapping = row.get("cells"), row.get("map") or {}
-    if not isinstance(cells, list) or not isinstance(mapping, Mapping):
+    cells, given_map = row.get("cells"), row.get("map") or {}
+    if not isinstance(cells, list) or not isinstance(given_map, Mapping):
         raise NotUnderstood("spreadsheet row without its cells")
+    mapping = {k: v for k, v in given_map.items() if isinstance(v, str) and v in FIELDS}
     where = row_label(str(row.get("file")), row.get("sheet"), int(row.get("row") or 0))
     fields: dict[str, Any] = {}
     given: dict[str, tuple[str, str]] = {}  # field -> (header, cell text), to keep what fails
