@@ -24,7 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadtui.formats import authentication, generic, indiamart_api, indiamart_mail, tradeindia_mail
+from leadtui.formats import (
+    authentication,
+    generic,
+    indiamart_api,
+    indiamart_mail,
+    spreadsheet,
+    tradeindia_mail,
+)
 from leadtui.formats.mime import BodyTooLarge, Mail
 from leadtui.formats.results import (
     LEAD_FIELDS,
@@ -221,6 +228,7 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         _one(indiamart_api.parse_v1_row),
         in_list="pull",
     ),
+    JsonShape("spreadsheet row", spreadsheet.is_row, lambda _: "api", _one(spreadsheet.parse_row)),
     JsonShape("generic lead", generic.is_generic, lambda _: "api", _one(generic.parse_generic)),
 )
 
