@@ -22,6 +22,7 @@ passes through :func:`leadtui.imap.redact` with the grant's secrets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -204,14 +205,18 @@ async def in_thread(call: Callable[[], T]) -> T:
         if not future.done():
             setter()
 
+    def hand_over(setter: Callable[[], None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop ended (the source stopped)
+            loop.call_soon_threadsafe(settle, setter)
+
     def work() -> None:
         try:
             result = call()
         except BaseException as exc:  # handed to the awaiting coroutine
             error = exc
-            loop.call_soon_threadsafe(settle, lambda: future.set_exception(error))
+            hand_over(lambda: future.set_exception(error))
         else:
-            loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
+            hand_over(lambda: future.set_result(result))
 
     threading.Thread(target=work, name="gmail-token", daemon=True).start()
     return await future
