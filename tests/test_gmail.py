@@ -8,6 +8,7 @@ documented request and answer shapes, errors included) into a real store.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -26,7 +27,7 @@ from leadtui.capture import Pipeline, RawItem
 from leadtui.channels import gmail
 from leadtui.channels.gmail_check import check
 from leadtui.config import Settings
-from leadtui.ingest.gmail import GMAIL_PREFIX, PUSH_STATE
+from leadtui.ingest.gmail import GMAIL_PREFIX, PUSH_STATE, push_notification
 from leadtui.store import Health, Store, StoreError
 
 GMAIL_TOKEN = "gmail-push-3b9e1f7a5c2d4e6f8a0b"
@@ -97,6 +98,9 @@ def gmail_running(
         thread.join(5)
         store.close()
     assert not thread.is_alive(), "the Gmail source did not stop within 5 s"
+
+
+PERSONAL = b"From: Ravi <ravi.friend@gmail.com>\r\nSubject: lunch?\r\n\r\nSee you at 1.\r\n"
 
 
 def enquiry(seed: int) -> bytes:
@@ -231,6 +235,7 @@ def test_a_malformed_message_goes_to_review_and_the_source_keeps_running(
     with gmail_running(settings, sqlite_url) as run:
         wait_for(lambda: run.reached("polling"), what="the first sync")
         google.add_message(malformed="%%% not base64url \x1b[31m %%%")
+        google.add_message(PERSONAL)
         google.add_message(enquiry(5))
         wait_for(lambda: leads(store) == 1, timeout=10, what="the good mail's lead")
         wait_for(lambda: cursor(store) == google.history_id, what="historyId past both")
@@ -238,7 +243,20 @@ def test_a_malformed_message_goes_to_review_and_the_source_keeps_running(
     [item] = store.review_items()
     assert "no readable raw" in (item.error or "")
     assert store.review_count() == 1
+    _raw_id, kept_before = store.add_raw(PERSONAL, source="test", kind="email")
+    assert kept_before  # mail from outside the lead senders was never stored
     store.close()
+
+
+def test_a_push_body_is_read_in_either_base64_alphabet_and_garbage_is_only_a_wake_up() -> None:
+    envelope = json.loads(pubsub_push(EMAIL, 4242))
+    assert push_notification(json.dumps(envelope).encode()) == (4242, EMAIL)
+    data = envelope["message"]["data"]
+    urlsafe = data.replace("+", "-").replace("/", "_").rstrip("=")
+    envelope["message"]["data"] = urlsafe
+    assert push_notification(json.dumps(envelope).encode()) == (4242, EMAIL)
+    for junk in (b"", b"{}", b"not json", b'{"message": {"data": "%%%"}}', b"\xff\xfe"):
+        assert push_notification(junk) == (None, "")
 
 
 # --------------------------------------------------------------------------- credentials

@@ -64,6 +64,7 @@ SOURCE = "gmail"
 CURSOR_STATE = "gmail:cursor"  # {"history_id": int, "email": str, "synced_ts": float}
 WATCH_STATE = "gmail:watch"  # {"topic", "label", "expiration_ms", "renewed_ts"}
 RENEW_EVERY = 86400.0  # Google recommends calling watch once a day
+RENEW_SOONEST = 3600.0  # however short Gmail makes a watch, renew at most hourly
 PUSH_SWEEP = 600.0  # with push: check the history this often anyway (a lost push)
 LOGIN_RETRY = 900.0  # a refused grant or scope: try again after this long
 WATCH_RETRY = 900.0  # a refused watch: poll meanwhile, try the watch again after this long
@@ -217,7 +218,10 @@ class GmailSource:
             return 0.0
         renewed = float(watch.get("renewed_ts") or 0.0)
         expires = float(watch.get("expiration_ms") or 0.0) / 1000
-        return min(renewed + RENEW_EVERY, expires - RENEW_EVERY) if expires else 0.0
+        due = (
+            min(renewed + RENEW_EVERY, expires - RENEW_EVERY) if expires else renewed + RENEW_EVERY
+        )
+        return max(due, renewed + RENEW_SOONEST)  # a short watch must not mean a call a second
 
     async def _wait(self, wake: asyncio.Event, stop: threading.Event) -> bool:
         """Until a push (True), the next check (True) or a watch renewal is due (False)."""
