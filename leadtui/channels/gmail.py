@@ -31,8 +31,6 @@ with full jitter. No token reaches a log, a health line or ``leadtui doctor``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -49,7 +47,15 @@ from email.policy import compat32
 from typing import Any, TypeVar
 
 from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
-from leadtui.channels.gmail_api import WATCH_FIX, ApiError, GmailApi, GmailConfig
+from leadtui.channels.gmail_api import (
+    WATCH_FIX,
+    ApiError,
+    GmailApi,
+    GmailConfig,
+    as_int,
+    day,
+    decode_raw,
+)
 from leadtui.config import ConfigError, Settings
 from leadtui.imap import Backoff, redact
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
@@ -91,26 +97,6 @@ class Cursor:
 
     def save(self, store: Store) -> None:
         store.set_state(CURSOR_STATE, dict(self.__dict__))
-
-
-def as_int(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
-def decode_raw(value: Any) -> bytes | None:
-    """``messages.get?format=raw``'s ``raw``: base64url RFC 822 bytes; None if it is not that."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    return raw if b":" in raw[:4096] else None  # no header line at all: not a message
 
 
 def from_lead_sender(raw: bytes, senders: Sequence[str]) -> bool:
@@ -436,12 +422,6 @@ class GmailSource:
             self.report(health)
         except Exception:
             log.exception("gmail: cannot report health")
-
-
-def day(expiration_ms: int) -> str:
-    if not expiration_ms:
-        return "unknown"
-    return datetime.fromtimestamp(expiration_ms / 1000).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass

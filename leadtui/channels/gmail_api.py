@@ -22,11 +22,14 @@ passes through :func:`leadtui.imap.redact` with the grant's secrets.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -132,6 +135,35 @@ def error_of(status: int, body: bytes) -> ApiError:
                 break
     message = _one_line(str(error.get("message") or error.get("status") or f"HTTP {status}"))
     return ApiError(status, message, reason or str(error.get("status") or ""))
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def as_int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def decode_raw(value: Any) -> bytes | None:
+    """``messages.get?format=raw``'s ``raw``: base64url RFC 822 bytes; None if it is not that."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if b":" in raw[:4096] else None  # no header line at all: not a message
+
+
+def day(expiration_ms: int) -> str:
+    if not expiration_ms:
+        return "unknown"
+    return datetime.fromtimestamp(expiration_ms / 1000).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass(frozen=True)

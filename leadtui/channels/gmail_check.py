@@ -10,8 +10,8 @@ import asyncio
 import time
 from typing import Any
 
-from leadtui.channels.gmail import WATCH_STATE, Cursor, as_int, day
-from leadtui.channels.gmail_api import ApiError, GmailApi, GmailConfig
+from leadtui.channels.gmail import WATCH_STATE, Cursor
+from leadtui.channels.gmail_api import ApiError, GmailApi, GmailConfig, as_int, day
 from leadtui.config import Check, Settings
 from leadtui.imap import redact
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
