@@ -225,12 +225,12 @@ def serve(ctx: Context) -> None:
     if not settings.names_a_source:
         fail(
             "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "
-            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest) or LEADTUI_INDIAMART_KEY "
-            "(leadtui doctor checks them)"
+            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest), LEADTUI_INDIAMART_KEY "
+            "or LEADTUI_GMAIL_ENABLE (leadtui doctor checks them)"
         )
     if settings.imap_credentials_missing:
         problem, fix = sources.no_password(settings)
-        if not (settings.http_accepts or settings.indiamart_key):
+        if not (settings.http_accepts or settings.indiamart_key or settings.gmail_enabled):
             fail(f"{problem}: {fix}")
         # The other channels keep capturing; the mailbox shows "login failed" (and /healthz
         # "degraded") until the password is set.

@@ -878,6 +878,7 @@ def test_the_openapi_document_describes_every_route(server: Server) -> None:
         ("post", "/api/leads"),
         ("get", "/api/leads"),
         ("post", "/api/indiamart/push/{token}"),
+        ("post", "/api/webhooks/gmail/{token}"),
         ("post", "/api/whatsapp/twilio"),
         ("get", "/api/whatsapp/meta"),
         ("post", "/api/whatsapp/meta"),

@@ -30,6 +30,11 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     and 200 answered at once, for duplicates and unparseable bodies too (those go to the
     review queue): IndiaMART switches a receiver off after 48 hours without a 200.
 
+``POST /api/webhooks/gmail/{token}``
+    Gmail push notifications through Cloud Pub/Sub (:mod:`~leadtui.ingest.gmail`): the pushed
+    ``historyId`` is recorded, the Gmail source woken, and 200 answered; 404 for a wrong token
+    (``LEADTUI_GMAIL_PUSH_TOKEN``).
+
 ``POST /api/whatsapp/twilio``, ``GET``/``POST /api/whatsapp/meta``
     WhatsApp messages via Twilio (``X-Twilio-Signature``, over ``LEADTUI_HTTP_PUBLIC_URL`` +
     path when that is set, else over the URL as requested) or Meta's Cloud API

@@ -314,6 +314,25 @@ INDIAMART_PUSH = Operation(
     ),
 )
 
+GMAIL_PUSH = Operation(
+    "gmailPush",
+    "Gmail push notifications through a Cloud Pub/Sub push subscription; the token is the "
+    "credential",
+    parameters=(_param("token", "path", required=True),),
+    request_body={
+        "required": False,
+        "content": {"application/json": {"schema": {}}},
+        "description": "Pub/Sub's push envelope: message.data is base64 of Gmail's "
+        '{"emailAddress", "historyId"}. The historyId is recorded and the Gmail source woken; '
+        "the mail is then read from the Gmail API",
+    },
+    responses=_webhook_responses(
+        _json("the wake-up is recorded (also for an unreadable body)", _ref("Received")),
+        limit="1 MiB",
+        signed=False,
+    ),
+)
+
 WHATSAPP_TWILIO = Operation(
     "whatsappTwilio",
     "WhatsApp messages via Twilio",
@@ -384,6 +403,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ADD_LEAD,
     LIST_LEADS,
     INDIAMART_PUSH,
+    GMAIL_PUSH,
     WHATSAPP_TWILIO,
     WHATSAPP_META_VERIFY,
     WHATSAPP_META,

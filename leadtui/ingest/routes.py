@@ -68,6 +68,7 @@ from leadtui.ingest.auth import (
 )
 from leadtui.ingest.bodies import ClientGone, SlowBody, TooLarge, Unreadable, read_body
 from leadtui.ingest.connections import SERVER_HEADER
+from leadtui.ingest.gmail import GMAIL_PREFIX, gmail_push
 from leadtui.ingest.openapi import Method, Operation
 from leadtui.ingest.writer import NotApplied, Writer
 from leadtui.store import Health, Outcome, Store, StoreError
@@ -163,7 +164,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-SECRET_PATHS: tuple[str, ...] = (PUSH_PREFIX,)
+SECRET_PATHS: tuple[str, ...] = (PUSH_PREFIX, GMAIL_PREFIX)
 """Routes whose last path segment is a credential (a token in the URL): never logged."""
 
 
@@ -603,6 +604,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/whatsapp/twilio", twilio, openapi.WHATSAPP_TWILIO),
     Route("GET", "/api/whatsapp/meta", meta_verify, openapi.WHATSAPP_META_VERIFY),
     Route("POST", "/api/whatsapp/meta", meta, openapi.WHATSAPP_META),
+    Route("POST", GMAIL_PREFIX + "{token}", gmail_push, openapi.GMAIL_PUSH),
     Route("GET", "/healthz", healthz, openapi.HEALTH),
     Route("GET", "/api/openapi.json", openapi_json, openapi.OPENAPI),
 )

@@ -66,7 +66,7 @@ class IngestSource:
             self.url = None
 
     async def _serve(self, stop: threading.Event) -> None:
-        stopping = _bridge(stop)
+        stopping = bridge(stop)
         try:
             host, port = self.settings.http_host_port
         except ConfigError as exc:
@@ -138,7 +138,7 @@ class IngestSource:
         return True
 
 
-def _bridge(stop: threading.Event) -> asyncio.Event:
+def bridge(stop: threading.Event) -> asyncio.Event:
     """An asyncio event set as soon as the capture service sets ``stop`` (from its thread)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
