@@ -522,6 +522,7 @@ FIELDS: tuple[Field, ...] = (
     Field("indiamart_url", "indiamart.url", "LEADTUI_INDIAMART_URL", _to_str, "IndiaMART CRM API base URL"),
     Field("pull_backfill_days", "indiamart.backfill_days", "LEADTUI_INDIAMART_BACKFILL_DAYS", _to_int, "days fetched on the first pull (max 365)"),
     Field("pull_interval_seconds", "indiamart.interval_seconds", "LEADTUI_INDIAMART_INTERVAL", _to_float, "seconds between pulls (min 300 against IndiaMART)"),
+    Field("justdial_token", "justdial.token", "LEADTUI_JUSTDIAL_TOKEN", _to_secret, "the secret path token for JustDial's lead push: /api/justdial/<token>"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -573,6 +574,7 @@ class Settings:
     indiamart_url: str = "https://mapi.indiamart.com/wservce/crm/crmListing/v2/"
     pull_backfill_days: int = 7
     pull_interval_seconds: float = 300.0
+    justdial_token: Secret = Secret("")
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -651,7 +653,12 @@ class Settings:
     @property
     def http_accepts(self) -> bool:
         """The HTTP ingest is on and can accept something: an API key or a webhook secret."""
-        secrets = (self.push_token, self.twilio_auth_token, self.meta_app_secret)
+        secrets = (
+            self.push_token,
+            self.twilio_auth_token,
+            self.meta_app_secret,
+            self.justdial_token,
+        )
         return self.http_enabled and bool(self.api_keys or any(secrets))
 
     @property
@@ -852,6 +859,9 @@ SAMPLE_CONFIG = """\
 
 [indiamart]
 # key = "your CRM key from Lead Manager"
+
+[justdial]
+# token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

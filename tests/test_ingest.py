@@ -879,6 +879,8 @@ def test_the_openapi_document_describes_every_route(server: Server) -> None:
         ("get", "/api/leads"),
         ("post", "/api/indiamart/push/{token}"),
         ("post", "/api/whatsapp/twilio"),
+        ("get", "/api/justdial/{token}"),
+        ("post", "/api/justdial/{token}"),
         ("get", "/api/whatsapp/meta"),
         ("post", "/api/whatsapp/meta"),
         ("get", "/healthz"),
