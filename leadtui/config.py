@@ -532,6 +532,7 @@ FIELDS: tuple[Field, ...] = (
     Field("gmail_refresh_token", "gmail.refresh_token", "LEADTUI_GMAIL_REFRESH_TOKEN", _to_secret, "OAuth refresh token with the gmail.readonly scope (default: LEADTUI_IMAP_OAUTH_REFRESH_TOKEN)"),
     Field("gmail_token_url", "gmail.token_url", "LEADTUI_GMAIL_TOKEN_URL", _to_str, "OAuth token endpoint (default: Google's)"),
     Field("gmail_api_url", "gmail.api_url", "LEADTUI_GMAIL_API_URL", _to_str, "Gmail API base URL (tests point it at a local server)"),
+    Field("justdial_token", "justdial.token", "LEADTUI_JUSTDIAL_TOKEN", _to_secret, "the secret path token for JustDial's lead push: /api/justdial/<token>"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -593,6 +594,7 @@ class Settings:
     gmail_refresh_token: Secret = Secret("")
     gmail_token_url: str = ""  # empty: imap_oauth_token_url (Google's)
     gmail_api_url: str = "https://gmail.googleapis.com"
+    justdial_token: Secret = Secret("")
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -676,6 +678,7 @@ class Settings:
             self.twilio_auth_token,
             self.meta_app_secret,
             self.gmail_push_token,
+            self.justdial_token,
         )
         return self.http_enabled and bool(self.api_keys or any(secrets))
 
@@ -908,6 +911,9 @@ SAMPLE_CONFIG = """\
 # label = "INBOX"
 # topic = "projects/my-project/topics/leadtui-gmail"   # push; without it leadtui polls
 # push_token = "long-random-string"      # push URL: /api/webhooks/gmail/<token>
+
+[justdial]
+# token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

@@ -880,6 +880,8 @@ def test_the_openapi_document_describes_every_route(server: Server) -> None:
         ("post", "/api/indiamart/push/{token}"),
         ("post", "/api/webhooks/gmail/{token}"),
         ("post", "/api/whatsapp/twilio"),
+        ("get", "/api/justdial/{token}"),
+        ("post", "/api/justdial/{token}"),
         ("get", "/api/whatsapp/meta"),
         ("post", "/api/whatsapp/meta"),
         ("get", "/healthz"),
