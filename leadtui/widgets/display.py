@@ -40,6 +40,7 @@ TOAST_LABELS = {
 SOURCE_LABELS = {
     "indiamart": "IndiaMART",
     "tradeindia": "TradeIndia",
+    "exportersindia": "ExportersIndia",
     "website": "Website",
     "whatsapp": "WhatsApp",
     "facebook": "Facebook",
@@ -53,7 +54,13 @@ STATUS_STYLES = {
     "lost": "dim",
     "spam": "dim red",
 }
-HEALTH_LABELS = {"mailbox": "mailbox", "demo": "demo inbox", "pull": "IndiaMART pull"}
+HEALTH_LABELS = {
+    "mailbox": "mailbox",
+    "demo": "demo inbox",
+    "pull": "IndiaMART pull",
+    "tradeindia": "TradeIndia pull",
+    "exportersindia": "ExportersIndia pull",
+}
 
 
 def clean(value: object, *, lines: bool = False) -> str:
