@@ -30,6 +30,10 @@ Rate and backoff
 
 The CRM key is part of the URL's query; it is never logged, shown or put in an error: every
 text that leaves this module passes through a redactor.
+
+The pieces that are not IndiaMART's own (:class:`Calls` and its backoff, :class:`Answer`,
+:func:`get_answer`, :func:`client_session`, the redactor, the clock) are shared with the
+TradeIndia and ExportersIndia pulls in :mod:`leadtui.channels.vendor_pull`.
 """
 
 from __future__ import annotations

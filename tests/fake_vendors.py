@@ -109,7 +109,7 @@ class FakeVendors:
     def __init__(self, *, today: Callable[[], date]) -> None:
         self.today = today
         self.userid, self.profile_id = "1234567", "7654321"
-        self.ti_key = "ti-key-0123456789abcdef&x=1"  # URL-special characters on purpose
+        self.ti_key = "tI0123456789abcdef&x=1/+"  # URL-special characters on purpose
         self.ei_key = "ei-key-fedcba9876543210"
         self.ei_email = "sales@seller.example"
         self.ti: list[dict[str, Any]] = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -283,17 +284,18 @@ def test_the_key_never_reaches_logs_health_or_doctor(
     api: FakeVendors, clock: FakeClock, db: str, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    api.script.append((500, f"internal error for key={api.ti_key}"))
+    api.script.append((200, f"Service busy, try later (request {api.ti_key})"))
     api.ti.append(ti_inquiry("70000051", TODAY))
     settings = settings_for(api, tradeindia_backfill_days=0)
     with running(tradeindia, settings, db, clock) as run:
         settle(clock, T0)
-        assert run.last.state == "retrying"
+        assert run.last.state == "error"
+        assert "Service busy, try later (request ********)" in run.last.detail
         settle(clock, T0 + 2 * HOUR)
     shown = caplog.text + repr(run.health) + repr(tradeindia.check(settings, store, 5.0))
     assert api.ti_key not in shown
-    assert "ti-key" not in shown
-    assert "********" not in repr(settings.tradeindia_key.reveal())
+    assert quote(api.ti_key, safe="") not in shown
+    assert api.ti_key not in repr(settings)
     assert list(leads(store)) == ["70000051"]
 
 
