@@ -870,8 +870,8 @@ def notify_test(ctx: Context, target: str | None) -> None:
         fail(f"no [[notify]] target called {target!r} (targets: {names})", EXIT_FAILED)
     failed = 0
     for config_target in chosen:
-        answer = outbox.send_test(config_target)
-        where = outbox.make_target(config_target).describe()
+        answer = outbox.send_test(config_target, settings)
+        where = outbox.make_target(config_target, settings).describe()
         verdict = "ok" if answer.ok else "FAILED"
         click.echo(f"{config_target.name} ({where}): {verdict}: {answer.detail}")
         failed += not answer.ok

@@ -129,7 +129,7 @@ class Store:
         self._raw = RawItems(database)
         self._apply = Applier(database)
         self._leads = Leads(database)
-        self._triage = Triage(database, self._leads)
+        self._triage = Triage(database, self._leads, lambda: self._apply.routes)
         self._feed = Feed(database, self._leads)
         self._lease = Lease(database)
         self._sources = SourceState(database)
@@ -406,6 +406,14 @@ class Store:
         """One failed delivery: due again at ``next_ts``, or a dead letter when None.
         ``error`` must hold no secret (the sender scrubs it)."""
         self._outbox.mark_failed(item_id, error, next_ts)
+
+    def outbox_defer(self, item_id: int, until: float) -> None:
+        """Hold a row until ``until`` (quiet hours), not counted as an attempt."""
+        self._outbox.defer(item_id, until)
+
+    def outbox_skip(self, item_id: int, reason: str) -> None:
+        """Never send a row (quiet hours that drop it); it stays listed as skipped."""
+        self._outbox.skip(item_id, reason)
 
     def outbox_due_now(self) -> int:
         """Make every pending row due at once (a sender starting). Returns how many."""

@@ -14,6 +14,7 @@ it to the next one: at least once, with the row's ``event_id`` for the receiver 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,8 +25,25 @@ from leadtui._store.database import Database
 from leadtui._store.leads import Leads
 from leadtui._store.records import iso
 
-EVENTS = ("lead.created", "lead.replied")
-OUTBOX_STATES = ("pending", "sent", "dead")
+EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
+OUTBOX_STATES = ("pending", "sent", "dead", "skipped")  # skipped: quiet hours that drop
+
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(lakhs?|lacs?|crores?|cr|k|thousand)?\b", re.I)
+_SCALE = {"lakh": 1e5, "lac": 1e5, "crore": 1e7, "cr": 1e7, "k": 1e3, "thousand": 1e3}
+
+
+def order_value_ceiling(text: str | None) -> float | None:
+    """The largest amount an order value names: ``"Rs. 50,000 to 1 Lakh"`` → 100000.0.
+
+    IndiaMART gives a range; a target's ``min_order_value`` passes a lead whose range
+    reaches it. The currency is not converted (it is as the buyer wrote it). None: no amount.
+    """
+    found = []
+    for number, unit in _AMOUNT.findall(text or ""):
+        value = float(number.replace(",", "") or 0)
+        scale = (unit or "").lower().rstrip("s")
+        found.append(value * _SCALE.get(scale, 1.0))
+    return max(found) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +54,27 @@ class OutboxRoute:
     events: frozenset[str] = frozenset({"lead.created"})
     query_types: frozenset[str] = frozenset()  # IndiaMART's lead type: W, B, P, WA, BIZ
     sources: frozenset[str] = frozenset()  # indiamart, tradeindia, website, …
+    min_order_value: float = 0.0  # the order value's upper bound must reach it
+    words: tuple[str, ...] = ()  # any of them in the product or the city (lower case)
+    owners: frozenset[str] = frozenset()  # lower case
 
     def wants(self, kind: str, lead: dict[str, Any]) -> bool:
+        """Whether this target gets ``kind`` for ``lead``: every filter set must pass."""
         if kind not in self.events:
             return False
         if self.query_types and str(lead.get("query_type") or "") not in self.query_types:
             return False
-        return not (self.sources and str(lead.get("source") or "") not in self.sources)
+        if self.sources and str(lead.get("source") or "") not in self.sources:
+            return False
+        if self.min_order_value:
+            ceiling = order_value_ceiling(lead.get("order_value"))
+            if ceiling is None or ceiling < self.min_order_value:
+                return False
+        if self.words:
+            text = f"{lead.get('product') or ''} {lead.get('city') or ''}".lower()
+            if not any(word in text for word in self.words):
+                return False
+        return not (self.owners and str(lead.get("owner") or "").lower() not in self.owners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +215,29 @@ class Outbox:
             )
 
         self._d.retrying(txn, idempotent=False)
+
+    def defer(self, item_id: int, until: float) -> None:
+        """Hold a row until ``until`` without counting an attempt (quiet hours)."""
+
+        def txn() -> None:
+            self._d.sql(
+                "UPDATE outbox SET next_attempt_ts = ? WHERE id = ? AND state = 'pending'",
+                (until, item_id),
+            )
+
+        self._d.retrying(txn, idempotent=True)
+
+    def skip(self, item_id: int, reason: str) -> None:
+        """Never send a row (quiet hours that drop); it stays listed with the reason."""
+
+        def txn() -> None:
+            self._d.sql(
+                "UPDATE outbox SET state = 'skipped', last_error = ? WHERE id = ?"
+                " AND state = 'pending'",
+                (reason[:1000], item_id),
+            )
+
+        self._d.retrying(txn, idempotent=True)
 
     def due_now(self, now: float) -> int:
         """Make every pending row due at once (a sender starting: a restart or new settings
