@@ -42,6 +42,7 @@ from leadtui._store.outbox import (
     OutboxCounts,
     OutboxItem,
     OutboxRoute,
+    order_value_ceiling,
 )
 from leadtui._store.raw import RawItems
 from leadtui._store.records import (
@@ -107,6 +108,7 @@ __all__ = [
     "current_actor",
     "describe_url",
     "is_postgres_url",
+    "order_value_ceiling",
     "sqlite_file",
 ]
 
