@@ -889,9 +889,10 @@ def _outbox_line(item: OutboxItem) -> str:
     who = lead.get("name") or lead.get("company") or lead.get("phone") or "?"
     when = display.full_time(item.created_ts)
     tail = f" [{item.last_error}]" if item.last_error and item.state != "sent" else ""
+    about = f"lead #{item.lead_id} {who}" if item.lead_id else str(item.payload.get("title") or "")
     return (
         f"{item.id:>6}  {item.state:<7} {item.target:<12} {item.kind:<13} {when}  "
-        f"lead #{item.lead_id} {who}  tries {item.attempts}{tail}"
+        f"{about}  tries {item.attempts}{tail}"
     )
 
 

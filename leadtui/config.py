@@ -77,7 +77,9 @@ class Secret:
 
 NOTIFY_TYPES = ("ntfy", "telegram", "webhook", "email", "command")
 LEAD_EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
-NOTIFY_EVENTS = LEAD_EVENTS
+# About the service, not one lead: sent by the outbox's watcher ([alerts] sets when).
+ALERT_EVENTS = ("source.failing", "review.growing", "push.watchdog", "digest")
+NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS
 WEBHOOK_EVENTS = LEAD_EVENTS  # [[webhook]]: every lead event unless it names fewer
 NTFY_PRIORITIES = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
 QUIET_CHOICES = ("queue", "drop")  # in quiet hours: send when they end, or never
@@ -177,6 +179,14 @@ def _quiet_hours(value: Any, where: str) -> tuple[int, int] | None:
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
         raise ConfigError(f'{where}: quiet_hours must be two different times like "22:00-07:30"')
     return h1 * 60 + m1, h2 * 60 + m2
+
+
+def _to_clock(v: Any) -> str:
+    """A local time of day, ``"09:00"`` (``[alerts] digest_at``)."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", _to_str(v).strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError('expected a time of day like "09:00"')
+    return f"{int(match[1]):02d}:{match[2]}"
 
 
 def _target_specifics(kind: str, table: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -628,6 +638,11 @@ FIELDS: tuple[Field, ...] = (
     Field("smtp_password", "smtp.password", "LEADTUI_SMTP_PASSWORD", _to_secret, "SMTP password (default: the mailbox password)"),
     Field("smtp_from", "smtp.from", "LEADTUI_SMTP_FROM", _to_str, "the From address of replies (default: the SMTP login)"),
     Field("call_retry_hours", "calls.retry_hours", "LEADTUI_CALL_RETRY_HOURS", _to_float, "hours until a follow-up after no answer, busy or switched off"),
+    Field("alert_source_failing_minutes", "alerts.source_failing_minutes", "", _to_float, "source.failing: after a source has failed this many minutes"),
+    Field("alert_review_growth", "alerts.review_growth", "", _to_int, "review.growing: when the review queue grew by this many items"),
+    Field("alert_push_silence_hours", "alerts.push_silence_hours", "", _to_float, "push.watchdog: no IndiaMART push for this many hours while email or pull find leads"),
+    Field("alert_digest_at", "alerts.digest_at", "", _to_clock, "digest: the local time of the daily digest, HH:MM"),
+    Field("alert_stale_buylead_hours", "alerts.stale_buylead_hours", "", _to_float, "digest: a new BuyLead older than this is going stale"),
     Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
 )  # fmt: skip
 
@@ -685,6 +700,11 @@ class Settings:
     )
     log_level: str = "info"
     notify: tuple[NotifyTarget, ...] = ()  # [[notify]] and [[webhook]] tables
+    alert_source_failing_minutes: float = 30.0
+    alert_review_growth: int = 10
+    alert_push_silence_hours: float = 12.0  # IndiaMART switches a push URL off after 48 h
+    alert_digest_at: str = "09:00"
+    alert_stale_buylead_hours: float = 24.0
     config_path: Path | None = None  # the file these settings came from, if any
     # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.
     api_keys_fixed: bool = False

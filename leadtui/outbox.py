@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from datetime import time as clock
 
+from leadtui.alerts import Watcher
 from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
 from leadtui.config import Check, NotifyTarget, Settings
 from leadtui.store import Health, OutboxItem, OutboxRoute, Store, StoreError
@@ -165,6 +166,7 @@ class Sender:
     poll: float = POLL_SECONDS
     name: str = "notify"
     zone: tzinfo | None = _IST  # quiet hours are read in ui.timezone
+    watcher: Watcher | None = None  # alerts about the service (source failing, digest, …)
     _by_name: dict[str, Target] = field(default_factory=dict)
     _last_error: str | None = None
     _last_success: float | None = None
@@ -183,6 +185,8 @@ class Sender:
         self._health()
         while not stop.is_set():
             try:
+                if self.watcher is not None:
+                    self.watcher.tick()
                 sent = self.deliver_due(stop)
             except StoreError as exc:
                 log.warning("notify: %s", exc)
@@ -301,7 +305,8 @@ def sender_factory(settings: Settings) -> SourceFactory:
 
     def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
         del pipeline
-        return Sender(store, targets, report, zone=zone)
+        watcher = Watcher(store, settings, zone)
+        return Sender(store, targets, report, zone=zone, watcher=watcher)
 
     return make
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+from leadtui._store.alerts import Alerts
 from leadtui._store.apply import Applier
 from leadtui._store.backends import describe_url, is_postgres_url, redact, sqlite_file
 from leadtui._store.database import Database
@@ -137,6 +138,7 @@ class Store:
         self._sources = SourceState(database)
         self._counts = Counts(database)
         self._outbox = Outbox(database)
+        self._alerts = Alerts(database)
         self._closed = False
 
     # ------------------------------------------------------------------ open / close
@@ -439,3 +441,27 @@ class Store:
     def outbox_counts(self) -> list[OutboxCounts]:
         """Per target: rows pending, dead and sent."""
         return self._d.reading(self._outbox.counts)
+
+    # ------------------------------------------------------------------ alerts (outbox watcher)
+
+    def alert_state(self) -> dict[str, Any]:
+        """What the outbox's watcher remembers across restarts (which alerts it sent)."""
+        return self._d.reading(self._alerts.state)
+
+    def queue_alert(
+        self, kind: str, event_id: str, payload: dict[str, Any], state: dict[str, Any]
+    ) -> int:
+        """Queue an alert (no lead) for the routes that want ``kind`` and save the watcher's
+        ``state``, in one transaction; returns the rows added."""
+        return self._alerts.queue(kind, event_id, payload, self._apply.routes, state)
+
+    def save_alert_state(self, state: dict[str, Any]) -> None:
+        self._alerts.save(state)
+
+    def push_window(self, since: float) -> tuple[int, int]:
+        """IndiaMART leads first seen since ``since``: (all, those that came by push)."""
+        return self._d.reading(lambda: self._alerts.push_window(since))
+
+    def digest_counts(self, now: float, today: str, stale_after: float) -> dict[str, int]:
+        """The daily digest's counts (see ``_store/alerts.py``)."""
+        return self._d.reading(lambda: self._alerts.digest(now, today, stale_after))

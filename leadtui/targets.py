@@ -57,6 +57,8 @@ def _phone_links(lead: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 
 def title_of(event: Mapping[str, Any]) -> str:
+    if event.get("title") and not event.get("lead"):  # an alert: it says its own title
+        return str(event["title"])
     lead = event.get("lead") or {}
     who = lead.get("name") or lead.get("company") or lead.get("phone") or "a buyer"
     product = lead.get("product") or "no product named"
@@ -67,6 +69,8 @@ def title_of(event: Mapping[str, Any]) -> str:
 
 def text_of(event: Mapping[str, Any]) -> str:
     """The notification's text: plain text (lead text is data, never markup)."""
+    if event.get("text") and not event.get("lead"):  # an alert: it says its own text
+        return str(event["text"])
     lead = event.get("lead") or {}
     lines = []
     who = ", ".join(str(v) for v in (lead.get("name"), lead.get("company")) if v)
