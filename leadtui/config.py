@@ -32,6 +32,7 @@ from typing import Any
 import platformdirs
 
 from leadtui.templates import DEFAULT, Template, from_config
+from leadtui.templates import check as check_template
 
 APP_NAME = "leadtui"
 
@@ -167,17 +168,17 @@ def _notify_secret(
     return Secret(_to_str(table.get(key, "")))
 
 
-def _quiet_hours(value: Any, where: str) -> tuple[int, int] | None:
+def _quiet_hours(value: Any, where: str, key: str = "quiet_hours") -> tuple[int, int] | None:
     """``"22:00-07:30"`` → minutes after midnight (1320, 450); empty: none."""
     text = _to_str(value or "").strip()
     if not text:
         return None
     match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
     if not match:
-        raise ConfigError(f'{where}: quiet_hours must look like "22:00-07:30"')
+        raise ConfigError(f'{where}: {key} must look like "22:00-07:30"')
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
-        raise ConfigError(f'{where}: quiet_hours must be two different times like "22:00-07:30"')
+        raise ConfigError(f'{where}: {key} must be two different times like "22:00-07:30"')
     return h1 * 60 + m1, h2 * 60 + m2
 
 
@@ -316,6 +317,125 @@ def _parse_notify(
             )
         )
     return tuple(targets)
+
+
+# --------------------------------------------------------------------------- [autoreply]
+
+WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
+_AUTOREPLY_KEYS = frozenset(
+    {
+        "enabled",
+        "email",
+        "email_template",
+        "whatsapp_phone_id",
+        "whatsapp_token",
+        "whatsapp_token_env",
+        "whatsapp_template",
+        "whatsapp_language",
+        "whatsapp_params",
+        "whatsapp_url",
+        "working_hours",
+        "daily_cap",
+        "once_per_buyer_hours",
+        "max_age_hours",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Autoreply:
+    """``[autoreply]``: an automatic acknowledgement to each new buyer (off by default).
+
+    By email (a ``[templates.NAME]`` through ``[smtp]``) and/or a WhatsApp Cloud API template
+    message (business-initiated WhatsApp needs a template Meta approved: ``whatsapp_template``
+    names it, ``whatsapp_params`` fills its body's ``{{1}}``, ``{{2}}``… from reply-template
+    placeholders such as ``"{first_name}"``). Only in ``working_hours`` (queued otherwise),
+    at most once per buyer per ``once_per_buyer_hours``, never to a buyer who wrote STOP, at
+    most ``daily_cap`` a day, and not to a lead received more than ``max_age_hours`` ago (a
+    first run reading a week of mail must not greet last week's buyers).
+    """
+
+    enabled: bool = False
+    email: bool = False
+    email_template: str = "default"
+    whatsapp_phone_id: str = ""
+    whatsapp_token: Secret = Secret("")
+    whatsapp_template: str = ""
+    whatsapp_language: str = "en"
+    whatsapp_params: tuple[str, ...] = ()
+    whatsapp_url: str = WHATSAPP_GRAPH_URL
+    working_hours: tuple[int, int] | None = (9 * 60 + 30, 19 * 60)
+    daily_cap: int = 100
+    once_per_buyer_hours: float = 48.0
+    max_age_hours: float = 24.0
+
+    @property
+    def whatsapp(self) -> bool:
+        return bool(self.whatsapp_phone_id)
+
+
+def _parse_autoreply(
+    table: Any, env: Mapping[str, str], path: Path, known_templates: Iterable[str]
+) -> Autoreply:
+    if table is None:
+        return Autoreply()
+    where = f"{path}: [autoreply]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    if unknown := sorted(set(table) - _AUTOREPLY_KEYS):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    try:
+        enabled = _to_bool(table.get("enabled", False))
+        email = _to_bool(table.get("email", False))
+        cap = _to_int(table.get("daily_cap", 100))
+        once = _to_float(table.get("once_per_buyer_hours", 48))
+        max_age = _to_float(table.get("max_age_hours", 24))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: enabled and email are true or false; daily_cap, once_per_buyer_hours "
+            "and max_age_hours are numbers"
+        ) from None
+    template = _to_str(table.get("email_template", "default"))
+    if email and template not in set(known_templates):
+        raise ConfigError(f"{where}: email_template {template!r} is not a [templates.NAME]")
+    phone_id = _to_str(table.get("whatsapp_phone_id", "")).strip()
+    token = _notify_secret(table, "whatsapp_token", env, where)
+    wa_template = _to_str(table.get("whatsapp_template", "")).strip()
+    if phone_id and not (token and wa_template):
+        raise ConfigError(
+            f"{where}: WhatsApp needs whatsapp_token (or whatsapp_token_env) and "
+            "whatsapp_template (the name of a template Meta approved)"
+        )
+    params = tuple(_to_str_list(table.get("whatsapp_params", []), where, "whatsapp_params"))
+    for param in params:
+        try:
+            check_template(param)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: whatsapp_params: {exc}") from None
+    url = _to_str(table.get("whatsapp_url", WHATSAPP_GRAPH_URL)).rstrip("/")
+    if not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(f"{where}: whatsapp_url must be an http:// or https:// URL")
+    if enabled and not (email or phone_id):
+        raise ConfigError(
+            f"{where}: set email = true and/or whatsapp_phone_id to acknowledge buyers"
+        )
+    return Autoreply(
+        enabled=enabled,
+        email=email,
+        email_template=template,
+        whatsapp_phone_id=phone_id,
+        whatsapp_token=token,
+        whatsapp_template=wa_template,
+        whatsapp_language=_to_str(table.get("whatsapp_language", "en")).strip() or "en",
+        whatsapp_params=params,
+        whatsapp_url=url,
+        working_hours=_quiet_hours(
+            table.get("working_hours", "09:30-19:00"), where, "working_hours"
+        ),
+        daily_cap=max(0, cap),
+        once_per_buyer_hours=max(0.0, once),
+        max_age_hours=max(0.0, max_age),
+    )
 
 
 # --------------------------------------------------------------------------- paths
@@ -700,6 +820,7 @@ class Settings:
     )
     log_level: str = "info"
     notify: tuple[NotifyTarget, ...] = ()  # [[notify]] and [[webhook]] tables
+    autoreply: Autoreply = Autoreply()  # [autoreply]
     alert_source_failing_minutes: float = 30.0
     alert_review_growth: int = 10
     alert_push_silence_hours: float = 12.0  # IndiaMART switches a push URL off after 48 h
@@ -901,6 +1022,9 @@ def load(
     # [[webhook]] tables are webhook targets with every lead event; one sender serves both.
     values["notify"] += _parse_notify(
         _lookup(data, "webhook"), env, path, "webhook", (t.name for t in values["notify"])
+    )
+    values["autoreply"] = _parse_autoreply(
+        _lookup(data, "autoreply"), env, path, values["templates"]
     )
 
     for attr, value in (overrides or {}).items():

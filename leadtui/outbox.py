@@ -32,20 +32,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from datetime import time as clock
 
+from leadtui import autoreply
 from leadtui.alerts import Watcher
 from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
 from leadtui.config import Check, NotifyTarget, Settings
-from leadtui.store import Health, OutboxItem, OutboxRoute, Store, StoreError
+from leadtui.store import Health, OutboxCounts, OutboxItem, OutboxRoute, Store, StoreError
 from leadtui.targets import (
     Answer,
     Target,
-    make_target,
     sample_event,
     sign,
     text_of,
     title_of,
     verify,
 )
+from leadtui.targets import make_target as make_notify_target
 
 __all__ = [
     "Answer",
@@ -71,8 +72,8 @@ POLL_SECONDS = 0.2  # how often the sender looks for due rows (the 1 s budget)
 _IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 
-def route_of(target: NotifyTarget) -> OutboxRoute:
-    return OutboxRoute(
+def route_of(target: NotifyTarget, settings: Settings | None = None) -> OutboxRoute:
+    route = OutboxRoute(
         target.name,
         target.events,
         target.lead_types,
@@ -81,11 +82,33 @@ def route_of(target: NotifyTarget) -> OutboxRoute:
         target.words,
         target.owners,
     )
+    if target.type in autoreply.TYPES and settings is not None:
+        config = settings.autoreply
+        route = OutboxRoute(
+            target.name,
+            frozenset({"lead.created"}),
+            needs=autoreply.needs(target),
+            once_per_buyer=config.once_per_buyer_hours * 3600 or 1.0,
+            max_age=config.max_age_hours * 3600,
+        )
+    return route
+
+
+def all_targets(settings: Settings) -> list[NotifyTarget]:
+    """``[[notify]]`` and ``[[webhook]]`` tables, and the acknowledgements ``[autoreply]`` asks for."""
+    return [*settings.notify, *autoreply.targets(settings)]
 
 
 def routes(settings: Settings) -> list[OutboxRoute]:
     """The outbox routes of these settings: which target wants which events of which leads."""
-    return [route_of(t) for t in settings.notify]
+    return [route_of(t, settings) for t in all_targets(settings)]
+
+
+def make_target(config: NotifyTarget, settings: Settings | None = None) -> Target:
+    """The target for one table (or an acknowledgement); email ones need ``settings``."""
+    if config.type in autoreply.TYPES:
+        return autoreply.make(config, settings or Settings())
+    return make_notify_target(config, settings)
 
 
 # --------------------------------------------------------------------------- quiet hours
@@ -209,7 +232,7 @@ class Sender:
     def deliver(self, item: OutboxItem) -> Answer | None:
         """Deliver one row; None when its target's quiet hours held or dropped it."""
         target = self._by_name.get(item.target)
-        if target is not None and self._quiet(item, target):
+        if target is not None and (self._quiet(item, target) or self._held_back(item, target)):
             return None
         if target is None:
             answer = Answer(False, None, f"no [[notify]] target is called {item.target!r} now")
@@ -223,6 +246,14 @@ class Sender:
         now = time.time()
         if answer.ok:
             self.store.outbox_sent(item.id)
+            if (
+                answer.sent
+                and item.lead_id is not None
+                and isinstance(target, autoreply.Acknowledgement)
+            ):
+                self.store.record_autoreply(
+                    item.lead_id, target.channel, answer.sent, self._today()
+                )
             self._last_success = now
             self._last_error = None
             log.info(
@@ -258,6 +289,25 @@ class Sender:
                 at - now,
             )
         return answer
+
+    def _today(self) -> str:
+        return datetime.fromtimestamp(time.time(), self.zone).date().isoformat()
+
+    def _held_back(self, item: OutboxItem, target: Target) -> bool:
+        """An acknowledgement the buyer no longer wants (STOP since it was queued), or one
+        over the day's cap: skipped, with the reason in the outbox listing."""
+        if not isinstance(target, autoreply.Acknowledgement):
+            return False
+        reason = ""
+        if self.store.autoreply_opted_out(item.payload.get("lead") or {}):
+            reason = "not sent: the buyer wrote STOP"
+        elif self.store.autoreply_sent_on(self._today(), target.channel) >= target.daily_cap:
+            reason = f"not sent: the daily cap of {target.daily_cap} {target.channel} acknowledgements was reached"
+        if not reason:
+            return False
+        self.store.outbox_skip(item.id, reason)
+        log.info("notify: %s %s to %s %s", item.kind, item.event_id, item.target, reason)
+        return True
 
     def _quiet(self, item: OutboxItem, target: Target) -> bool:
         """Hold or drop ``item`` if its target is in quiet hours now."""
@@ -300,7 +350,7 @@ class Sender:
 
 def sender_factory(settings: Settings) -> SourceFactory:
     """The capture service's factory for the sender (the registry calls it)."""
-    targets = [make_target(t, settings) for t in settings.notify]
+    targets = [make_target(t, settings) for t in all_targets(settings)]
     zone = zone_of(settings.timezone)
 
     def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
@@ -318,25 +368,34 @@ def send_test(config: NotifyTarget, settings: Settings | None = None) -> Answer:
 
 
 def check(settings: Settings, store: Store | None) -> list[Check]:
-    """``doctor``'s lines: each target (no secret), and its waiting and dead rows."""
-    if not settings.notify:
+    """``doctor``'s lines: each target (no secret), its waiting and dead rows, and the newest
+    dead letter's error."""
+    configured = all_targets(settings)
+    if not configured:
         return [Check("notify", None, "off: add a [[notify]] table to reach you away from here")]
-    counts = {}
+    counts: dict[str, OutboxCounts] = {}
+    newest_dead: dict[str, OutboxItem] = {}
     if store is not None:
         try:
             counts = {c.target: c for c in store.outbox_counts()}
+            for item in store.outbox_items("dead", 200):
+                newest_dead.setdefault(item.target, item)
         except StoreError as exc:
             return [Check("notify", False, str(exc))]
     lines = []
-    for config in settings.notify:
+    for config in configured:
         target = make_target(config, settings)
         c = counts.get(config.name)
-        events = ", ".join(sorted(config.events))
+        events = ", ".join(sorted(route_of(config, settings).events))
         line = f"{config.name}: {target.describe()}, for {events}"
         if c is None:
             lines.append(Check("notify", True, f"{line}; nothing sent yet"))
             continue
         state = f"{c.sent} sent, {c.pending} waiting, {c.dead} dead letter(s)"
-        fix = "see leadtui outbox list --state dead; then retry ID or drop ID" if c.dead else ""
+        fix = ""
+        if c.dead:
+            dead = newest_dead.get(config.name)
+            error = f"newest, {dead.id}: {target.scrub(dead.last_error or '?')}; " if dead else ""
+            fix = f"{error}see leadtui outbox list --state dead, then retry ID or drop ID"
         lines.append(Check("notify", not c.dead, f"{line}; {state}", fix))
     return lines

@@ -232,7 +232,12 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("http", lambda s, _run: s.http_enabled, _ingest_factory, _ingest_check),
     SourceSpec("crm pull", lambda s, _run: bool(s.indiamart_key), _pull_factory, _pull_check),
     # The outbox sender: not a source of leads, but it runs under the capture lease as one.
-    SourceSpec("notify", lambda s, _run: bool(s.notify), _notify_factory, _notify_check),
+    SourceSpec(
+        "notify",
+        lambda s, _run: bool(s.notify) or s.autoreply.enabled,
+        _notify_factory,
+        _notify_check,
+    ),
 )
 """Every source, in the order they start."""
 

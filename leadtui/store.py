@@ -30,6 +30,7 @@ from typing import Any
 
 from leadtui._store.alerts import Alerts
 from leadtui._store.apply import Applier
+from leadtui._store.autoreply import AutoreplyState
 from leadtui._store.backends import describe_url, is_postgres_url, redact, sqlite_file
 from leadtui._store.database import Database
 from leadtui._store.feed import Feed
@@ -139,6 +140,7 @@ class Store:
         self._counts = Counts(database)
         self._outbox = Outbox(database)
         self._alerts = Alerts(database)
+        self._autoreply = AutoreplyState(database)
         self._closed = False
 
     # ------------------------------------------------------------------ open / close
@@ -441,6 +443,20 @@ class Store:
     def outbox_counts(self) -> list[OutboxCounts]:
         """Per target: rows pending, dead and sent."""
         return self._d.reading(self._outbox.counts)
+
+    # ------------------------------------------------------------------ automatic acknowledgement
+
+    def autoreply_opted_out(self, lead: dict[str, Any]) -> bool:
+        """Whether this buyer (any of the lead's phones or emails) wrote STOP."""
+        return self._d.reading(lambda: self._autoreply.opted_out(lead))
+
+    def autoreply_sent_on(self, day: str, channel: str) -> int:
+        return self._d.reading(lambda: self._autoreply.sent_on(day, channel))
+
+    def record_autoreply(self, lead_id: int, channel: str, text: str, day: str) -> None:
+        """An acknowledgement went out: in the lead's history, and counted for the day's cap."""
+        self._triage.record_autoreply(lead_id, channel, text)
+        self._autoreply.count_sent(day, channel)
 
     # ------------------------------------------------------------------ alerts (outbox watcher)
 

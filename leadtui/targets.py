@@ -42,6 +42,7 @@ class Answer:
     detail: str
     retry_after: float | None = None
     permanent: bool = False
+    sent: str = ""  # what reached the buyer (an acknowledgement), for the lead's history
 
 
 # --------------------------------------------------------------------------- the message

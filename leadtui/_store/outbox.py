@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from leadtui._store.autoreply import AutoreplyState, is_stop, received_ts
 from leadtui._store.database import Database
 from leadtui._store.leads import Leads
 from leadtui._store.records import iso
@@ -57,11 +58,22 @@ class OutboxRoute:
     min_order_value: float = 0.0  # the order value's upper bound must reach it
     words: tuple[str, ...] = ()  # any of them in the product or the city (lower case)
     owners: frozenset[str] = frozenset()  # lower case
+    # The automatic acknowledgement's rules: the field it sends to must be there, once per
+    # buyer in this many seconds (across leads and channels), not for leads older than this.
+    needs: str = ""
+    once_per_buyer: float = 0.0
+    max_age: float = 0.0
 
-    def wants(self, kind: str, lead: dict[str, Any]) -> bool:
+    def wants(self, kind: str, lead: dict[str, Any], now: float | None = None) -> bool:
         """Whether this target gets ``kind`` for ``lead``: every filter set must pass."""
         if kind not in self.events:
             return False
+        if self.needs and not lead.get(self.needs):
+            return False
+        if self.max_age:
+            received = received_ts(lead)
+            if received is not None and received < (now or time.time()) - self.max_age:
+                return False
         if self.query_types and str(lead.get("query_type") or "") not in self.query_types:
             return False
         if self.sources and str(lead.get("source") or "") not in self.sources:
@@ -129,6 +141,10 @@ _INSERT_SQL = (
 )
 
 
+def _says_stop(extra: dict[str, Any]) -> bool:
+    return any(is_stop(str(m)) for m in extra.get("messages") or [])
+
+
 def _item(row: Sequence[Any]) -> OutboxItem:
     data = dict(zip(_COLUMNS, row, strict=True))
     data["payload"] = json.loads(data["payload"] or "{}")
@@ -141,6 +157,7 @@ class Outbox:
     def __init__(self, database: Database) -> None:
         self._d = database
         self._leads = Leads(database)
+        self._acks = AutoreplyState(database)
 
     # ------------------------------------------------------------------ writing (capture)
 
@@ -153,26 +170,47 @@ class Outbox:
         this transaction commits it (the same JSON as ``GET /api/leads``). Returns the rows
         added.
         """
-        if not events or not routes:
+        if not events:
+            return 0
+        stops = [e for e in events if e[0] == "lead.replied" and _says_stop(e[2])]
+        if not routes and not stops:
             return 0
         leads = {lead.id: lead.to_json() for lead in self._leads.get_leads(e[1] for e in events)}
+        # A buyer who wrote STOP is never acknowledged automatically again.
+        self._acks.note_stops_txn(
+            ((leads[e[1]], str(leads[e[1]].get("channel") or "")) for e in stops if e[1] in leads),
+            now,
+        )
         rows: list[tuple[Any, ...]] = []
         for kind, lead_id, extra in events:
             lead = leads.get(lead_id)
             if lead is None:
                 continue
-            wanting = [r.target for r in routes if r.wants(kind, lead)]
-            if not wanting:
+            wanting = [r for r in routes if r.wants(kind, lead, now)]
+            plain = [r.target for r in wanting if not r.once_per_buyer]
+            acks = [r.target for r in wanting if r.once_per_buyer]
+            if acks and not self._may_greet(
+                lead, min(r.once_per_buyer for r in wanting if r.once_per_buyer), now
+            ):
+                acks = []
+            if not plain and not acks:
                 continue
             event_id = str(uuid.uuid4())  # one event, one id, whichever targets get it
             payload = json.dumps(
                 {"id": event_id, "type": kind, "created": iso(now), **extra, "lead": lead},
                 ensure_ascii=False,
             )
-            rows.extend((event_id, kind, t, lead_id, payload, now, now) for t in wanting)
+            rows.extend((event_id, kind, t, lead_id, payload, now, now) for t in plain + acks)
         if rows:
             self._d.sql_many(_INSERT_SQL, rows)
         return len(rows)
+
+    def _may_greet(self, lead: dict[str, Any], window: float, now: float) -> bool:
+        """Whether this buyer may be acknowledged now; if so, remember it (this transaction)."""
+        if self._acks.opted_out(lead) or self._acks.greeted_since(lead, now - window):
+            return False
+        self._acks.greet_txn(lead, now)
+        return True
 
     # ------------------------------------------------------------------ the sender
 

@@ -169,6 +169,14 @@ class Triage:
             lead_id, who, "sent", f"{channel[:150]}: {body}", self._contact(who)
         )
 
+    def record_autoreply(self, lead_id: int, channel: str, text: str) -> Lead:
+        """An automatic acknowledgement sent: an ``autoreply`` event in the lead's history.
+        Not a contact: the lead stays new until a person answers the buyer."""
+        body = " ".join(text.split())[:3800]
+        return self._change_lead(
+            lead_id, "autoreply", "autoreply", f"{channel[:150]}: {body}", lambda _c: {}
+        )
+
     def log_call(
         self,
         lead_id: int,
