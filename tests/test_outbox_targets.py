@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from helpers import wait_for
+from helpers import static_text, wait_for
 from test_outbox import (
     SECRETS,
     WEBHOOK_SECRET,
@@ -550,3 +550,65 @@ def test_routes_follow_the_settings() -> None:
     )
     (route,) = routes(Settings(notify=configs))
     assert (route.words, route.owners) == (("steel",), frozenset({"a"}))
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+async def test_dead_letters_show_in_the_review_queue_and_t_sends_one_again(
+    sqlite_url: str,
+) -> None:
+    from test_app import SIZE, Recorder, make_app, started, until
+    from textual.widgets import DataTable
+
+    from leadtui.screens.review import ReviewScreen
+
+    configs = (NotifyTarget("sheet", "webhook", url="http://127.0.0.1:9/h"),)
+    with open_store(sqlite_url, configs) as store:
+        lead_id, _lead = capture(store, 30)
+        (item,) = store.outbox_items()
+        store.outbox_failed(item.id, "503 the sheet is over quota; try later", None)
+    app = make_app(sqlite_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("r")
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen, "review"
+        )
+        table = screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the dead letter")
+        row = [str(c) for c in table.get_row(f"out:{item.id}")]
+        assert row[0] == f"out {item.id}"
+        assert row[2] == "sheet"
+        assert f"not delivered: lead.created lead #{lead_id}" in row[3]
+        assert "over quota" in row[3]
+        await until(
+            pilot,
+            lambda: "t sends it again" in static_text(app, "#review-raw-text"),
+            "the dead letter's story",
+        )
+        heard = Recorder(app)
+        await pilot.press("t")
+        await until(pilot, lambda: table.row_count == 0, "the row to leave the queue")
+        assert (
+            heard.toasts[-1] == f"Outbox row {item.id} is due now: the capturing leadtui sends it"
+        )
+    with Store.open(sqlite_url) as store:
+        assert store.outbox_items()[0].state == "pending"
+
+
+def test_doctor_names_the_newest_dead_letters_error_without_secrets(sqlite_url: str) -> None:
+    from leadtui import outbox
+
+    configs = (
+        NotifyTarget("sheet", "webhook", url="http://127.0.0.1:9/h", secret=Secret(WEBHOOK_SECRET)),
+    )
+    with open_store(sqlite_url, configs) as store:
+        capture(store, 31)
+        (item,) = store.outbox_items()
+        store.outbox_failed(item.id, f"410 gone (the key {WEBHOOK_SECRET} is revoked)", None)
+        (line,) = outbox.check(Settings(notify=configs), store)
+    assert line.ok is False
+    assert "1 dead letter(s)" in line.detail
+    assert f"newest, {item.id}: 410 gone" in line.fix
+    assert WEBHOOK_SECRET not in line.fix + line.detail
