@@ -370,13 +370,14 @@ def test_quiet_hours_hold_or_drop_a_notification(
     sqlite_url: str, receivers: Receivers, run_sender: Any, quiet: str
 ) -> None:
     (phone,) = targets(receivers)[:1]
+    hours = _around_now()
     configs = (
         NotifyTarget(
             phone.name,
             phone.type,
             url=phone.url,
             token=phone.token,
-            quiet_hours=_around_now(),
+            quiet_hours=hours,
             quiet=quiet,
         ),
     )
@@ -388,7 +389,7 @@ def test_quiet_hours_hold_or_drop_a_notification(
             item = store.outbox_items()[0]
             assert (item.state, item.attempts) == ("pending", 0)
             end = datetime.fromtimestamp(item.next_attempt_ts, IST)
-            assert end.hour * 60 + end.minute == _around_now()[1]
+            assert end.hour * 60 + end.minute == hours[1]
         else:
             wait_for(lambda: store.outbox_items()[0].state == "skipped")
             assert "quiet hours" in (store.outbox_items()[0].last_error or "")
@@ -612,3 +613,45 @@ def test_doctor_names_the_newest_dead_letters_error_without_secrets(sqlite_url: 
     assert "1 dead letter(s)" in line.detail
     assert f"newest, {item.id}: 410 gone" in line.fix
     assert WEBHOOK_SECRET not in line.fix + line.detail
+
+
+def test_no_secret_reaches_the_outbox_listing_or_doctor(
+    sqlite_url: str, smtp: tuple[Controller, Inbox], tmp_path: Path, run_sender: Any
+) -> None:
+    """Every kind of secret, with every target failing so that errors are written."""
+    from click.testing import CliRunner
+
+    from leadtui import cli
+
+    controller, _inbox = smtp
+    cfg = tmp_path / "leadtui.toml"
+    cfg.write_text(
+        f'db = "{sqlite_url}"\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {controller.port}\nsecurity = "plain"\n'
+        f'user = "sales@shreesteel.in"\npassword = "{SMTP_PASSWORD}"\n'
+        '[[notify]]\nname = "mail"\ntype = "email"\nto = ["owner@shreesteel.in"]\n'
+        '[[notify]]\nname = "tg"\ntype = "telegram"\nurl = "http://127.0.0.1:9"\n'
+        f'token = "{SECRETS[0]}"\nchat_id = "1"\n'
+        f'[[webhook]]\nname = "sheet"\nurl = "http://127.0.0.1:9/h?key={SECRETS[2]}"\n'
+        f'secret = "{SECRETS[2]}"\n'
+    )
+    settings = config.load(cfg, environ={})
+    with open_store(sqlite_url, settings.notify) as store:
+        capture(store, 32)
+        run_sender(store, settings.notify, settings)
+        wait_for(lambda: all(i.attempts for i in store.outbox_items()), timeout=15)
+        errors = [i.last_error or "" for i in store.outbox_items()]
+        checks = outbox_check(settings, store)
+    runner = CliRunner()
+    listing = runner.invoke(cli.main, ["outbox", "list", "--config", str(cfg)]).output
+    as_json = runner.invoke(cli.main, ["outbox", "list", "--json", "--config", str(cfg)]).output
+    assert "refused the login" in " ".join(errors)  # the wrong SMTP password was tried
+    shown = "\n".join([*errors, listing, as_json, *(f"{c.detail} {c.fix}" for c in checks)])
+    for secret in (SMTP_PASSWORD, *SECRETS):
+        assert secret not in shown
+
+
+def outbox_check(settings: Settings, store: Store) -> list[Any]:
+    from leadtui import outbox
+
+    return outbox.check(settings, store)

@@ -173,8 +173,9 @@ class Outbox:
         if not events:
             return 0
         stops = [e for e in events if e[0] == "lead.replied" and _says_stop(e[2])]
-        if not routes and not stops:
-            return 0
+        wanted = {kind for r in routes for kind in r.events}
+        if not stops and not any(e[0] in wanted for e in events):
+            return 0  # nobody wants these: not even the leads are read
         leads = {lead.id: lead.to_json() for lead in self._leads.get_leads(e[1] for e in events)}
         # A buyer who wrote STOP is never acknowledged automatically again.
         self._acks.note_stops_txn(
