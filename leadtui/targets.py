@@ -63,8 +63,14 @@ def title_of(event: Mapping[str, Any]) -> str:
     lead = event.get("lead") or {}
     who = lead.get("name") or lead.get("company") or lead.get("phone") or "a buyer"
     product = lead.get("product") or "no product named"
-    if event.get("type") == "lead.replied":
+    kind = event.get("type")
+    if kind == "lead.replied":
         return f"{who} wrote again: {product}"
+    if kind == "lead.status_changed":
+        moved = f"{event.get('previous_status')} -> {event.get('status')}"
+        return f"{who} ({product}): {moved} by {event.get('actor') or 'someone'}"
+    if kind == "lead.updated":
+        return f"{who} ({product}): {event.get('action') or 'updated'} by {event.get('actor') or 'someone'}"
     return f"New lead: {who} - {product}"
 
 

@@ -655,3 +655,16 @@ def outbox_check(settings: Settings, store: Store) -> list[Any]:
     from leadtui import outbox
 
     return outbox.check(settings, store)
+
+
+def test_a_phone_notification_says_what_changed() -> None:
+    from leadtui.outbox import text_of, title_of
+
+    lead = {"id": 7, "name": "Kiran Rao", "product": "Fly Ash Bricks", "source": "indiamart"}
+    moved = {"type": "lead.status_changed", "previous_status": "new", "status": "won",
+             "actor": "asha", "lead": lead}  # fmt: skip
+    assert title_of(moved) == "Kiran Rao (Fly Ash Bricks): new -> won by asha"
+    noted = {"type": "lead.updated", "action": "note", "actor": "ravi", "lead": lead}
+    assert title_of(noted) == "Kiran Rao (Fly Ash Bricks): note by ravi"
+    digest = {"type": "digest", "title": "leadtui digest for 2026-03-02", "text": "New: 3"}
+    assert (title_of(digest), text_of(digest)) == ("leadtui digest for 2026-03-02", "New: 3")
