@@ -572,6 +572,7 @@ async def test_dead_letters_show_in_the_review_queue_and_t_sends_one_again(
     app = make_app(sqlite_url)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
+        assert "review 1" in str(app.top.render())  # the header counts dead letters too
         await pilot.press("r")
         screen = await until(
             pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen, "review"
