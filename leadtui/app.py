@@ -45,7 +45,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from leadtui import config
+from leadtui import config, sources
 from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
@@ -609,6 +609,8 @@ def run_tui(settings: Settings, *, demo: DemoInfo | None = None) -> int:
     except StoreError as exc:
         print(f"leadtui: {exc}", file=sys.stderr)
         return 3
+    # Triage here writes its lead.updated / status_changed rows for [[webhook]] targets.
+    store.set_outbox_routes(sources.outbox_routes(settings))
     app = LeadApp(settings, store, demo=demo)
     try:
         code = app.run()

@@ -924,8 +924,8 @@ def notify_test(ctx: Context, target: str | None) -> None:
         fail(f"no [[notify]] target called {target!r} (targets: {names})", EXIT_FAILED)
     failed = 0
     for config_target in chosen:
-        answer = outbox.send_test(config_target)
-        where = outbox.make_target(config_target).describe()
+        answer = outbox.send_test(config_target, settings)
+        where = outbox.make_target(config_target, settings).describe()
         verdict = "ok" if answer.ok else "FAILED"
         click.echo(f"{config_target.name} ({where}): {verdict}: {answer.detail}")
         failed += not answer.ok
@@ -943,9 +943,10 @@ def _outbox_line(item: OutboxItem) -> str:
     who = lead.get("name") or lead.get("company") or lead.get("phone") or "?"
     when = display.full_time(item.created_ts)
     tail = f" [{item.last_error}]" if item.last_error and item.state != "sent" else ""
+    about = f"lead #{item.lead_id} {who}" if item.lead_id else str(item.payload.get("title") or "")
     return (
         f"{item.id:>6}  {item.state:<7} {item.target:<12} {item.kind:<13} {when}  "
-        f"lead #{item.lead_id} {who}  tries {item.attempts}{tail}"
+        f"{about}  tries {item.attempts}{tail}"
     )
 
 

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import re
 import secrets as _secrets
+import shlex
 import ssl
 import stat
 import time
@@ -31,6 +32,7 @@ from typing import Any
 import platformdirs
 
 from leadtui.templates import DEFAULT, Template, from_config
+from leadtui.templates import check as check_template
 
 APP_NAME = "leadtui"
 
@@ -74,9 +76,14 @@ class Secret:
 
 # --------------------------------------------------------------------------- [[notify]]
 
-NOTIFY_TYPES = ("ntfy", "telegram", "webhook")
-NOTIFY_EVENTS = ("lead.created", "lead.replied")
+NOTIFY_TYPES = ("ntfy", "telegram", "webhook", "email", "command")
+LEAD_EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
+# About the service, not one lead: sent by the outbox's watcher ([alerts] sets when).
+ALERT_EVENTS = ("source.failing", "review.growing", "push.watchdog", "digest")
+NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS
+WEBHOOK_EVENTS = LEAD_EVENTS  # [[webhook]]: every lead event unless it names fewer
 NTFY_PRIORITIES = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
+QUIET_CHOICES = ("queue", "drop")  # in quiet hours: send when they end, or never
 _NOTIFY_KEYS = frozenset(
     {
         "name",
@@ -95,19 +102,32 @@ _NOTIFY_KEYS = frozenset(
         "priority",
         "tags",
         "timeout",
+        "to",
+        "command",
+        "min_order_value",
+        "words",
+        "owners",
+        "quiet_hours",
+        "quiet",
     }
 )
 
 
 @dataclass(frozen=True, slots=True)
 class NotifyTarget:
-    """One ``[[notify]]`` table: where a notification goes, and which events it wants.
+    """One ``[[notify]]`` (or ``[[webhook]]``) table: where a message goes, and which events
+    and leads it wants.
 
     ``url`` is the ntfy topic URL (or ``server`` + ``topic``), the Telegram Bot API base
     (``https://api.telegram.org`` unless a test points it elsewhere) or the webhook's URL.
     ``token`` is ntfy's access token or the Telegram bot token; ``secret`` signs webhook
     bodies. Both are :class:`Secret`; ``token_env``/``secret_env`` read them from the
-    environment instead of the file.
+    environment instead of the file. An ``email`` target sends to ``to`` through ``[smtp]``;
+    a ``command`` target runs ``command`` with the event as JSON on stdin.
+
+    The filters (``lead_types``, ``sources``, ``min_order_value``, ``words``, ``owners``) are
+    all required when set; ``quiet_hours`` (minutes after local midnight, start and end, in
+    ``ui.timezone``) holds messages until they end (``quiet = "queue"``) or drops them.
     """
 
     name: str
@@ -122,6 +142,14 @@ class NotifyTarget:
     priority: str = "high"
     tags: tuple[str, ...] = ("incoming_envelope",)
     timeout: float = 10.0
+    to: tuple[str, ...] = ()  # email: the addresses
+    command: tuple[str, ...] = ()  # command: the program and its arguments (no shell)
+    min_order_value: float = 0.0  # 0: any; else the order value's upper bound must reach it
+    words: tuple[str, ...] = ()  # any of these in the product or city (lower case)
+    owners: frozenset[str] = frozenset()
+    quiet_hours: tuple[int, int] | None = None
+    quiet: str = "queue"
+    section: str = "notify"  # the table it came from: notify or webhook
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values, for scrubbing error text (never for showing)."""
@@ -140,29 +168,91 @@ def _notify_secret(
     return Secret(_to_str(table.get(key, "")))
 
 
-def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[NotifyTarget, ...]:
+def _quiet_hours(value: Any, where: str, key: str = "quiet_hours") -> tuple[int, int] | None:
+    """``"22:00-07:30"`` → minutes after midnight (1320, 450); empty: none."""
+    text = _to_str(value or "").strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
+    if not match:
+        raise ConfigError(f'{where}: {key} must look like "22:00-07:30"')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
+        raise ConfigError(f'{where}: {key} must be two different times like "22:00-07:30"')
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+def _to_clock(v: Any) -> str:
+    """A local time of day, ``"09:00"`` (``[alerts] digest_at``)."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", _to_str(v).strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError('expected a time of day like "09:00"')
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _target_specifics(kind: str, table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """What an email or command target needs besides the shared keys."""
+    if kind == "email":
+        to = tuple(a.strip() for a in _to_str_list(table.get("to", []), where, "to") if a.strip())
+        if not to or any("@" not in a for a in to):
+            raise ConfigError(f'{where}: set to = ["you@example.com"] (the addresses to write to)')
+        return {"to": to}
+    if kind == "command":
+        raw = table.get("command", [])
+        argv = tuple(
+            shlex.split(raw) if isinstance(raw, str) else _to_str_list(raw, where, "command")
+        )
+        if not argv:
+            raise ConfigError(f'{where}: set command = ["/path/to/program", "arg"]')
+        return {"command": argv}
+    return {}
+
+
+def _to_str_list(value: Any, where: str, key: str) -> list[str]:
+    """A list of strings as written (not lower-cased: addresses and arguments)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return list(value)
+
+
+def _parse_notify(
+    value: Any,
+    env: Mapping[str, str],
+    path: Path,
+    section: str = "notify",
+    taken: Iterable[str] = (),
+) -> tuple[NotifyTarget, ...]:
+    """``[[notify]]`` tables, or ``[[webhook]]`` ones (``section``): type webhook, and every
+    lead event by default. Names are unique across both (``taken``)."""
     if value is None:
         return ()
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, list):
-        raise ConfigError(f"{path}: notify must be [[notify]] tables")
+        raise ConfigError(f"{path}: {section} must be [[{section}]] tables")
     targets: list[NotifyTarget] = []
+    names = set(taken)
     for index, table in enumerate(value, 1):
-        where = f"{path}: [[notify]] number {index}"
+        where = f"{path}: [[{section}]] number {index}"
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where} must be a table")
         if unknown := sorted(set(table) - _NOTIFY_KEYS):
             raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
-        kind = _to_str(table.get("type", "")).lower()
+        default_kind = "webhook" if section == "webhook" else ""
+        kind = _to_str(table.get("type", default_kind)).lower()
+        if section == "webhook" and kind != "webhook":
+            raise ConfigError(f"{where}: a [[webhook]] is a webhook; use [[notify]] for {kind}")
         if kind not in NOTIFY_TYPES:
             raise ConfigError(f"{where}: type must be one of {', '.join(NOTIFY_TYPES)}")
         name = _to_str(table.get("name") or kind)
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise ConfigError(f"{where}: name must be letters, digits, '.', '_' or '-'")
-        if any(t.name == name for t in targets):
+        if name in names:
             raise ConfigError(f"{where}: another target is called {name!r}; give each a name")
-        where = f"{path}: [[notify]] {name!r}"
+        names.add(name)
+        where = f"{path}: [[{section}]] {name!r}"
 
         def lst(
             key: str, default: list[str], where: str = where, table: Mapping[str, Any] = table
@@ -182,23 +272,27 @@ def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[Notif
             url = url or "https://api.telegram.org"
             if not _to_str(table.get("chat_id", "")):
                 raise ConfigError(f"{where}: set chat_id (the chat the bot writes to)")
-        if not re.match(r"https?://[^/\s]+", url):
+        if kind in ("ntfy", "telegram", "webhook") and not re.match(r"https?://[^/\s]+", url):
             raise ConfigError(f"{where}: url must be an http:// or https:// URL")
         token = _notify_secret(table, "token", env, where)
         if kind == "telegram" and not token:
             raise ConfigError(f"{where}: set token (the bot token from @BotFather) or token_env")
-        events = frozenset(lst("events", ["lead.created"]))
-        if bad := sorted(events - set(NOTIFY_EVENTS)):
-            raise ConfigError(
-                f"{where}: unknown event {bad[0]!r}; events are {', '.join(NOTIFY_EVENTS)}"
-            )
+        allowed = WEBHOOK_EVENTS if section == "webhook" else NOTIFY_EVENTS
+        default_events = list(allowed) if section == "webhook" else ["lead.created"]
+        events = frozenset(lst("events", default_events))
+        if bad := sorted(events - set(allowed)):
+            raise ConfigError(f"{where}: unknown event {bad[0]!r}; events are {', '.join(allowed)}")
         priority = _to_str(table.get("priority", "high")).lower()
         if priority not in NTFY_PRIORITIES:
             raise ConfigError(f"{where}: priority must be one of {', '.join(NTFY_PRIORITIES)}")
         try:
             timeout = _to_float(table.get("timeout", 10.0))
+            min_value = _to_float(table.get("min_order_value", 0))
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: timeout must be a number of seconds") from None
+            raise ConfigError(f"{where}: timeout and min_order_value must be numbers") from None
+        quiet = _to_str(table.get("quiet", "queue")).lower()
+        if quiet not in QUIET_CHOICES:
+            raise ConfigError(f"{where}: quiet must be queue (send when quiet hours end) or drop")
         targets.append(
             NotifyTarget(
                 name=name,
@@ -212,10 +306,136 @@ def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[Notif
                 sources=frozenset(lst("sources", [])),
                 priority=priority,
                 tags=lst("tags", ["incoming_envelope"]),
-                timeout=max(1.0, min(timeout, 60.0)),
+                timeout=max(1.0, min(timeout, 60.0 if kind != "command" else 600.0)),
+                min_order_value=max(0.0, min_value),
+                words=lst("words", []),
+                owners=frozenset(lst("owners", [])),
+                quiet_hours=_quiet_hours(table.get("quiet_hours"), where),
+                quiet=quiet,
+                section=section,
+                **_target_specifics(kind, table, where),
             )
         )
     return tuple(targets)
+
+
+# --------------------------------------------------------------------------- [autoreply]
+
+WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
+_AUTOREPLY_KEYS = frozenset(
+    {
+        "enabled",
+        "email",
+        "email_template",
+        "whatsapp_phone_id",
+        "whatsapp_token",
+        "whatsapp_token_env",
+        "whatsapp_template",
+        "whatsapp_language",
+        "whatsapp_params",
+        "whatsapp_url",
+        "working_hours",
+        "daily_cap",
+        "once_per_buyer_hours",
+        "max_age_hours",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Autoreply:
+    """``[autoreply]``: an automatic acknowledgement to each new buyer (off by default).
+
+    By email (a ``[templates.NAME]`` through ``[smtp]``) and/or a WhatsApp Cloud API template
+    message (business-initiated WhatsApp needs a template Meta approved: ``whatsapp_template``
+    names it, ``whatsapp_params`` fills its body's ``{{1}}``, ``{{2}}``… from reply-template
+    placeholders such as ``"{first_name}"``). Only in ``working_hours`` (queued otherwise),
+    at most once per buyer per ``once_per_buyer_hours``, never to a buyer who wrote STOP, at
+    most ``daily_cap`` a day, and not to a lead received more than ``max_age_hours`` ago (a
+    first run reading a week of mail must not greet last week's buyers).
+    """
+
+    enabled: bool = False
+    email: bool = False
+    email_template: str = "default"
+    whatsapp_phone_id: str = ""
+    whatsapp_token: Secret = Secret("")
+    whatsapp_template: str = ""
+    whatsapp_language: str = "en"
+    whatsapp_params: tuple[str, ...] = ()
+    whatsapp_url: str = WHATSAPP_GRAPH_URL
+    working_hours: tuple[int, int] | None = (9 * 60 + 30, 19 * 60)
+    daily_cap: int = 100
+    once_per_buyer_hours: float = 48.0
+    max_age_hours: float = 24.0
+
+    @property
+    def whatsapp(self) -> bool:
+        return bool(self.whatsapp_phone_id)
+
+
+def _parse_autoreply(
+    table: Any, env: Mapping[str, str], path: Path, known_templates: Iterable[str]
+) -> Autoreply:
+    if table is None:
+        return Autoreply()
+    where = f"{path}: [autoreply]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    if unknown := sorted(set(table) - _AUTOREPLY_KEYS):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    try:
+        enabled = _to_bool(table.get("enabled", False))
+        email = _to_bool(table.get("email", False))
+        cap = _to_int(table.get("daily_cap", 100))
+        once = _to_float(table.get("once_per_buyer_hours", 48))
+        max_age = _to_float(table.get("max_age_hours", 24))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: enabled and email are true or false; daily_cap, once_per_buyer_hours "
+            "and max_age_hours are numbers"
+        ) from None
+    template = _to_str(table.get("email_template", "default"))
+    if email and template not in set(known_templates):
+        raise ConfigError(f"{where}: email_template {template!r} is not a [templates.NAME]")
+    phone_id = _to_str(table.get("whatsapp_phone_id", "")).strip()
+    token = _notify_secret(table, "whatsapp_token", env, where)
+    wa_template = _to_str(table.get("whatsapp_template", "")).strip()
+    if phone_id and not (token and wa_template):
+        raise ConfigError(
+            f"{where}: WhatsApp needs whatsapp_token (or whatsapp_token_env) and "
+            "whatsapp_template (the name of a template Meta approved)"
+        )
+    params = tuple(_to_str_list(table.get("whatsapp_params", []), where, "whatsapp_params"))
+    for param in params:
+        try:
+            check_template(param)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: whatsapp_params: {exc}") from None
+    url = _to_str(table.get("whatsapp_url", WHATSAPP_GRAPH_URL)).rstrip("/")
+    if not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(f"{where}: whatsapp_url must be an http:// or https:// URL")
+    if enabled and not (email or phone_id):
+        raise ConfigError(
+            f"{where}: set email = true and/or whatsapp_phone_id to acknowledge buyers"
+        )
+    return Autoreply(
+        enabled=enabled,
+        email=email,
+        email_template=template,
+        whatsapp_phone_id=phone_id,
+        whatsapp_token=token,
+        whatsapp_template=wa_template,
+        whatsapp_language=_to_str(table.get("whatsapp_language", "en")).strip() or "en",
+        whatsapp_params=params,
+        whatsapp_url=url,
+        working_hours=_quiet_hours(
+            table.get("working_hours", "09:30-19:00"), where, "working_hours"
+        ),
+        daily_cap=max(0, cap),
+        once_per_buyer_hours=max(0.0, once),
+        max_age_hours=max(0.0, max_age),
+    )
 
 
 # --------------------------------------------------------------------------- paths
@@ -560,6 +780,11 @@ FIELDS: tuple[Field, ...] = (
     Field("smtp_password", "smtp.password", "LEADTUI_SMTP_PASSWORD", _to_secret, "SMTP password (default: the mailbox password)"),
     Field("smtp_from", "smtp.from", "LEADTUI_SMTP_FROM", _to_str, "the From address of replies (default: the SMTP login)"),
     Field("call_retry_hours", "calls.retry_hours", "LEADTUI_CALL_RETRY_HOURS", _to_float, "hours until a follow-up after no answer, busy or switched off"),
+    Field("alert_source_failing_minutes", "alerts.source_failing_minutes", "", _to_float, "source.failing: after a source has failed this many minutes"),
+    Field("alert_review_growth", "alerts.review_growth", "", _to_int, "review.growing: when the review queue grew by this many items"),
+    Field("alert_push_silence_hours", "alerts.push_silence_hours", "", _to_float, "push.watchdog: no IndiaMART push for this many hours while email or pull find leads"),
+    Field("alert_digest_at", "alerts.digest_at", "", _to_clock, "digest: the local time of the daily digest, HH:MM"),
+    Field("alert_stale_buylead_hours", "alerts.stale_buylead_hours", "", _to_float, "digest: a new BuyLead older than this is going stale"),
     Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
 )  # fmt: skip
 
@@ -638,7 +863,13 @@ class Settings:
         default_factory=lambda: {DEFAULT.name: DEFAULT}
     )
     log_level: str = "info"
-    notify: tuple[NotifyTarget, ...] = ()  # [[notify]] tables
+    notify: tuple[NotifyTarget, ...] = ()  # [[notify]] and [[webhook]] tables
+    autoreply: Autoreply = Autoreply()  # [autoreply]
+    alert_source_failing_minutes: float = 30.0
+    alert_review_growth: int = 10
+    alert_push_silence_hours: float = 12.0  # IndiaMART switches a push URL off after 48 h
+    alert_digest_at: str = "09:00"
+    alert_stale_buylead_hours: float = 24.0
     config_path: Path | None = None  # the file these settings came from, if any
     # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.
     api_keys_fixed: bool = False
@@ -860,6 +1091,13 @@ def load(
     values["api_keys"] = tuple(api_keys)
     values["templates"] = _templates(_lookup(data, "templates"), path)
     values["notify"] = _parse_notify(_lookup(data, "notify"), env, path)
+    # [[webhook]] tables are webhook targets with every lead event; one sender serves both.
+    values["notify"] += _parse_notify(
+        _lookup(data, "webhook"), env, path, "webhook", (t.name for t in values["notify"])
+    )
+    values["autoreply"] = _parse_autoreply(
+        _lookup(data, "autoreply"), env, path, values["templates"]
+    )
 
     for attr, value in (overrides or {}).items():
         if value is None:

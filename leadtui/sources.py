@@ -305,7 +305,12 @@ SOURCES: tuple[SourceSpec, ...] = (
         _exportersindia_check,
     ),
     # The outbox sender: not a source of leads, but it runs under the capture lease as one.
-    SourceSpec("notify", lambda s, _run: bool(s.notify), _notify_factory, _notify_check),
+    SourceSpec(
+        "notify",
+        lambda s, _run: bool(s.notify) or s.autoreply.enabled,
+        _notify_factory,
+        _notify_check,
+    ),
 )
 """Every source, in the order they start."""
 

@@ -333,6 +333,7 @@ class Applier:
                 updates["updated_ts"] = now
                 lead.update(**updates).where(lead.id == lead_id).execute()
                 batch.event(lead_id, "capture", "merged", _merge_detail(updates, channel))
+                batch.emit("lead.updated", lead_id, action="merged", actor="capture")
                 if any(k in SEARCH_FIELDS for k in updates):
                     self._backend.reindex(lead, lead_id, batch.search)
                 return lead_id, False, "appended" if appended else "merged"

@@ -43,7 +43,9 @@ class Counts:
         return {
             "new_today": count(lead.select().where(lead.received_ts >= start)),
             "awaiting": count(lead.select().where(lead.status == "new")),
-            "review": count(raw.select().where(raw.status == "failed")),
+            # Failed raw items and the outbox's dead letters: the review queue lists both.
+            "review": count(raw.select().where(raw.status == "failed"))
+            + count(self._d.m.Outbox.select().where(self._d.m.Outbox.state == "dead")),
         }
 
     def stats(self, now: float | None = None, days: int = 14) -> Stats:

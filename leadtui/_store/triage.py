@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 from leadtui._store.database import Database
 from leadtui._store.leads import Leads
+from leadtui._store.outbox import Outbox, OutboxRoute, PendingEvent
 from leadtui._store.records import (
     CONTACTED_STATUSES,
     STATUSES,
@@ -24,9 +25,17 @@ CALL_OUTCOMES = ("connected", "no answer", "busy", "switched off", "wrong number
 class Triage:
     """What a salesperson does to a lead; every action is one transaction and one change."""
 
-    def __init__(self, database: Database, leads: Leads) -> None:
+    def __init__(
+        self,
+        database: Database,
+        leads: Leads,
+        routes: Callable[[], Sequence[OutboxRoute]] = tuple,
+    ) -> None:
         self._d = database
         self._leads = leads
+        self._outbox = Outbox(database)
+        # Who wants lead.updated / lead.status_changed ([[webhook]]): the store's routes.
+        self._routes = routes
 
     def _change_lead(
         self,
@@ -56,11 +65,38 @@ class Triage:
             lead.update(**values).where(lead.id == lead_id).execute()
             self._d.event(lead_id, actor, action, detail)
             self._d.stamp_leads([lead_id])
+            # Its outbox rows commit with the change, or neither does.
+            self._outbox.enqueue_txn(
+                self._events(lead_id, actor, action, detail, current.status, values=values),
+                self._routes(),
+                now,
+            )
             found = self._leads.get_lead(lead_id)
             assert found is not None
             return found
 
         return self._d.retrying(txn)
+
+    @staticmethod
+    def _events(
+        lead_id: int,
+        actor: str,
+        /,
+        action: str,
+        detail: str | None,
+        before: str,
+        *,
+        values: dict[str, Any],
+    ) -> list[PendingEvent]:
+        """``lead.updated`` for every change, and ``lead.status_changed`` when its status
+        moved (a receiver subscribes to either or both)."""
+        said = {"action": action, "actor": actor, "detail": detail}
+        events: list[PendingEvent] = [("lead.updated", lead_id, said)]
+        after = values.get("status", before)
+        if after != before:
+            moved = {"previous_status": before, "status": after, "actor": actor}
+            events.append(("lead.status_changed", lead_id, moved))
+        return events
 
     def set_status(self, lead_id: int, status: str, actor: str | None = None) -> Lead:
         if status not in STATUSES:
@@ -131,6 +167,14 @@ class Triage:
         body = " ".join(text.split())[:3800]
         return self._change_lead(
             lead_id, who, "sent", f"{channel[:150]}: {body}", self._contact(who)
+        )
+
+    def record_autoreply(self, lead_id: int, channel: str, text: str) -> Lead:
+        """An automatic acknowledgement sent: an ``autoreply`` event in the lead's history.
+        Not a contact: the lead stays new until a person answers the buyer."""
+        body = " ".join(text.split())[:3800]
+        return self._change_lead(
+            lead_id, "autoreply", "autoreply", f"{channel[:150]}: {body}", lambda _c: {}
         )
 
     def log_call(
