@@ -522,6 +522,13 @@ FIELDS: tuple[Field, ...] = (
     Field("indiamart_url", "indiamart.url", "LEADTUI_INDIAMART_URL", _to_str, "IndiaMART CRM API base URL"),
     Field("pull_backfill_days", "indiamart.backfill_days", "LEADTUI_INDIAMART_BACKFILL_DAYS", _to_int, "days fetched on the first pull (max 365)"),
     Field("pull_interval_seconds", "indiamart.interval_seconds", "LEADTUI_INDIAMART_INTERVAL", _to_float, "seconds between pulls (min 300 against IndiaMART)"),
+    Field("meta_leads_app_secret", "meta.app_secret", "LEADTUI_META_LEADS_APP_SECRET", _to_secret, "Meta app secret for lead ads webhooks (default: the WhatsApp one, LEADTUI_META_APP_SECRET)"),
+    Field("meta_leads_verify_token", "meta.verify_token", "LEADTUI_META_LEADS_VERIFY_TOKEN", _to_secret, "lead ads webhook verify token (default: LEADTUI_META_VERIFY_TOKEN)"),
+    Field("meta_page_token", "meta.page_token", "LEADTUI_META_PAGE_TOKEN", _to_secret, "Facebook Page access token that reads lead ads (leads_retrieval)"),
+    Field("meta_form_ids", "meta.form_ids", "LEADTUI_META_FORM_IDS", _to_list, "lead form ids to backfill (forms seen in notifications are added)"),
+    Field("meta_graph_url", "meta.graph_url", "LEADTUI_META_GRAPH_URL", _to_str, "Graph API base URL"),
+    Field("meta_graph_version", "meta.graph_version", "LEADTUI_META_GRAPH_VERSION", _to_str, "Graph API version, e.g. v26.0"),
+    Field("meta_backfill_days", "meta.backfill_days", "LEADTUI_META_BACKFILL_DAYS", _to_int, "days of lead ads fetched on the first backfill (max 90)"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -573,6 +580,13 @@ class Settings:
     indiamart_url: str = "https://mapi.indiamart.com/wservce/crm/crmListing/v2/"
     pull_backfill_days: int = 7
     pull_interval_seconds: float = 300.0
+    meta_leads_app_secret: Secret = Secret("")
+    meta_leads_verify_token: Secret = Secret("")
+    meta_page_token: Secret = Secret("")
+    meta_form_ids: tuple[str, ...] = ()
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v26.0"
+    meta_backfill_days: int = 7
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -651,8 +665,29 @@ class Settings:
     @property
     def http_accepts(self) -> bool:
         """The HTTP ingest is on and can accept something: an API key or a webhook secret."""
-        secrets = (self.push_token, self.twilio_auth_token, self.meta_app_secret)
+        secrets = (
+            self.push_token,
+            self.twilio_auth_token,
+            self.meta_app_secret,
+            self.meta_leads_app_secret,
+        )
         return self.http_enabled and bool(self.api_keys or any(secrets))
+
+    @property
+    def meta_leads_secret(self) -> Secret:
+        """The app secret lead ads notifications are signed with: ``[meta] app_secret``, else
+        the WhatsApp Cloud one (one Meta app often serves both)."""
+        return self.meta_leads_app_secret or self.meta_app_secret
+
+    @property
+    def meta_leads_verify(self) -> Secret:
+        """The lead ads webhook's verify token: ``[meta] verify_token``, else WhatsApp's."""
+        return self.meta_leads_verify_token or self.meta_verify_token
+
+    @property
+    def meta_leads_enabled(self) -> bool:
+        """Facebook / Instagram lead ads are captured: a Page token reads them."""
+        return bool(self.meta_page_token)
 
     @property
     def names_a_source(self) -> bool:
@@ -660,7 +695,12 @@ class Settings:
         secret for the HTTP ingest, or a CRM key. A salesperson's TUI with none of them only
         views: it must never take the capture lease from the team's ``leadtui serve``, whose
         restart would then wait for every such TUI to close, capturing nothing meanwhile."""
-        return self.imap_configured or self.http_accepts or bool(self.indiamart_key)
+        return (
+            self.imap_configured
+            or self.http_accepts
+            or bool(self.indiamart_key)
+            or self.meta_leads_enabled
+        )
 
     @property
     def imap_credentials_missing(self) -> bool:
@@ -852,6 +892,13 @@ SAMPLE_CONFIG = """\
 
 [indiamart]
 # key = "your CRM key from Lead Manager"
+
+[meta]
+# Facebook and Instagram lead ads (README: "Facebook and Instagram lead ads").
+# page_token = "EAAB…"                   # a Page access token with leads_retrieval
+# app_secret = "…"                       # signs the webhook (default: [http] meta_app_secret)
+# verify_token = "long-random-string"    # typed into the app's Webhooks settings
+# form_ids = ["1234567890"]              # forms to backfill (notified forms are added)
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

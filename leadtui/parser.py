@@ -24,7 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadtui.formats import authentication, generic, indiamart_api, indiamart_mail, tradeindia_mail
+from leadtui.formats import (
+    authentication,
+    generic,
+    indiamart_api,
+    indiamart_mail,
+    meta_leads,
+    tradeindia_mail,
+)
 from leadtui.formats.mime import BodyTooLarge, Mail
 from leadtui.formats.results import (
     LEAD_FIELDS,
@@ -219,6 +226,19 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         indiamart_api.is_v1_row,
         lambda _: "pull",
         _one(indiamart_api.parse_v1_row),
+        in_list="pull",
+    ),
+    JsonShape(
+        "Meta lead ads notification",
+        meta_leads.is_notification,
+        lambda _: "push",
+        meta_leads.parse_notification,
+    ),
+    JsonShape(
+        "Meta lead ads lead",
+        meta_leads.is_graph_lead,
+        lambda _: "pull",
+        _one(meta_leads.parse_graph_lead),
         in_list="pull",
     ),
     JsonShape("generic lead", generic.is_generic, lambda _: "api", _one(generic.parse_generic)),

@@ -268,7 +268,7 @@ class SystemClock:
         return False
 
 
-async def _until_stopped(aw: Awaitable[T], stop: threading.Event) -> tuple[bool, T | None]:
+async def until_stopped(aw: Awaitable[T], stop: threading.Event) -> tuple[bool, T | None]:
     """Run ``aw``, cancelling it when ``stop`` is set. ``(finished, result)``."""
     task = asyncio.ensure_future(aw)
     while True:
@@ -593,7 +593,7 @@ class PullSource:
             await self.clock.sleep_until(now + self.cfg.interval, stop)
             return
         self._report_health(puller, calls, now, calling=window)
-        finished, answer = await _until_stopped(puller.call(session, window), stop)
+        finished, answer = await until_stopped(puller.call(session, window), stop)
         if not finished or answer is None:
             return
         committed = puller.commit(answer) if answer.code == 200 else None
@@ -848,7 +848,7 @@ async def _run_once(
                 f"calling IndiaMART for {window.describe()} ({left} window{'s' * (left != 1)} to go)"
             )
             report.calls += 1
-            finished, answer = await _until_stopped(puller.call(session, window), stop)
+            finished, answer = await until_stopped(puller.call(session, window), stop)
             if not finished or answer is None:
                 break
             try:

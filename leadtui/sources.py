@@ -199,6 +199,19 @@ def _pull_check(settings: Settings, store: Store | None, timeout: float) -> list
     ]
 
 
+def _meta_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels.meta_leads import meta_factory  # noqa: PLC0415 - only with a token
+
+    return meta_factory(settings)
+
+
+def _meta_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    from leadtui.channels.meta_leads import check  # noqa: PLC0415
+
+    return check(settings, store, timeout)
+
+
 def _notify_factory(settings: Settings, run: Run) -> SourceFactory:
     del run
     from leadtui.outbox import sender_factory  # noqa: PLC0415
@@ -231,6 +244,7 @@ SOURCES: tuple[SourceSpec, ...] = (
     ),
     SourceSpec("http", lambda s, _run: s.http_enabled, _ingest_factory, _ingest_check),
     SourceSpec("crm pull", lambda s, _run: bool(s.indiamart_key), _pull_factory, _pull_check),
+    SourceSpec("meta leads", lambda s, _run: s.meta_leads_enabled, _meta_factory, _meta_check),
     # The outbox sender: not a source of leads, but it runs under the capture lease as one.
     SourceSpec("notify", lambda s, _run: bool(s.notify), _notify_factory, _notify_check),
 )
