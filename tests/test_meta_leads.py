@@ -23,12 +23,12 @@ from unittest import mock
 
 import pytest
 from click.testing import CliRunner
-from fake_meta_graph import EXPIRED, PAGE_ID, PAGE_NAME, RATE_LIMITED, VERSION, FakeGraph
+from fake_meta_graph import EXPIRED, PAGE_ID, PAGE_NAME, RATE_LIMITED, VERSION, FakeGraph, meta_time
 from helpers import wait_for
 from ingest_server import Server, meta_signature, running
 
 from leadtui import config, sources
-from leadtui.capture import Pipeline
+from leadtui.capture import Pipeline, RawItem
 from leadtui.channels import meta_graph
 from leadtui.channels.meta_leads import MetaLeadsSource, meta_factory, run_backfill
 from leadtui.channels.meta_sync import FORM_KEY, MAX_TRIES, OVERLAP, MetaLeads, Queue
@@ -192,14 +192,14 @@ def test_a_notification_becomes_a_lead_with_every_answer_kept(
         campaign_name="Winter 2026",
         platform="ig",
     )
-    with running(db_url, **meta_env(graph, LEADTUI_META_FORM_IDS="")) as server:
+    with running(db_url, **meta_env(graph, LEADTUI_META_BACKFILL_DAYS="0")) as server:
         reply = post_signed(server, notification("900000000000001"))
         assert reply.status == 200
         # The notification is committed before the 200: it is already there.
         assert len(server.store.raw_ids_after(NOTIFICATION_SOURCE, 0)) == 1
         with source_running(db_url):
             (lead,) = wait_for(lambda: leads(server.store), timeout=10, what="the lead")
-    assert (lead.source, lead.external_id) == ("facebook", "900000000000001")
+    assert (lead.source, lead.channel, lead.external_id) == ("facebook", "push", "900000000000001")
     assert (lead.name, lead.email, lead.phone) == (
         "Asha Verma",
         "asha.verma@example.in",
@@ -225,7 +225,7 @@ def test_a_notification_becomes_a_lead_with_every_answer_kept(
 def test_a_replayed_notification_adds_no_lead(sqlite_url: str, graph: FakeGraph) -> None:
     graph.add_lead("900000000000002", FORM, NOW - 60, ASHA)
     body = notification("900000000000002")
-    with running(sqlite_url, **meta_env(graph, LEADTUI_META_FORM_IDS="")) as server:
+    with running(sqlite_url, **meta_env(graph, LEADTUI_META_BACKFILL_DAYS="0")) as server:
         with source_running(sqlite_url):
             assert post_signed(server, body).status == 200
             wait_for(lambda: leads(server.store), timeout=10, what="the lead")
@@ -251,7 +251,7 @@ def test_a_malformed_notification_goes_to_review_and_the_server_keeps_going(
             "entry": [{"changes": [{"field": "leadgen", "value": {"leadgen_id": "../me"}}]}],
         }
     ).encode()
-    with running(sqlite_url, **meta_env(graph, LEADTUI_META_FORM_IDS="")) as server:
+    with running(sqlite_url, **meta_env(graph, LEADTUI_META_BACKFILL_DAYS="0")) as server:
         with source_running(sqlite_url):
             assert post_signed(server, b"not json {").status == 200
             assert post_signed(server, path_trick).status == 200
@@ -274,7 +274,7 @@ def test_graph_down_then_an_expired_token_is_a_health_state_and_the_lead_comes_l
 ) -> None:
     caplog.set_level(logging.DEBUG)
     graph.add_lead("900000000000004", FORM, NOW - 60, ASHA)
-    with running(sqlite_url, **meta_env(graph)) as server:
+    with running(sqlite_url, **meta_env(graph, LEADTUI_META_BACKFILL_DAYS="0")) as server:
         assert post_signed(server, notification("900000000000004")).status == 200
         graph.down = True
         stepped = Stepped(sqlite_url, NOW)
@@ -306,7 +306,7 @@ def test_graph_down_then_an_expired_token_is_a_health_state_and_the_lead_comes_l
             health = stepped.step()
             assert health.state == "waiting"
             (lead,) = leads(stepped.store)
-            assert lead.external_id == "900000000000004"
+            assert (lead.external_id, lead.channel) == ("900000000000004", "push")
             assert Queue.load(stepped.store).pending == {}
         finally:
             stepped.close()
@@ -317,7 +317,7 @@ def test_graph_down_then_an_expired_token_is_a_health_state_and_the_lead_comes_l
 def test_a_lead_meta_does_not_know_goes_to_review_after_a_few_tries(
     sqlite_url: str, graph: FakeGraph
 ) -> None:
-    with running(sqlite_url, **meta_env(graph, LEADTUI_META_FORM_IDS="")) as server:
+    with running(sqlite_url, **meta_env(graph, LEADTUI_META_BACKFILL_DAYS="0")) as server:
         assert post_signed(server, notification("900000000000099")).status == 200
         stepped = Stepped(sqlite_url, NOW)
         try:
@@ -345,16 +345,14 @@ def test_backfill_follows_pages_and_a_lead_also_notified_is_one_lead(
             f"90000000000010{n}", FORM, NOW - 5000 + n * 1000, {**ASHA, "full_name": f"Buyer {n}"}
         )
     with running(sqlite_url, **meta_env(graph)) as server:
+        before = time.time()
         with source_running(sqlite_url):  # backfills at start: 3 pages of at most 2
             wait_for(lambda: len(leads(server.store)) == 5, timeout=10, what="the backfill")
+            after = time.time()
             first = graph.calls_to("/leads")[0]
-            assert json.loads(first.query["filtering"]) == [
-                {
-                    "field": "time_created",
-                    "operator": "GREATER_THAN",
-                    "value": pytest.approx(int(NOW - 7 * 86400), abs=5),
-                }
-            ]
+            (rule,) = json.loads(first.query["filtering"])
+            assert (rule["field"], rule["operator"]) == ("time_created", "GREATER_THAN")
+            assert before - 7 * 86400 - 1 <= rule["value"] <= after - 7 * 86400
             assert len(graph.calls_to("/leads")) == 3
             assert post_signed(server, notification("900000000000102")).status == 200
             wait_for(lambda: graph.calls_to("/900000000000102"), what="the notified lead's fetch")
@@ -469,3 +467,30 @@ def test_answers_a_lead_field_cannot_hold_stay_on_the_lead() -> None:
         "Phone number": "call me",
         "Token amount ready?": "yes",
     }
+
+
+def test_a_buyer_who_also_came_by_indiamart_is_a_second_enquiry_not_a_stranger(
+    sqlite_url: str,
+) -> None:
+    store = Store.open(sqlite_url)
+    try:
+        pipeline = Pipeline(store)
+        earlier = {
+            "source": "indiamart",
+            "name": "Asha Verma",
+            "phone": "+919876543210",
+            "product": "TMT bars",
+        }
+        pipeline.accept(RawItem(json.dumps(earlier).encode(), "import", "json", "api"))
+        graph_lead = {
+            "id": "900000000000600",
+            "created_time": meta_time(NOW),
+            "form_id": FORM,
+            "field_data": [{"name": k, "values": [v]} for k, v in ASHA.items()],
+        }
+        pipeline.accept(RawItem(json.dumps(graph_lead).encode(), "meta:leads", "json", "push"))
+        by_source = {lead.source: lead for lead in leads(store)}
+        assert sorted(by_source) == ["facebook", "indiamart"]
+        assert (by_source["indiamart"].enquiry_no, by_source["facebook"].enquiry_no) == (1, 2)
+    finally:
+        store.close()
