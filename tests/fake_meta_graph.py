@@ -2,7 +2,8 @@
 
 - ``GET /v{N}/{leadgen_id}?fields=…&access_token=…`` → the lead with the fields asked for
   (``id`` always), ``created_time`` as Meta writes it (``2026-12-05T04:30:00+0000``); an unknown id
-  is HTTP 400 with error code 100, subcode 33 ("Unsupported get request …").
+  is HTTP 400 with error code 100, subcode 33 ("Unsupported get request …"), and so is the
+  listing of a form in ``unknown_forms``.
 - ``GET /v{N}/{form_id}/leads?filtering=[{"field":"time_created","operator":"GREATER_THAN",
   "value":UNIX}]&fields=…&limit=…`` → ``{"data": […], "paging": {"cursors": {"before", "after"},
   "next": …}}``, newest first, at most ``page_size`` a page; ``next`` carries the query and the
@@ -75,6 +76,7 @@ class FakeGraph:
         # Forced answers, next first; None lets that call through.
         self.script: list[tuple[int, dict[str, Any]] | None] = []
         self.expired = False
+        self.unknown_forms: set[str] = set()  # ids that are no form of this Page: code 100
         self.down = False
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,6 +166,16 @@ class FakeGraph:
         return None
 
     @staticmethod
+    def _no_object(obj: str) -> dict[str, Any]:
+        return graph_error(
+            100,
+            f"Unsupported get request. Object with ID '{obj}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation.",
+            subcode=33,
+            kind="GraphMethodException",
+        )
+
+    @staticmethod
     def _shown(lead: dict[str, Any], fields: str) -> dict[str, Any]:
         wanted = {f for f in fields.split(",") if f} | {"id"}
         return {k: v for k, v in lead.items() if k in wanted}
@@ -178,16 +190,7 @@ class FakeGraph:
         with self._lock:
             lead = self.leads.get(obj)
         if lead is None:
-            return web.json_response(
-                graph_error(
-                    100,
-                    f"Unsupported get request. Object with ID '{obj}' does not exist, cannot be "
-                    "loaded due to missing permissions, or does not support this operation.",
-                    subcode=33,
-                    kind="GraphMethodException",
-                ),
-                status=400,
-            )
+            return web.json_response(self._no_object(obj), status=400)
         return web.json_response(self._shown(lead, request.query.get("fields", "")))
 
     async def _form_leads(self, request: web.Request) -> web.Response:
@@ -203,6 +206,8 @@ class FakeGraph:
                 status=400,
             )
         form = request.match_info["form"]
+        if form in self.unknown_forms:
+            return web.json_response(self._no_object(form), status=400)
         with self._lock:
             found = [x for x in self.leads.values() if x["form_id"] == form and x["_ts"] > since]
         found.sort(key=lambda x: (-x["_ts"], x["id"]))

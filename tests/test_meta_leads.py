@@ -395,6 +395,27 @@ def test_the_form_cursor_moves_only_after_every_page_is_committed(
             store.close()
 
 
+def test_a_form_meta_does_not_know_is_named_and_the_other_forms_are_backfilled(
+    sqlite_url: str, graph: FakeGraph
+) -> None:
+    graph.add_lead("900000000000400", FORM, NOW - 600, ASHA)
+    graph.unknown_forms.add("123123123")
+    with mock.patch.dict(os.environ, meta_env(graph, LEADTUI_META_FORM_IDS=f"123123123,{FORM}")):
+        stepped = Stepped(sqlite_url, NOW)
+        try:
+            health = stepped.step()
+            assert health.state == "error"
+            assert "form 123123123: Graph code 100" in health.detail
+            assert "[meta] form_ids" in health.detail
+            assert [lead.external_id for lead in leads(stepped.store)] == ["900000000000400"]
+            listed = len(graph.calls_to("/leads"))
+            stepped.now += 60  # the next backfill waits its turn: no call in a loop
+            stepped.step()
+            assert len(graph.calls_to("/leads")) == listed
+        finally:
+            stepped.close()
+
+
 def test_the_backfill_command_says_how_to_fix_an_expired_token(
     sqlite_url: str, graph: FakeGraph
 ) -> None:

@@ -27,6 +27,7 @@ from leadtui.channels.meta_graph import Answer, GraphConfig, MetaError, Problem
 from leadtui.channels.meta_sync import (
     BACKFILL_EVERY,
     FETCH_BATCH,
+    FORM_FIX,
     POLL,
     SOURCE,
     STATES,
@@ -68,8 +69,9 @@ class MetaLeadsSource:
         now = self.clock()
         self.leads.scan()
         if now >= self.backfill_due and not self.leads.calls().blocked(self.leads.token, now):
-            result = await self.leads.backfill(http, now)
-            if result.error is None:
+            await self.leads.backfill(http, now)
+            # Held by an error that holds every call: again once its backoff ends.
+            if not self.leads.calls().blocked(self.leads.token, self.clock()):
                 self.backfill_due = now + BACKFILL_EVERY
         fetched = await self.leads.fetch_due(http, self.clock())
         self._report(self.clock())
@@ -121,7 +123,12 @@ class MetaLeadsSource:
             text = f"Meta: {calls.error}" + (f"; {fix}" if fix else "")
             retry = calls.not_before
             parts = [text, *parts, f"next try {_hm(retry)}"]
-            self._health(STATES[problem], " · ".join(parts), calls.last_success_ts, text, retry)
+            state = STATES.get(problem, "error")
+            self._health(state, " · ".join(parts), calls.last_success_ts, text, retry)
+            return
+        if calls.form_error:
+            text = f"Meta: {calls.form_error}; {FORM_FIX}"
+            self._health("error", " · ".join([text, *parts]), calls.last_success_ts, text, None)
             return
         parts.insert(0, f"{calls.fetched} lead{'s' * (calls.fetched != 1)} fetched")
         if calls.last_backfill_ts:

@@ -72,6 +72,7 @@ BACKOFF = {Problem.DOWN: 30.0, Problem.RATE: 300.0, Problem.TOKEN: 600.0, Proble
 MAX_BACKOFF = 3600.0
 OBJECT_BACKOFF = 60.0
 JITTER = 0.2
+FORM_FIX = "check [meta] form_ids (LEADTUI_META_FORM_IDS): the form must be on the token's Page"
 STATES = {
     Problem.TOKEN: "key rejected",  # failing: red in the header, /healthz degraded
     Problem.PERMISSION: "error",
@@ -127,6 +128,7 @@ class Calls:
     last_success_ts: float | None = None
     fetched: int = 0
     last_backfill_ts: float | None = None
+    form_error: str | None = None  # forms the last backfill could not list (code 100)
 
     @classmethod
     def load(cls, store: Store) -> Calls:
@@ -312,34 +314,61 @@ class MetaLeads:
         days: int | None = None,
         say: Callable[[str], None] | None = None,
     ) -> BackfillReport:
-        """List each form's leads since its cursor (or ``days`` ago) and commit them."""
+        """List each form's leads since its cursor (or ``days`` ago) and commit them.
+
+        An error that holds every call stops the backfill (stored, with its backoff); a form
+        Meta does not know (code 100) is skipped, named in the health line, and the rest go on.
+        """
         report = BackfillReport()
+        unknown: list[str] = []
         for form in self.forms():
             report.forms += 1
-            cursor = self.store.get_state(FORM_KEY + form) or {}
-            if days is None and cursor.get("since") is not None:
-                since = float(cursor["since"]) - OVERLAP
-            else:
-                span = self.cfg.backfill_days if days is None else days
-                since = now - max(0, min(span, graph.MAX_BACKFILL_DAYS)) * 86400
-            url: str | None = f"{self.cfg.base}/{form}/leads"
-            params: dict[str, str] | None = graph.leads_query(int(since))
-            while url is not None:
-                answer = await graph.get(http, self.cfg, url, params)
-                if not answer.ok:
-                    self._failed(answer, now)
-                    report.error = f"form {form}: {self.cfg.redact(answer.describe())}"
-                    report.fix = answer.fix()
-                    return report
-                self._commit_page(answer, report)
-                url, params = graph.next_page(self.cfg, answer), None
-            # Every page is committed: only now may the cursor pass these leads.
-            self.store.set_state(FORM_KEY + form, {"since": now})
-            if say is not None:
-                say(f"form {form}: listed")
+            failed = await self._backfill_form(http, form, now, days, report)
+            if failed is None:
+                if say is not None:
+                    say(f"form {form}: listed")
+                continue
+            report.error = f"form {form}: {self.cfg.redact(failed.describe())}"
+            if failed.problem is not Problem.OBJECT:
+                self._failed(failed, now)
+                report.fix = failed.fix()
+                return report
+            report.fix = FORM_FIX
+            unknown.append(report.error)
+            log.warning("meta leads: %s; %s", report.error, FORM_FIX)
         if report.forms:
             self._succeeded(now, backfill=True)
+            calls = self.calls()
+            calls.form_error = "; ".join(unknown)[:500] or None
+            calls.save(self.store)
         return report
+
+    async def _backfill_form(
+        self,
+        http: aiohttp.ClientSession,
+        form: str,
+        now: float,
+        days: int | None,
+        report: BackfillReport,
+    ) -> Answer | None:
+        """One form's listing, page by page; the failing answer, or None when all is committed."""
+        cursor = self.store.get_state(FORM_KEY + form) or {}
+        if days is None and cursor.get("since") is not None:
+            since = float(cursor["since"]) - OVERLAP
+        else:
+            span = self.cfg.backfill_days if days is None else days
+            since = now - max(0, min(span, graph.MAX_BACKFILL_DAYS)) * 86400
+        url: str | None = f"{self.cfg.base}/{form}/leads"
+        params: dict[str, str] | None = graph.leads_query(int(since))
+        while url is not None:
+            answer = await graph.get(http, self.cfg, url, params)
+            if not answer.ok:
+                return answer
+            self._commit_page(answer, report)
+            url, params = graph.next_page(self.cfg, answer), None
+        # Every page is committed: only now may the cursor pass these leads.
+        self.store.set_state(FORM_KEY + form, {"since": now})
+        return None
 
     def _commit_page(self, answer: Answer, report: BackfillReport) -> None:
         report.pages += 1
