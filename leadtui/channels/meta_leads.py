@@ -39,6 +39,7 @@ from leadtui.channels.meta_sync import (
 )
 from leadtui.config import Check, Settings
 from leadtui.formats.text import one_line
+from leadtui.ingest.meta_leads import PATH
 from leadtui.pull import until_stopped
 from leadtui.store import Health, Store, StoreError
 
@@ -246,9 +247,15 @@ def _webhook_check(settings: Settings) -> Check:
         return Check(
             SOURCE, None, "webhook: the HTTP ingest is off, so only the backfill brings leads"
         )
-    base = settings.http_public_url.rstrip("/") or "https://<your public address>"
-    verify = "set" if settings.meta_leads_verify else "not set (Meta cannot verify the URL)"
-    return Check(SOURCE, True, f"webhook: {base}/api/meta/leadgen, verify token {verify}")
+    url = (settings.http_public_url.rstrip("/") or "https://<your public address>") + PATH
+    if not settings.meta_leads_verify:
+        return Check(
+            SOURCE,
+            False,
+            f"webhook: {url}, but no verify token, so Meta cannot verify the URL",
+            "set LEADTUI_META_LEADS_VERIFY_TOKEN or [meta] verify_token to the one in the app",
+        )
+    return Check(SOURCE, True, f"webhook: {url}, verify token set")
 
 
 async def _live_check(cfg: GraphConfig, seconds: float) -> Check:
