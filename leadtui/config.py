@@ -529,6 +529,17 @@ FIELDS: tuple[Field, ...] = (
     Field("meta_graph_url", "meta.graph_url", "LEADTUI_META_GRAPH_URL", _to_str, "Graph API base URL"),
     Field("meta_graph_version", "meta.graph_version", "LEADTUI_META_GRAPH_VERSION", _to_str, "Graph API version, e.g. v26.0"),
     Field("meta_backfill_days", "meta.backfill_days", "LEADTUI_META_BACKFILL_DAYS", _to_int, "days of lead ads fetched on the first backfill (max 90)"),
+    Field("gmail_enabled", "gmail.enable", "LEADTUI_GMAIL_ENABLE", _to_bool, "read a Gmail mailbox through the Gmail API (for domains where IMAP is off)"),
+    Field("gmail_label", "gmail.label", "LEADTUI_GMAIL_LABEL", _to_str, "the Gmail label id to read (INBOX, or a label's id)"),
+    Field("gmail_topic", "gmail.topic", "LEADTUI_GMAIL_TOPIC", _to_str, "Pub/Sub topic for push: projects/PROJECT/topics/TOPIC (empty: poll)"),
+    Field("gmail_push_token", "gmail.push_token", "LEADTUI_GMAIL_PUSH_TOKEN", _to_secret, "the secret path token of the push URL /api/webhooks/gmail/<token>"),
+    Field("gmail_poll_seconds", "gmail.poll_seconds", "LEADTUI_GMAIL_POLL_SECONDS", _to_float, "seconds between history checks without push"),
+    Field("gmail_client_id", "gmail.client_id", "LEADTUI_GMAIL_CLIENT_ID", _to_str, "OAuth client id (default: LEADTUI_IMAP_OAUTH_CLIENT_ID)"),
+    Field("gmail_client_secret", "gmail.client_secret", "LEADTUI_GMAIL_CLIENT_SECRET", _to_secret, "OAuth client secret (default: LEADTUI_IMAP_OAUTH_CLIENT_SECRET)"),
+    Field("gmail_refresh_token", "gmail.refresh_token", "LEADTUI_GMAIL_REFRESH_TOKEN", _to_secret, "OAuth refresh token with the gmail.readonly scope (default: LEADTUI_IMAP_OAUTH_REFRESH_TOKEN)"),
+    Field("gmail_token_url", "gmail.token_url", "LEADTUI_GMAIL_TOKEN_URL", _to_str, "OAuth token endpoint (default: Google's)"),
+    Field("gmail_api_url", "gmail.api_url", "LEADTUI_GMAIL_API_URL", _to_str, "Gmail API base URL (tests point it at a local server)"),
+    Field("justdial_token", "justdial.token", "LEADTUI_JUSTDIAL_TOKEN", _to_secret, "the secret path token for JustDial's lead push: /api/justdial/<token>"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -587,6 +598,17 @@ class Settings:
     meta_graph_url: str = "https://graph.facebook.com"
     meta_graph_version: str = "v26.0"
     meta_backfill_days: int = 7
+    gmail_enabled: bool = False
+    gmail_label: str = "INBOX"
+    gmail_topic: str = ""
+    gmail_push_token: Secret = Secret("")
+    gmail_poll_seconds: float = 60.0
+    gmail_client_id: str = ""
+    gmail_client_secret: Secret = Secret("")
+    gmail_refresh_token: Secret = Secret("")
+    gmail_token_url: str = ""  # empty: imap_oauth_token_url (Google's)
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    justdial_token: Secret = Secret("")
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -670,6 +692,8 @@ class Settings:
             self.twilio_auth_token,
             self.meta_app_secret,
             self.meta_leads_app_secret,
+            self.gmail_push_token,
+            self.justdial_token,
         )
         return self.http_enabled and bool(self.api_keys or any(secrets))
 
@@ -700,7 +724,24 @@ class Settings:
             or self.http_accepts
             or bool(self.indiamart_key)
             or self.meta_leads_enabled
+            or self.gmail_enabled
         )
+
+    @property
+    def gmail_oauth(self) -> tuple[str, Secret, Secret, str]:
+        """The Gmail source's OAuth client id, secret, refresh token and token URL: its own
+        ``[gmail]`` settings, else the mailbox's XOAUTH2 ones (one Google grant serves both)."""
+        return (
+            self.gmail_client_id or self.imap_oauth_client_id,
+            self.gmail_client_secret or self.imap_oauth_client_secret,
+            self.gmail_refresh_token or self.imap_oauth_refresh_token,
+            self.gmail_token_url or self.imap_oauth_token_url,
+        )
+
+    @property
+    def gmail_push(self) -> bool:
+        """Push is set up: a Pub/Sub topic to watch and a token for the URL it pushes to."""
+        return bool(self.gmail_topic and self.gmail_push_token and self.http_enabled)
 
     @property
     def imap_credentials_missing(self) -> bool:
@@ -899,6 +940,18 @@ SAMPLE_CONFIG = """\
 # app_secret = "…"                       # signs the webhook (default: [http] meta_app_secret)
 # verify_token = "long-random-string"    # typed into the app's Webhooks settings
 # form_ids = ["1234567890"]              # forms to backfill (notified forms are added)
+[gmail]
+# For Google Workspace domains where IMAP is off: the Gmail API, read-only (README: Gmail without IMAP).
+# enable = true
+# refresh_token = "1//0g…"               # scope https://www.googleapis.com/auth/gmail.readonly
+# client_id = "…apps.googleusercontent.com"
+# client_secret = "…"
+# label = "INBOX"
+# topic = "projects/my-project/topics/leadtui-gmail"   # push; without it leadtui polls
+# push_token = "long-random-string"      # push URL: /api/webhooks/gmail/<token>
+
+[justdial]
+# token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

@@ -9,7 +9,8 @@ Two registries say which family reads an item, first match wins:
 - :data:`EMAIL_FAMILIES`: each family *claims* a mail from its sender and subject (or, for
   a subject IndiaMART has reworded, from its body) and *parses* its rendered text lines.
   A mail no family claims is ``ignored`` with the reason.
-- :data:`JSON_SHAPES`: IndiaMART push/pull envelopes, bare v2 and v1 rows, generic leads.
+- :data:`JSON_SHAPES`: IndiaMART push/pull envelopes, bare v2 and v1 rows, JustDial's push
+  (as the ingest keeps it), generic leads.
 
 A new IndiaMART template is a new alternative in the pattern that reads that layout; a
 new kind of mail is one function pair and one row below. Every family runs inside
@@ -29,7 +30,9 @@ from leadtui.formats import (
     generic,
     indiamart_api,
     indiamart_mail,
+    justdial,
     meta_leads,
+    spreadsheet,
     tradeindia_mail,
 )
 from leadtui.formats.mime import BodyTooLarge, Mail
@@ -240,6 +243,11 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         lambda _: "pull",
         _one(meta_leads.parse_graph_lead),
         in_list="pull",
+    ),
+    JsonShape("spreadsheet row", spreadsheet.is_row, lambda _: "api", _one(spreadsheet.parse_row)),
+    # Before the generic lead: a JustDial raw item carries the request beside its fields.
+    JsonShape(
+        "JustDial lead", justdial.is_justdial, lambda _: "push", _one(justdial.parse_justdial)
     ),
     JsonShape("generic lead", generic.is_generic, lambda _: "api", _one(generic.parse_generic)),
 )

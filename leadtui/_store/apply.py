@@ -251,11 +251,13 @@ class Applier:
             ts = parse_received(values.get("received_at"))
             window = (ts - DEDUPE_WINDOW_SECONDS, ts + DEDUPE_WINDOW_SECONDS)
             phone, email = values.get("phone"), values.get("email")  # never a masked phone
+            # Same source only: the same buyer's JustDial and IndiaMART enquiries are two
+            # leads of one buyer (enquiry_no links them), never one merged lead.
             rows = (
                 self._sql(
-                    select + "(phone = ? OR email = ?) AND product_key = ?"
+                    select + "(phone = ? OR email = ?) AND product_key = ? AND source = ?"
                     " AND received_ts BETWEEN ? AND ? ORDER BY id",
-                    (phone, email, product_key, *window),
+                    (phone, email, product_key, values["source"], *window),
                 ).fetchall()
                 if phone or email
                 else []
