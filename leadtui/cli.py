@@ -900,17 +900,34 @@ def meta_backfill(ctx: Context, days: int | None) -> None:
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]),
     help="Pull from this date (IST) instead of the stored cursor.",
 )
+@click.option(
+    "--source",
+    "vendor",
+    type=click.Choice(["indiamart", "tradeindia", "exportersindia"]),
+    default="indiamart",
+    show_default=True,
+    help="Which marketplace's API to pull.",
+)
 @pass_ctx
-def pull_cmd(ctx: Context, once: bool, since: datetime | None) -> None:
-    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows)."""
+def pull_cmd(ctx: Context, once: bool, since: datetime | None, vendor: str) -> None:
+    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows),
+    or from TradeIndia's or ExportersIndia's inquiry API with --source."""
     from leadtui import pull  # noqa: PLC0415
 
     del once
     settings = ctx.settings
     setup_logging(settings)
     store = open_store(settings)
+    say = lambda t: click.echo(t, err=True)  # noqa: E731
     try:
-        report = pull.run_once(settings, store, since, progress=lambda t: click.echo(t, err=True))
+        if vendor == "indiamart":
+            report: Any = pull.run_once(settings, store, since, progress=say)
+        else:
+            from leadtui.channels import exportersindia, tradeindia, vendor_source  # noqa: PLC0415
+
+            module = tradeindia if vendor == "tradeindia" else exportersindia
+            day = since.date() if since else None
+            report = vendor_source.run_once(module.config(settings), store, day, progress=say)
     except pull.PullError as exc:
         fail(str(exc))
     finally:

@@ -540,6 +540,17 @@ FIELDS: tuple[Field, ...] = (
     Field("gmail_token_url", "gmail.token_url", "LEADTUI_GMAIL_TOKEN_URL", _to_str, "OAuth token endpoint (default: Google's)"),
     Field("gmail_api_url", "gmail.api_url", "LEADTUI_GMAIL_API_URL", _to_str, "Gmail API base URL (tests point it at a local server)"),
     Field("justdial_token", "justdial.token", "LEADTUI_JUSTDIAL_TOKEN", _to_secret, "the secret path token for JustDial's lead push: /api/justdial/<token>"),
+    Field("tradeindia_userid", "tradeindia.userid", "LEADTUI_TRADEINDIA_USERID", _to_str, "TradeIndia API userid (My Inquiry API page)"),
+    Field("tradeindia_profile_id", "tradeindia.profile_id", "LEADTUI_TRADEINDIA_PROFILE_ID", _to_str, "TradeIndia API profile_id"),
+    Field("tradeindia_key", "tradeindia.key", "LEADTUI_TRADEINDIA_KEY", _to_secret, "TradeIndia inquiry API key"),
+    Field("tradeindia_url", "tradeindia.url", "LEADTUI_TRADEINDIA_URL", _to_str, "TradeIndia inquiry API URL"),
+    Field("tradeindia_backfill_days", "tradeindia.backfill_days", "LEADTUI_TRADEINDIA_BACKFILL_DAYS", _to_int, "days fetched on the first TradeIndia pull (max 90)"),
+    Field("tradeindia_interval_seconds", "tradeindia.interval_seconds", "LEADTUI_TRADEINDIA_INTERVAL", _to_float, "seconds between TradeIndia pulls (min 1800)"),
+    Field("exportersindia_key", "exportersindia.key", "LEADTUI_EXPORTERSINDIA_KEY", _to_secret, "ExportersIndia inquiry API key"),
+    Field("exportersindia_email", "exportersindia.email", "LEADTUI_EXPORTERSINDIA_EMAIL", _to_str, "the ExportersIndia account's email"),
+    Field("exportersindia_url", "exportersindia.url", "LEADTUI_EXPORTERSINDIA_URL", _to_str, "ExportersIndia inquiry API URL"),
+    Field("exportersindia_backfill_days", "exportersindia.backfill_days", "LEADTUI_EXPORTERSINDIA_BACKFILL_DAYS", _to_int, "days fetched on the first ExportersIndia pull (max 90)"),
+    Field("exportersindia_interval_seconds", "exportersindia.interval_seconds", "LEADTUI_EXPORTERSINDIA_INTERVAL", _to_float, "seconds between ExportersIndia pulls (min 900)"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -609,6 +620,17 @@ class Settings:
     gmail_token_url: str = ""  # empty: imap_oauth_token_url (Google's)
     gmail_api_url: str = "https://gmail.googleapis.com"
     justdial_token: Secret = Secret("")
+    tradeindia_userid: str = ""
+    tradeindia_profile_id: str = ""
+    tradeindia_key: Secret = Secret("")
+    tradeindia_url: str = "https://www.tradeindia.com/utils/my_inquiry.html"
+    tradeindia_backfill_days: int = 7
+    tradeindia_interval_seconds: float = 7200.0  # what public TradeIndia integrations poll at
+    exportersindia_key: Secret = Secret("")
+    exportersindia_email: str = ""
+    exportersindia_url: str = "https://members.exportersindia.com/api-inquiry-detail.php"
+    exportersindia_backfill_days: int = 7
+    exportersindia_interval_seconds: float = 3600.0
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -725,6 +747,7 @@ class Settings:
             or bool(self.indiamart_key)
             or self.meta_leads_enabled
             or self.gmail_enabled
+            or bool(self.tradeindia_key or self.exportersindia_key)
         )
 
     @property
@@ -952,6 +975,15 @@ SAMPLE_CONFIG = """\
 
 [justdial]
 # token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
+
+[tradeindia]
+# userid = "1234567"                     # TradeIndia → My Inquiry API: userid, profile_id, key
+# profile_id = "7654321"
+# key = "…"
+
+[exportersindia]
+# key = "…"                              # ExportersIndia → inquiry API key
+# email = "sales@yourcompany.in"         # the account's email
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

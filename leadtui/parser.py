@@ -10,7 +10,8 @@ Two registries say which family reads an item, first match wins:
   a subject IndiaMART has reworded, from its body) and *parses* its rendered text lines.
   A mail no family claims is ``ignored`` with the reason.
 - :data:`JSON_SHAPES`: IndiaMART push/pull envelopes, bare v2 and v1 rows, JustDial's push
-  (as the ingest keeps it), generic leads.
+  (as the ingest keeps it), TradeIndia and ExportersIndia API inquiries, spreadsheet rows,
+  generic leads.
 
 A new IndiaMART template is a new alternative in the pattern that reads that layout; a
 new kind of mail is one function pair and one row below. Every family runs inside
@@ -27,12 +28,14 @@ from typing import Any
 
 from leadtui.formats import (
     authentication,
+    exportersindia_api,
     generic,
     indiamart_api,
     indiamart_mail,
     justdial,
     meta_leads,
     spreadsheet,
+    tradeindia_api,
     tradeindia_mail,
 )
 from leadtui.formats.mime import BodyTooLarge, Mail
@@ -202,6 +205,7 @@ class JsonShape:
     channel: Callable[[Mapping[str, Any]], str]
     parse: Callable[[Mapping[str, Any], str], list[Result]]
     in_list: str | None = None
+    pulled: bool = True  # False: never what a marketplace's pull API answers
 
 
 def _one(
@@ -249,7 +253,28 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
     JsonShape(
         "JustDial lead", justdial.is_justdial, lambda _: "push", _one(justdial.parse_justdial)
     ),
-    JsonShape("generic lead", generic.is_generic, lambda _: "api", _one(generic.parse_generic)),
+    # Before the generic lead: their rows carry contract names too (message, name, email).
+    JsonShape(
+        "TradeIndia API inquiry",
+        tradeindia_api.is_inquiry,
+        lambda _: "pull",
+        tradeindia_api.parse,
+        in_list="pull",
+    ),
+    JsonShape(
+        "ExportersIndia API inquiry",
+        exportersindia_api.is_inquiry,
+        lambda _: "pull",
+        exportersindia_api.parse,
+        in_list="pull",
+    ),
+    JsonShape(
+        "generic lead",
+        generic.is_generic,
+        lambda _: "api",
+        _one(generic.parse_generic),
+        pulled=False,
+    ),
 )
 
 
@@ -264,6 +289,8 @@ def _parse_object(obj: Mapping[str, Any], channel: str | None, *, in_list: bool)
         if shape.claims(obj):
             inferred = (in_list and shape.in_list) or shape.channel(obj)
             chosen = channel or inferred
+            if chosen == "pull" and not shape.pulled:  # a vendor's inquiry missing its id
+                return [error(f"pulled item that is no marketplace's inquiry: {_describe(obj)}")]
             try:
                 return shape.parse(obj, chosen)
             except NotUnderstood as exc:

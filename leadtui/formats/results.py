@@ -59,7 +59,16 @@ REPLY_FIELDS: tuple[str, ...] = (
     "message_id",
 )
 SOURCES = frozenset(
-    {"indiamart", "tradeindia", "website", "whatsapp", "facebook", "justdial", "other"}
+    {
+        "indiamart",
+        "tradeindia",
+        "exportersindia",
+        "website",
+        "whatsapp",
+        "facebook",
+        "justdial",
+        "other",
+    }
 )
 VERIFIABLE = ("phone", "email", "gst")
 

@@ -41,6 +41,7 @@ TOAST_LABELS = {
 SOURCE_LABELS = {
     "indiamart": "IndiaMART",
     "tradeindia": "TradeIndia",
+    "exportersindia": "ExportersIndia",
     "website": "Website",
     "whatsapp": "WhatsApp",
     "facebook": "Facebook",
@@ -60,6 +61,8 @@ HEALTH_LABELS = {
     "demo": "demo inbox",
     "pull": "IndiaMART pull",
     "justdial": "JustDial",
+    "tradeindia": "TradeIndia pull",
+    "exportersindia": "ExportersIndia pull",
 }
 
 
