@@ -849,6 +849,46 @@ def doctor(ctx: Context, timeout: float) -> None:
     sys.exit(EXIT_FAILED if failures else 0)
 
 
+# --------------------------------------------------------------------------- meta
+
+
+@main.group()
+@common_options
+def meta() -> None:
+    """Facebook and Instagram lead ads (Meta)."""
+
+
+@meta.command(name="backfill")
+@common_options
+@click.option(
+    "--days",
+    type=click.IntRange(0, 90),
+    default=None,
+    help="List this many days back instead of from each form's cursor (Meta keeps 90).",
+)
+@pass_ctx
+def meta_backfill(ctx: Context, days: int | None) -> None:
+    """Fetch every lead form's leads since the last backfill (leads a webhook missed)."""
+    from leadtui.channels import meta_leads  # noqa: PLC0415
+
+    settings = ctx.settings
+    store = open_store(settings)
+    try:
+        report = meta_leads.run_backfill(
+            settings, store, days, say=lambda text: click.echo(text, err=True)
+        )
+    except meta_leads.MetaError as exc:
+        fail(str(exc))
+    except StoreError as exc:
+        fail(str(exc), EXIT_DATABASE)
+    finally:
+        store.close()
+    for line in report.lines():
+        click.echo(line)
+    if report.error:
+        sys.exit(EXIT_FAILED)
+
+
 # --------------------------------------------------------------------------- pull
 
 

@@ -742,6 +742,13 @@ FIELDS: tuple[Field, ...] = (
     Field("indiamart_url", "indiamart.url", "LEADTUI_INDIAMART_URL", _to_str, "IndiaMART CRM API base URL"),
     Field("pull_backfill_days", "indiamart.backfill_days", "LEADTUI_INDIAMART_BACKFILL_DAYS", _to_int, "days fetched on the first pull (max 365)"),
     Field("pull_interval_seconds", "indiamart.interval_seconds", "LEADTUI_INDIAMART_INTERVAL", _to_float, "seconds between pulls (min 300 against IndiaMART)"),
+    Field("meta_leads_app_secret", "meta.app_secret", "LEADTUI_META_LEADS_APP_SECRET", _to_secret, "Meta app secret for lead ads webhooks (default: the WhatsApp one, LEADTUI_META_APP_SECRET)"),
+    Field("meta_leads_verify_token", "meta.verify_token", "LEADTUI_META_LEADS_VERIFY_TOKEN", _to_secret, "lead ads webhook verify token (default: LEADTUI_META_VERIFY_TOKEN)"),
+    Field("meta_page_token", "meta.page_token", "LEADTUI_META_PAGE_TOKEN", _to_secret, "Facebook Page access token that reads lead ads (leads_retrieval)"),
+    Field("meta_form_ids", "meta.form_ids", "LEADTUI_META_FORM_IDS", _to_list, "lead form ids to backfill (forms seen in notifications are added)"),
+    Field("meta_graph_url", "meta.graph_url", "LEADTUI_META_GRAPH_URL", _to_str, "Graph API base URL"),
+    Field("meta_graph_version", "meta.graph_version", "LEADTUI_META_GRAPH_VERSION", _to_str, "Graph API version, e.g. v26.0"),
+    Field("meta_backfill_days", "meta.backfill_days", "LEADTUI_META_BACKFILL_DAYS", _to_int, "days of lead ads fetched on the first backfill (max 90)"),
     Field("gmail_enabled", "gmail.enable", "LEADTUI_GMAIL_ENABLE", _to_bool, "read a Gmail mailbox through the Gmail API (for domains where IMAP is off)"),
     Field("gmail_label", "gmail.label", "LEADTUI_GMAIL_LABEL", _to_str, "the Gmail label id to read (INBOX, or a label's id)"),
     Field("gmail_topic", "gmail.topic", "LEADTUI_GMAIL_TOPIC", _to_str, "Pub/Sub topic for push: projects/PROJECT/topics/TOPIC (empty: poll)"),
@@ -820,6 +827,13 @@ class Settings:
     indiamart_url: str = "https://mapi.indiamart.com/wservce/crm/crmListing/v2/"
     pull_backfill_days: int = 7
     pull_interval_seconds: float = 300.0
+    meta_leads_app_secret: Secret = Secret("")
+    meta_leads_verify_token: Secret = Secret("")
+    meta_page_token: Secret = Secret("")
+    meta_form_ids: tuple[str, ...] = ()
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v26.0"
+    meta_backfill_days: int = 7
     gmail_enabled: bool = False
     gmail_label: str = "INBOX"
     gmail_topic: str = ""
@@ -930,10 +944,27 @@ class Settings:
             self.push_token,
             self.twilio_auth_token,
             self.meta_app_secret,
+            self.meta_leads_app_secret,
             self.gmail_push_token,
             self.justdial_token,
         )
         return self.http_enabled and bool(self.api_keys or any(secrets))
+
+    @property
+    def meta_leads_secret(self) -> Secret:
+        """The app secret lead ads notifications are signed with: ``[meta] app_secret``, else
+        the WhatsApp Cloud one (one Meta app often serves both)."""
+        return self.meta_leads_app_secret or self.meta_app_secret
+
+    @property
+    def meta_leads_verify(self) -> Secret:
+        """The lead ads webhook's verify token: ``[meta] verify_token``, else WhatsApp's."""
+        return self.meta_leads_verify_token or self.meta_verify_token
+
+    @property
+    def meta_leads_enabled(self) -> bool:
+        """Facebook / Instagram lead ads are captured: a Page token reads them."""
+        return bool(self.meta_page_token)
 
     @property
     def names_a_source(self) -> bool:
@@ -945,6 +976,7 @@ class Settings:
             self.imap_configured
             or self.http_accepts
             or bool(self.indiamart_key)
+            or self.meta_leads_enabled
             or self.gmail_enabled
             or bool(self.tradeindia_key or self.exportersindia_key)
         )
@@ -1163,6 +1195,12 @@ SAMPLE_CONFIG = """\
 [indiamart]
 # key = "your CRM key from Lead Manager"
 
+[meta]
+# Facebook and Instagram lead ads (README: "Facebook and Instagram lead ads").
+# page_token = "EAAB…"                   # a Page access token with leads_retrieval
+# app_secret = "…"                       # signs the webhook (default: [http] meta_app_secret)
+# verify_token = "long-random-string"    # typed into the app's Webhooks settings
+# form_ids = ["1234567890"]              # forms to backfill (notified forms are added)
 [gmail]
 # For Google Workspace domains where IMAP is off: the Gmail API, read-only (README: Gmail without IMAP).
 # enable = true

@@ -199,6 +199,19 @@ def _pull_check(settings: Settings, store: Store | None, timeout: float) -> list
     ]
 
 
+def _meta_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels.meta_leads import meta_factory  # noqa: PLC0415 - only with a token
+
+    return meta_factory(settings)
+
+
+def _meta_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    from leadtui.channels.meta_leads import check  # noqa: PLC0415
+
+    return check(settings, store, timeout)
+
+
 def _gmail_factory(settings: Settings, run: Run) -> SourceFactory:
     del run
     from leadtui.channels.gmail import gmail_factory  # noqa: PLC0415 - only when enabled
@@ -289,6 +302,7 @@ SOURCES: tuple[SourceSpec, ...] = (
     ),
     SourceSpec("http", lambda s, _run: s.http_enabled, _ingest_factory, _ingest_check),
     SourceSpec("crm pull", lambda s, _run: bool(s.indiamart_key), _pull_factory, _pull_check),
+    SourceSpec("meta leads", lambda s, _run: s.meta_leads_enabled, _meta_factory, _meta_check),
     SourceSpec("gmail", lambda s, _run: s.gmail_enabled, _gmail_factory, _gmail_check),
     # JustDial's push arrives at the HTTP ingest; this source checks its token and health.
     SourceSpec("justdial", _justdial_enabled, _justdial_factory, _justdial_check),

@@ -217,6 +217,12 @@ class Store:
         """Raw items committed but never processed (a crash between the two commits)."""
         return self._d.reading(lambda: self._raw.pending_raw_ids(older_than))
 
+    def raw_ids_after(self, source: str, after_id: int, limit: int = 100) -> list[int]:
+        """Raw items of ``source`` committed after ``after_id``, oldest first: a source that
+        acts on what another received (lead ads notifications → Graph API fetches) reads
+        them as a durable queue, with its own cursor in sync state."""
+        return self._d.reading(lambda: self._raw.raw_ids_after(source, after_id, limit))
+
     def review_items(self, limit: int = 500) -> list[RawSummary]:
         """The review queue: raw items that failed to become leads, newest first."""
         return self._d.reading(lambda: self._raw.review_items(limit))

@@ -884,6 +884,8 @@ def test_the_openapi_document_describes_every_route(server: Server) -> None:
         ("post", "/api/justdial/{token}"),
         ("get", "/api/whatsapp/meta"),
         ("post", "/api/whatsapp/meta"),
+        ("get", "/api/meta/leadgen"),
+        ("post", "/api/meta/leadgen"),
         ("get", "/healthz"),
         ("get", "/api/openapi.json"),
     }

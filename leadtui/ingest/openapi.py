@@ -447,6 +447,22 @@ WHATSAPP_META = Operation(
     responses=_webhook_responses(_json("stored", _ref("Received")), limit="1 MiB", signed=True),
 )
 
+META_LEADGEN_VERIFY = Operation(
+    "metaLeadgenVerify",
+    "Meta's webhook verification handshake for Facebook and Instagram lead ads",
+    parameters=tuple(_param(n, "query") for n in ("hub.mode", "hub.verify_token", "hub.challenge")),
+    responses=WHATSAPP_META_VERIFY.responses,
+)
+
+META_LEADGEN = Operation(
+    "metaLeadgen",
+    "Facebook and Instagram lead ads notifications (leadgen); each lead is then fetched from "
+    "the Graph API",
+    parameters=(_param("X-Hub-Signature-256", "header", required=True),),
+    request_body=_body("application/json", {"type": "object"}),
+    responses=_webhook_responses(_json("stored", _ref("Received")), limit="1 MiB", signed=True),
+)
+
 HEALTH = Operation(
     "health",
     "Database and capture sources (no key needed, no secrets shown)",
@@ -477,6 +493,8 @@ OPERATIONS: tuple[Operation, ...] = (
     JUSTDIAL_POST,
     WHATSAPP_META_VERIFY,
     WHATSAPP_META,
+    META_LEADGEN_VERIFY,
+    META_LEADGEN,
     HEALTH,
     OPENAPI,
 )
