@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from rich.text import Text
 
 from leadtui import __version__, config, importing, sources
 from leadtui.capture import CaptureService, Pipeline, parse_item
+from leadtui.formats import spreadsheet
 from leadtui.store import (
     CONTRACT_FIELDS,
     OUTBOX_STATES,
@@ -223,12 +225,12 @@ def serve(ctx: Context) -> None:
     if not settings.names_a_source:
         fail(
             "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "
-            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest) or LEADTUI_INDIAMART_KEY "
-            "(leadtui doctor checks them)"
+            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest), LEADTUI_INDIAMART_KEY "
+            "or LEADTUI_GMAIL_ENABLE (leadtui doctor checks them)"
         )
     if settings.imap_credentials_missing:
         problem, fix = sources.no_password(settings)
-        if not (settings.http_accepts or settings.indiamart_key):
+        if not (settings.http_accepts or settings.indiamart_key or settings.gmail_enabled):
             fail(f"{problem}: {fix}")
         # The other channels keep capturing; the mailbox shows "login failed" (and /healthz
         # "degraded") until the password is set.
@@ -360,17 +362,29 @@ def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
     type=click.Choice(["push", "pull", "api"]),
     help="How JSON files arrived (default: inferred from their shape).",
 )
+@click.option(
+    "--map",
+    "column_map",
+    metavar="COLUMN=field,…",
+    help="Read a spreadsheet column as a lead field, e.g. 'Customer=name,Cell=phone'.",
+)
 @pass_ctx
-def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
-    """Import .eml files, mbox files, Maildir folders and JSON payloads.
+def import_(
+    ctx: Context, paths: tuple[str, ...], channel: str | None, column_map: str | None
+) -> None:
+    """Import .eml files, mbox files, Maildir folders, JSON payloads and .csv/.xlsx sheets.
 
-    Safe to repeat: importing the same mailbox twice adds nothing.
+    Safe to repeat: importing the same mailbox or sheet twice adds nothing.
     """
+    try:
+        sheet_map = spreadsheet.parse_map(column_map)
+    except ValueError as exc:
+        fail(str(exc))
     settings = ctx.settings
     setup_logging(settings)
     store = open_store(settings)
     try:
-        inputs = importing.expand(paths)
+        inputs = importing.expand(paths, sheet_map)
     except importing.InputError as exc:
         store.close()
         fail(str(exc))
@@ -413,18 +427,41 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
     finally:
         store.close()
     counts, problems = tally.counts, tally.problems
-    added = f" ({counts['updated']} added details)" if counts["updated"] else ""
-    summary = (
-        f"{counts['leads']} new lead{'s' if counts['leads'] != 1 else ''}, "
-        f"{counts['duplicate'] + counts['updated']} duplicate{added}, "
-        f"{counts['reply']} replies, {counts['ignored']} ignored, {counts['failed']} failed"
-    )
-    click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
+    _print_sheets(inputs, tally)
+    if any(i.rows is None for i in inputs):
+        added = f" ({counts['updated']} added details)" if counts["updated"] else ""
+        summary = (
+            f"{counts['leads']} new lead{'s' if counts['leads'] != 1 else ''}, "
+            f"{counts['duplicate'] + counts['updated']} duplicate{added}, "
+            f"{counts['reply']} replies, {counts['ignored']} ignored, {counts['failed']} failed"
+        )
+        click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
     for line in problems:
         click.echo(f"  {line}")
     if counts["failed"]:
         click.echo("failed items wait in the review queue: leadtui review")
         sys.exit(EXIT_FAILED)
+
+
+def _print_sheets(inputs: Sequence[importing.Input], tally: importing.Tally) -> None:
+    """Each sheet's summary, then every failed row (up to a limit) with its reason: one line
+    each, as plain text (cells are the buyer's words, never markup)."""
+    for source in inputs:
+        if source.rows is None:
+            continue
+        if source.note:
+            click.echo(f"{display.clean(source.label)}: {display.clean(source.note)}")
+        n = tally.sheets.get(id(source)) or Counter()
+        click.echo(
+            f"{display.clean(source.label)}: {n['rows']} row{'s' if n['rows'] != 1 else ''} "
+            f"read, {n['new']} new lead{'s' if n['new'] != 1 else ''}, "
+            f"{n['known']} already known, {n['failed']} failed"
+        )
+    for line in tally.failed_rows:
+        click.echo(f"  {display.clean(line)}")
+    failed = sum(n["failed"] for n in tally.sheets.values())
+    if failed > len(tally.failed_rows):
+        click.echo(f"  … and {failed - len(tally.failed_rows)} more failed rows")
 
 
 # --------------------------------------------------------------------------- list / export
@@ -826,17 +863,34 @@ def doctor(ctx: Context, timeout: float) -> None:
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]),
     help="Pull from this date (IST) instead of the stored cursor.",
 )
+@click.option(
+    "--source",
+    "vendor",
+    type=click.Choice(["indiamart", "tradeindia", "exportersindia"]),
+    default="indiamart",
+    show_default=True,
+    help="Which marketplace's API to pull.",
+)
 @pass_ctx
-def pull_cmd(ctx: Context, once: bool, since: datetime | None) -> None:
-    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows)."""
+def pull_cmd(ctx: Context, once: bool, since: datetime | None, vendor: str) -> None:
+    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows),
+    or from TradeIndia's or ExportersIndia's inquiry API with --source."""
     from leadtui import pull  # noqa: PLC0415
 
     del once
     settings = ctx.settings
     setup_logging(settings)
     store = open_store(settings)
+    say = lambda t: click.echo(t, err=True)  # noqa: E731
     try:
-        report = pull.run_once(settings, store, since, progress=lambda t: click.echo(t, err=True))
+        if vendor == "indiamart":
+            report: Any = pull.run_once(settings, store, since, progress=say)
+        else:
+            from leadtui.channels import exportersindia, tradeindia, vendor_source  # noqa: PLC0415
+
+            module = tradeindia if vendor == "tradeindia" else exportersindia
+            day = since.date() if since else None
+            report = vendor_source.run_once(module.config(settings), store, day, progress=say)
     except pull.PullError as exc:
         fail(str(exc))
     finally:

@@ -522,6 +522,28 @@ FIELDS: tuple[Field, ...] = (
     Field("indiamart_url", "indiamart.url", "LEADTUI_INDIAMART_URL", _to_str, "IndiaMART CRM API base URL"),
     Field("pull_backfill_days", "indiamart.backfill_days", "LEADTUI_INDIAMART_BACKFILL_DAYS", _to_int, "days fetched on the first pull (max 365)"),
     Field("pull_interval_seconds", "indiamart.interval_seconds", "LEADTUI_INDIAMART_INTERVAL", _to_float, "seconds between pulls (min 300 against IndiaMART)"),
+    Field("gmail_enabled", "gmail.enable", "LEADTUI_GMAIL_ENABLE", _to_bool, "read a Gmail mailbox through the Gmail API (for domains where IMAP is off)"),
+    Field("gmail_label", "gmail.label", "LEADTUI_GMAIL_LABEL", _to_str, "the Gmail label id to read (INBOX, or a label's id)"),
+    Field("gmail_topic", "gmail.topic", "LEADTUI_GMAIL_TOPIC", _to_str, "Pub/Sub topic for push: projects/PROJECT/topics/TOPIC (empty: poll)"),
+    Field("gmail_push_token", "gmail.push_token", "LEADTUI_GMAIL_PUSH_TOKEN", _to_secret, "the secret path token of the push URL /api/webhooks/gmail/<token>"),
+    Field("gmail_poll_seconds", "gmail.poll_seconds", "LEADTUI_GMAIL_POLL_SECONDS", _to_float, "seconds between history checks without push"),
+    Field("gmail_client_id", "gmail.client_id", "LEADTUI_GMAIL_CLIENT_ID", _to_str, "OAuth client id (default: LEADTUI_IMAP_OAUTH_CLIENT_ID)"),
+    Field("gmail_client_secret", "gmail.client_secret", "LEADTUI_GMAIL_CLIENT_SECRET", _to_secret, "OAuth client secret (default: LEADTUI_IMAP_OAUTH_CLIENT_SECRET)"),
+    Field("gmail_refresh_token", "gmail.refresh_token", "LEADTUI_GMAIL_REFRESH_TOKEN", _to_secret, "OAuth refresh token with the gmail.readonly scope (default: LEADTUI_IMAP_OAUTH_REFRESH_TOKEN)"),
+    Field("gmail_token_url", "gmail.token_url", "LEADTUI_GMAIL_TOKEN_URL", _to_str, "OAuth token endpoint (default: Google's)"),
+    Field("gmail_api_url", "gmail.api_url", "LEADTUI_GMAIL_API_URL", _to_str, "Gmail API base URL (tests point it at a local server)"),
+    Field("justdial_token", "justdial.token", "LEADTUI_JUSTDIAL_TOKEN", _to_secret, "the secret path token for JustDial's lead push: /api/justdial/<token>"),
+    Field("tradeindia_userid", "tradeindia.userid", "LEADTUI_TRADEINDIA_USERID", _to_str, "TradeIndia API userid (My Inquiry API page)"),
+    Field("tradeindia_profile_id", "tradeindia.profile_id", "LEADTUI_TRADEINDIA_PROFILE_ID", _to_str, "TradeIndia API profile_id"),
+    Field("tradeindia_key", "tradeindia.key", "LEADTUI_TRADEINDIA_KEY", _to_secret, "TradeIndia inquiry API key"),
+    Field("tradeindia_url", "tradeindia.url", "LEADTUI_TRADEINDIA_URL", _to_str, "TradeIndia inquiry API URL"),
+    Field("tradeindia_backfill_days", "tradeindia.backfill_days", "LEADTUI_TRADEINDIA_BACKFILL_DAYS", _to_int, "days fetched on the first TradeIndia pull (max 90)"),
+    Field("tradeindia_interval_seconds", "tradeindia.interval_seconds", "LEADTUI_TRADEINDIA_INTERVAL", _to_float, "seconds between TradeIndia pulls (min 1800)"),
+    Field("exportersindia_key", "exportersindia.key", "LEADTUI_EXPORTERSINDIA_KEY", _to_secret, "ExportersIndia inquiry API key"),
+    Field("exportersindia_email", "exportersindia.email", "LEADTUI_EXPORTERSINDIA_EMAIL", _to_str, "the ExportersIndia account's email"),
+    Field("exportersindia_url", "exportersindia.url", "LEADTUI_EXPORTERSINDIA_URL", _to_str, "ExportersIndia inquiry API URL"),
+    Field("exportersindia_backfill_days", "exportersindia.backfill_days", "LEADTUI_EXPORTERSINDIA_BACKFILL_DAYS", _to_int, "days fetched on the first ExportersIndia pull (max 90)"),
+    Field("exportersindia_interval_seconds", "exportersindia.interval_seconds", "LEADTUI_EXPORTERSINDIA_INTERVAL", _to_float, "seconds between ExportersIndia pulls (min 900)"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -573,6 +595,28 @@ class Settings:
     indiamart_url: str = "https://mapi.indiamart.com/wservce/crm/crmListing/v2/"
     pull_backfill_days: int = 7
     pull_interval_seconds: float = 300.0
+    gmail_enabled: bool = False
+    gmail_label: str = "INBOX"
+    gmail_topic: str = ""
+    gmail_push_token: Secret = Secret("")
+    gmail_poll_seconds: float = 60.0
+    gmail_client_id: str = ""
+    gmail_client_secret: Secret = Secret("")
+    gmail_refresh_token: Secret = Secret("")
+    gmail_token_url: str = ""  # empty: imap_oauth_token_url (Google's)
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    justdial_token: Secret = Secret("")
+    tradeindia_userid: str = ""
+    tradeindia_profile_id: str = ""
+    tradeindia_key: Secret = Secret("")
+    tradeindia_url: str = "https://www.tradeindia.com/utils/my_inquiry.html"
+    tradeindia_backfill_days: int = 7
+    tradeindia_interval_seconds: float = 7200.0  # what public TradeIndia integrations poll at
+    exportersindia_key: Secret = Secret("")
+    exportersindia_email: str = ""
+    exportersindia_url: str = "https://members.exportersindia.com/api-inquiry-detail.php"
+    exportersindia_backfill_days: int = 7
+    exportersindia_interval_seconds: float = 3600.0
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -651,7 +695,13 @@ class Settings:
     @property
     def http_accepts(self) -> bool:
         """The HTTP ingest is on and can accept something: an API key or a webhook secret."""
-        secrets = (self.push_token, self.twilio_auth_token, self.meta_app_secret)
+        secrets = (
+            self.push_token,
+            self.twilio_auth_token,
+            self.meta_app_secret,
+            self.gmail_push_token,
+            self.justdial_token,
+        )
         return self.http_enabled and bool(self.api_keys or any(secrets))
 
     @property
@@ -660,7 +710,29 @@ class Settings:
         secret for the HTTP ingest, or a CRM key. A salesperson's TUI with none of them only
         views: it must never take the capture lease from the team's ``leadtui serve``, whose
         restart would then wait for every such TUI to close, capturing nothing meanwhile."""
-        return self.imap_configured or self.http_accepts or bool(self.indiamart_key)
+        return (
+            self.imap_configured
+            or self.http_accepts
+            or bool(self.indiamart_key)
+            or self.gmail_enabled
+            or bool(self.tradeindia_key or self.exportersindia_key)
+        )
+
+    @property
+    def gmail_oauth(self) -> tuple[str, Secret, Secret, str]:
+        """The Gmail source's OAuth client id, secret, refresh token and token URL: its own
+        ``[gmail]`` settings, else the mailbox's XOAUTH2 ones (one Google grant serves both)."""
+        return (
+            self.gmail_client_id or self.imap_oauth_client_id,
+            self.gmail_client_secret or self.imap_oauth_client_secret,
+            self.gmail_refresh_token or self.imap_oauth_refresh_token,
+            self.gmail_token_url or self.imap_oauth_token_url,
+        )
+
+    @property
+    def gmail_push(self) -> bool:
+        """Push is set up: a Pub/Sub topic to watch and a token for the URL it pushes to."""
+        return bool(self.gmail_topic and self.gmail_push_token and self.http_enabled)
 
     @property
     def imap_credentials_missing(self) -> bool:
@@ -852,6 +924,28 @@ SAMPLE_CONFIG = """\
 
 [indiamart]
 # key = "your CRM key from Lead Manager"
+
+[gmail]
+# For Google Workspace domains where IMAP is off: the Gmail API, read-only (README: Gmail without IMAP).
+# enable = true
+# refresh_token = "1//0g…"               # scope https://www.googleapis.com/auth/gmail.readonly
+# client_id = "…apps.googleusercontent.com"
+# client_secret = "…"
+# label = "INBOX"
+# topic = "projects/my-project/topics/leadtui-gmail"   # push; without it leadtui polls
+# push_token = "long-random-string"      # push URL: /api/webhooks/gmail/<token>
+
+[justdial]
+# token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
+
+[tradeindia]
+# userid = "1234567"                     # TradeIndia → My Inquiry API: userid, profile_id, key
+# profile_id = "7654321"
+# key = "…"
+
+[exportersindia]
+# key = "…"                              # ExportersIndia → inquiry API key
+# email = "sales@yourcompany.in"         # the account's email
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -189,14 +190,17 @@ class ChangeFeed:
         self.clock = clock
         self.post = post
         self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._wake = threading.Event()  # a request ends the feed's wait for commits early
 
     def request(
         self, generation: int, query: LeadQuery, kind: PageKind, anchor: int | None
     ) -> None:
         """Ask for a page (thread-safe); requests of an older generation are dropped."""
         self._requests.put(_Request(generation, query, kind, anchor))
+        self._wake.set()
 
     def _drain(self) -> list[_Request]:
+        self._wake.clear()  # before reading the queue: a request put after this wakes again
         requests: list[_Request] = []
         with contextlib.suppress(queue.Empty):
             while True:
@@ -229,7 +233,7 @@ class ChangeFeed:
                     for request in self._drain():
                         query, generation = request.query, request.generation
                         self._load(store, request)
-                    changed = waiter.wait(FEED_WAIT)
+                    changed = waiter.wait(FEED_WAIT, self._wake)
                     if cancelled():
                         break
                     if changed:

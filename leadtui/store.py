@@ -253,9 +253,11 @@ class Store:
     def count_leads(self, query: LeadQuery | None = None) -> int:
         return self._d.reading(lambda: self._leads.count_leads(query))
 
-    def count_missed_by_email(self, since_ts: float | None = None) -> int:
-        """Leads that reached leadtui only through the CRM pull (their email never came)."""
-        return self._d.reading(lambda: self._leads.count_missed_by_email(since_ts))
+    def count_missed_by_email(
+        self, since_ts: float | None = None, source: str | None = None
+    ) -> int:
+        """Leads that reached leadtui only through a pull (their email never came)."""
+        return self._d.reading(lambda: self._leads.count_missed_by_email(since_ts, source))
 
     def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:
         """Which of ``ids`` match ``query`` (to decide whether changed leads belong in a view)."""

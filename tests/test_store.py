@@ -602,6 +602,22 @@ def test_a_viewer_connection_is_woken_by_another_connections_commit(db_url: str)
     writer.close()
 
 
+def test_a_page_asked_for_ends_the_sqlite_viewers_wait_for_commits(tmp_path: Path) -> None:
+    """The TUI's feed waits for commits between pages: a search or a scroll must not sit out
+    that wait (the wait here is a minute; the test would hang, not pass, if it did)."""
+    viewer = Store.open(str(tmp_path / "leads.db"))
+    waiter = viewer.waiter()
+    wake = threading.Event()
+    answers: list[bool] = []
+    t = threading.Thread(target=lambda: answers.append(waiter.wait(60, wake)))
+    t.start()
+    wake.set()
+    t.join(15)
+    assert answers == [False]  # woken, and nothing was committed
+    waiter.close()
+    viewer.close()
+
+
 def test_capture_lease_is_exclusive_and_taken_over_on_expiry(store: Store) -> None:
     assert store.try_lease("tui-1", ttl=0.5)
     assert not store.try_lease("tui-2", ttl=0.5)

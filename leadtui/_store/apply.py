@@ -52,6 +52,10 @@ REPLY_LOOKUPS = {
     "name": "SELECT max(id + 0) FROM lead WHERE lower(name) = ? AND product_key = ?",
 }
 
+# The marketplaces whose lead emails the parser reads: a lead pulled from one of these that no
+# email brought is "missed by email"; ExportersIndia's mail is not read, so its leads are not.
+MAIL_SOURCES = frozenset({"indiamart", "tradeindia"})
+
 # What the capture path reads of an existing lead to merge a new copy into it.
 EXISTING_COLS = ("id", *MERGEABLE, "channels", "missed_by_email", "buyer_key")
 EXISTING_SQL = ", ".join(EXISTING_COLS)
@@ -251,11 +255,13 @@ class Applier:
             ts = parse_received(values.get("received_at"))
             window = (ts - DEDUPE_WINDOW_SECONDS, ts + DEDUPE_WINDOW_SECONDS)
             phone, email = values.get("phone"), values.get("email")  # never a masked phone
+            # Same source only: the same buyer's JustDial and IndiaMART enquiries are two
+            # leads of one buyer (enquiry_no links them), never one merged lead.
             rows = (
                 self._sql(
-                    select + "(phone = ? OR email = ?) AND product_key = ?"
+                    select + "(phone = ? OR email = ?) AND product_key = ? AND source = ?"
                     " AND received_ts BETWEEN ? AND ? ORDER BY id",
-                    (phone, email, product_key, *window),
+                    (phone, email, product_key, values["source"], *window),
                 ).fetchall()
                 if phone or email
                 else []
@@ -346,7 +352,8 @@ class Applier:
             product_key=product_key_of(values.get("product")),
             enquiry_no=buyer_key,  # the SQL counts this buyer's earlier leads
             channels=channel,
-            missed_by_email=channel == "pull",
+            # Only where leadtui reads the marketplace's mail can a pulled lead be one email missed.
+            missed_by_email=channel == "pull" and values["source"] in MAIL_SOURCES,
             notes_count=0,
             messages_count=0,
             seq=0,

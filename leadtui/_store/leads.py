@@ -96,15 +96,20 @@ class Leads:
         lead = self._d.m.Lead
         return int(self.filter(lead.select(), query or LeadQuery()).count())
 
-    def count_missed_by_email(self, since_ts: float | None = None) -> int:
+    def count_missed_by_email(
+        self, since_ts: float | None = None, source: str | None = None
+    ) -> int:
         """Leads that reached leadtui only through the CRM pull (their email never came).
 
-        ``since_ts`` counts only enquiries made since then (by ``received_ts``, which is indexed).
+        ``since_ts`` counts only enquiries made since then (by ``received_ts``, which is indexed);
+        ``source`` only one marketplace's (each pull's health line counts its own).
         """
         lead = self._d.m.Lead
         q = lead.select().where(lead.missed_by_email == True)  # noqa: E712 - SQL, not Python
         if since_ts is not None:
             q = q.where(lead.received_ts >= since_ts)
+        if source is not None:
+            q = q.where(lead.source == source)
         return int(q.count())
 
     def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:

@@ -134,7 +134,7 @@ def _body(media: str, schema: Schema) -> Schema:
 
 
 _LEAD_FIELD_NOTES = {
-    "source": "indiamart, tradeindia, website, whatsapp, facebook or other (default other; "
+    "source": "indiamart, tradeindia, website, whatsapp, facebook, justdial or other (default other; "
     "facebook for a body with Facebook's leadgen_id, ad_id or form_id)",
     "phone": "any common Indian or international form; stored as E.164",
     "email": "stored lower-cased",
@@ -314,6 +314,25 @@ INDIAMART_PUSH = Operation(
     ),
 )
 
+GMAIL_PUSH = Operation(
+    "gmailPush",
+    "Gmail push notifications through a Cloud Pub/Sub push subscription; the token is the "
+    "credential",
+    parameters=(_param("token", "path", required=True),),
+    request_body={
+        "required": False,
+        "content": {"application/json": {"schema": {}}},
+        "description": "Pub/Sub's push envelope: message.data is base64 of Gmail's "
+        '{"emailAddress", "historyId"}. The historyId is recorded and the Gmail source woken; '
+        "the mail is then read from the Gmail API",
+    },
+    responses=_webhook_responses(
+        _json("the wake-up is recorded (also for an unreadable body)", _ref("Received")),
+        limit="1 MiB",
+        signed=False,
+    ),
+)
+
 WHATSAPP_TWILIO = Operation(
     "whatsappTwilio",
     "WhatsApp messages via Twilio",
@@ -335,6 +354,74 @@ WHATSAPP_TWILIO = Operation(
         signed=True,
         **{"415": _problem("not a urlencoded form")},
     ),
+)
+
+_JUSTDIAL_FIELDS = (
+    "leadid",
+    "leadtype",
+    "prefix",
+    "name",
+    "mobile",
+    "phone",
+    "email",
+    "date",
+    "time",
+    "category",
+    "city",
+    "area",
+    "brancharea",
+    "dncmobile",
+    "dncphone",
+    "company",
+    "pincode",
+    "branchpin",
+    "parentid",
+)
+_JUSTDIAL_RECEIVED: Schema = {
+    "description": "RECEIVED: stored (also a repeat of a leadid, or a request that went to the "
+    "review queue), or a call with no fields at all (nothing to store)",
+    "content": {"text/plain": {"schema": {"const": "RECEIVED"}}},
+}
+_JUSTDIAL_NOTE = (
+    "JustDial's lead push (field names from public integrations, not vendor documentation); "
+    "the token is the credential"
+)
+
+JUSTDIAL_GET = Operation(
+    "justdialGet",
+    _JUSTDIAL_NOTE + "; the lead in the query string",
+    parameters=(
+        _param("token", "path", required=True),
+        *(_param(name, "query") for name in _JUSTDIAL_FIELDS),
+    ),
+    responses={
+        "200": _JUSTDIAL_RECEIVED,
+        "404": _NOT_FOUND,
+        "429": _GUESSING,
+        "503": _DATABASE_DOWN,
+    },
+)
+
+JUSTDIAL_POST = Operation(
+    "justdialPost",
+    _JUSTDIAL_NOTE + "; the same fields as a form or a JSON object",
+    parameters=(_param("token", "path", required=True),),
+    request_body={
+        "required": False,
+        "content": {
+            media: {
+                "schema": {
+                    "type": "object",
+                    "properties": _string_fields(_JUSTDIAL_FIELDS),
+                    "additionalProperties": True,
+                }
+            }
+            for media in ("application/x-www-form-urlencoded", "application/json")
+        },
+        "description": "unknown fields are kept in the lead's specs; a body that is not a lead "
+        "is stored for the review queue",
+    },
+    responses=_webhook_responses(_JUSTDIAL_RECEIVED, limit="1 MiB", signed=False),
 )
 
 WHATSAPP_META_VERIFY = Operation(
@@ -384,7 +471,10 @@ OPERATIONS: tuple[Operation, ...] = (
     ADD_LEAD,
     LIST_LEADS,
     INDIAMART_PUSH,
+    GMAIL_PUSH,
     WHATSAPP_TWILIO,
+    JUSTDIAL_GET,
+    JUSTDIAL_POST,
     WHATSAPP_META_VERIFY,
     WHATSAPP_META,
     HEALTH,
@@ -561,7 +651,7 @@ def document(routes: Iterable[RouteLike]) -> Schema:
         "info": {
             "title": "leadtui ingest",
             "version": "1",
-            "description": "Adds leads from websites, WhatsApp and IndiaMART push to leadtui. "
+            "description": "Adds leads from websites, WhatsApp, IndiaMART push and JustDial to leadtui. "
             "A 2xx answer means the request's body is committed to the database.",
         },
         "paths": paths,

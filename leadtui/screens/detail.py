@@ -206,12 +206,12 @@ class DetailScreen(LeadScreen):
             ),
             ("Name", display.plain(lead.name)),
             ("Company", display.plain(lead.company)),
-            ("Phone", display.plain(lead.phone) or self._masked_phone()),
+            ("Phone", _phone(lead, lead.phone) or self._masked_phone()),
         ]
         if url:
             rows.append(("WhatsApp", Text(url, style=Style(link=url, underline=True))))
         rows += [
-            ("Phone 2", display.plain(lead.phone_alt)),
+            ("Phone 2", _phone(lead, lead.phone_alt)),
             ("Email", display.plain(lead.email)),
             ("Email 2", display.plain(lead.email_alt)),
             ("Address", display.plain(lead.address)),
@@ -330,3 +330,12 @@ class DetailScreen(LeadScreen):
             Text("\nSource", style="bold"),
             display.plain(details.raw_text, "dim", lines=True),
         )
+
+
+def _phone(lead: Lead, number: str | None) -> Text:
+    """A phone number, with a DNC marker when the number is on the do-not-call registry."""
+    shown = display.plain(number)
+    if shown.plain and display.do_not_call(lead, number):
+        shown.append("  DNC", style=display.DNC_STYLE)
+        shown.append(": on India's do-not-call registry (says JustDial); d asks before dialling")
+    return shown

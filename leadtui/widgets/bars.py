@@ -67,8 +67,8 @@ class TopBar(Widget):
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
-        # Countdowns ("reconnecting in 12 s") move every second.
-        if any(h.next_retry_ts for h in self.state.health):
+        # Countdowns ("reconnecting in 12 s") move every second; "last lead 3 min ago" too.
+        if any(h.next_retry_ts or h.state == "receiving" for h in self.state.health):
             self.refresh()
 
     def show(self, state: CaptureState | None = None, *, holding: bool | None = None) -> None:

@@ -132,7 +132,7 @@ def cells_of(lead: Lead, now: float) -> dict[str, tuple[str, str]]:
         "type": (display.type_label(lead), ""),
         "name": _name(lead),
         "company": (display.clean(lead.company), ""),
-        "phone": (display.clean(lead.phone), ""),
+        "phone": display.phone_cell(lead),
         "product": (display.clean(lead.product), ""),
         "quantity": (display.quantity(lead), ""),
         "city": (display.clean(lead.city), ""),
