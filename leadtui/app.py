@@ -56,6 +56,7 @@ from leadtui.screens.messages import (
     DetailRequested,
     MainReady,
     PromptReady,
+    ReadRequested,
     TriageRequested,
     UndoRequested,
     ViewRequested,
@@ -360,15 +361,15 @@ class LeadApp(App[int]):
             self.table.apply_changes(
                 [lead for lead in message.leads if lead.id in message.matching],
                 [lead.id for lead in message.leads if lead.id not in message.matching],
-                {lead.id for lead in message.new},
+                {lead.id for lead in message.new} | {lead.id for lead, _ in message.replied},
             )
             self._show_empty()
         screen = self.screen
         if isinstance(screen, LeadScreen) and screen is not self.main_screen:
             for lead in message.leads:
                 screen.lead_changed(lead)
-        if message.new:
-            self.arrivals.arrived(message.new)
+        if message.new or message.replied:
+            self.arrivals.arrived(message.new, message.replied)
 
     def on_state_read(self, message: StateRead) -> None:
         if self._app_closing():
@@ -383,6 +384,8 @@ class LeadApp(App[int]):
             self.top.state, message.state, self.holding, self.clock()
         )
         self.top.show(message.state)
+        if message.state.loaded and not message.state.error:
+            self.arrivals.unread_now(message.state.counts.get("unread", 0))
         if failing_changed:
             self.call_after_refresh(self._show_empty)
         if self._mailbox_hint_pending and message.state.loaded:
@@ -537,6 +540,10 @@ class LeadApp(App[int]):
 
     def on_undo_requested(self, _message: UndoRequested) -> None:
         self.writes.undo()
+
+    def on_read_requested(self, message: ReadRequested) -> None:
+        """A lead with unread messages is open: they are read, for every viewer."""
+        self.writes.mark_read(message.lead_id)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: a toast, and the feed restarts."""

@@ -527,6 +527,7 @@ def _when(ts: float) -> str:
 @common_options
 @_query_options
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines with the contract's fields.")
+@click.option("--unread", is_flag=True, help="Only leads with a buyer's message nobody read.")
 @pass_ctx
 def list_(
     ctx: Context,
@@ -535,10 +536,11 @@ def list_(
     search: str | None,
     limit: int | None,
     as_json: bool,
+    unread: bool,
 ) -> None:
     """List leads, newest first."""
     store = open_store(ctx.settings)
-    query = LeadQuery(status=status, since_ts=parse_since(since), search=search)
+    query = LeadQuery(status=status, since_ts=parse_since(since), search=search, unread=unread)
     if as_json:
         for lead in _iter_leads(store, query, limit):
             click.echo(json.dumps(store.with_messages([lead])[0], ensure_ascii=False))
@@ -549,7 +551,7 @@ def list_(
     if leads:
         console.print(_lead_table(leads, console.width))
     else:
-        console.print("no leads match" if (status or since or search) else "no leads yet")
+        console.print("no leads match" if (status or since or search or unread) else "no leads yet")
 
 
 # The columns of `leadtui list`, in order. The flexible ones share the width the others leave
@@ -568,7 +570,8 @@ def _lead_table(leads: Sequence[Lead], width: int) -> Table:
             "id": str(lead.id),
             "received": _when(lead.received_ts),
             "type": display.type_label(lead),
-            "name": lead.name or "",
+            # a buyer's message nobody has opened the lead to read: marked as the TUI marks it
+            "name": (display.UNREAD_MARK if lead.unread else "") + (lead.name or ""),
             "company": lead.company or "",
             "phone": lead.phone or "",
             "product": lead.product or "",

@@ -49,6 +49,8 @@ class View:
             return LeadQuery(owner=me, search=search, limit=PAGE)
         if name == "due":
             return LeadQuery(follow_up_due=True, search=search, limit=PAGE)
+        if name == "unread":
+            return LeadQuery(unread=True, search=search, limit=PAGE)
         return LeadQuery(search=search, limit=PAGE)
 
     def label(self) -> str:
@@ -64,6 +66,7 @@ def _unfiltered(query: LeadQuery) -> bool:
         or (query.search and query.search.strip())
         or query.owner
         or query.follow_up_due
+        or query.unread
         or query.since_ts is not None
     )
 
@@ -96,6 +99,45 @@ class _Announcer:
         return new
 
 
+def fresh_reply(lead: Lead) -> bool:
+    """Did this change of the lead bring a buyer's message nobody has read yet?
+
+    The capture path sets ``last_action`` "reply" and ``last_action_ts`` = ``updated_ts`` with
+    the message; a later merge moves ``updated_ts``, a triage action ``last_action``, and
+    opening the lead clears ``unread``: any of them makes it old news.
+    """
+    return (
+        lead.unread > 0
+        and lead.last_action == "reply"
+        and lead.last_action_ts is not None
+        and lead.last_action_ts == lead.updated_ts
+    )
+
+
+class _Replies:
+    """Which changed leads bring a buyer's message this app has not announced (once each)."""
+
+    KEEP = 50_000
+
+    def __init__(self) -> None:
+        self.announced: dict[int, int] = {}  # lead id → its message count when announced
+
+    def take(self, leads: list[Lead], new: list[Lead]) -> list[Lead]:
+        """The replies among ``leads``; a lead that is ``new`` is announced as new, not twice."""
+        created = {lead.id for lead in new}
+        out: list[Lead] = []
+        for lead in leads:
+            if not fresh_reply(lead) or self.announced.get(lead.id, -1) >= lead.messages_count:
+                continue
+            self.announced[lead.id] = lead.messages_count
+            if lead.id not in created:
+                out.append(lead)
+        if len(self.announced) > self.KEEP:  # forget the oldest half (dicts keep their order)
+            for lead_id in list(self.announced)[: self.KEEP // 2]:
+                del self.announced[lead_id]
+        return out
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -110,16 +152,23 @@ class PageLoaded(Message):
 
 class FeedChanged(Message):
     """Leads changed: ``leads`` in their current state, ``matching`` the ids still in the view,
-    ``new`` the ones created since the app started (announced whatever the view)."""
+    ``new`` the ones created since the app started and ``replied`` the ones a buyer just wrote
+    to, with the newest message (both announced whatever the view)."""
 
     def __init__(
-        self, generation: int, leads: list[Lead], matching: set[int], new: list[Lead]
+        self,
+        generation: int,
+        leads: list[Lead],
+        matching: set[int],
+        new: list[Lead],
+        replied: list[tuple[Lead, str]] | None = None,
     ) -> None:
         super().__init__()
         self.generation = generation
         self.leads = leads
         self.matching = matching
         self.new = new
+        self.replied = replied or []
 
 
 class StateRead(Message):
@@ -168,6 +217,7 @@ class ChangeFeed:
         waiter = None
         cursor: int | None = None
         announcer = _Announcer(0)
+        replies = _Replies()
         generation = 0
         last_state = 0.0
         state_due = True
@@ -188,7 +238,7 @@ class ChangeFeed:
                         break
                     if changed:
                         cursor, touched = self._catch_up(
-                            store, cursor, query, generation, announcer
+                            store, cursor, query, generation, (announcer, replies)
                         )
                         state_due = state_due or touched
                     now = time.monotonic()
@@ -231,9 +281,15 @@ class ChangeFeed:
         self.post(PageLoaded(request.generation, request.kind, leads, more))
 
     def _catch_up(
-        self, store: Store, cursor: int, query: LeadQuery, generation: int, announcer: _Announcer
+        self,
+        store: Store,
+        cursor: int,
+        query: LeadQuery,
+        generation: int,
+        news: tuple[_Announcer, _Replies],
     ) -> tuple[int, bool]:
         touched = False
+        announcer, replies = news
         while True:
             changes = store.changes_since(cursor)
             cursor = changes.cursor
@@ -242,7 +298,10 @@ class ChangeFeed:
                 ids = [lead.id for lead in changes.leads]
                 match = set(ids) if _unfiltered(query) else store.matching_ids(query, ids)
                 new = announcer.take(changes.leads)
-                self.post(FeedChanged(generation, changes.leads, match, new))
+                replied = replies.take(changes.leads, new)
+                said = store.latest_messages(x.id for x in replied) if replied else {}
+                texts = [(x, said[x.id].text if x.id in said else "") for x in replied]
+                self.post(FeedChanged(generation, changes.leads, match, new, texts))
             if not changes.more:
                 return cursor, touched
 

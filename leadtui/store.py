@@ -289,6 +289,11 @@ class Store:
     def messages(self, lead_id: int) -> list[Reply]:
         return self._d.reading(lambda: self._leads.messages(lead_id))
 
+    def latest_messages(self, lead_ids: Iterable[int]) -> dict[int, Reply]:
+        """The newest message from the buyer on each of these leads, by lead id."""
+        ids = list(lead_ids)  # a read may run twice
+        return self._d.reading(lambda: self._leads.latest_messages(ids))
+
     def lead_raw_ids(self, lead_id: int) -> list[int]:
         return self._d.reading(lambda: self._leads.lead_raw_ids(lead_id))
 
@@ -327,6 +332,11 @@ class Store:
         detail: str = "",
     ) -> Lead:
         return self._triage.log_call(lead_id, outcome, actor, follow_up=follow_up, detail=detail)
+
+    def mark_read(self, lead_id: int) -> bool:
+        """The lead was opened: its buyer's messages are read, in every viewer (False: none
+        were unread, nothing written)."""
+        return self._triage.mark_read(lead_id)
 
     def owners(self) -> list[str]:
         """Everyone who owns a lead now, in order."""
@@ -388,7 +398,8 @@ class Store:
     # ------------------------------------------------------------------ counts and stats
 
     def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
-        """Header counts: new today, awaiting contact, review queue (each stops at ``cap``)."""
+        """Header counts: new today, awaiting contact, review queue, unread (each stops at
+        ``cap``)."""
         return self._d.reading(lambda: self._counts.counts(cap, now))
 
     def stats(self, now: float | None = None, days: int = 14) -> Stats:

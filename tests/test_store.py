@@ -672,7 +672,7 @@ def test_stats_median_response_and_counts(store: Store) -> None:
     assert stats.median_response_today >= 0
     assert stats.per_day[-1][1] == 2
     assert stats.per_day[-8][1] == 1
-    assert store.counts() == {"new_today": 2, "awaiting": 3, "review": 0}
+    assert store.counts() == {"new_today": 2, "awaiting": 3, "review": 0, "unread": 0}
 
 
 def test_capped_counts_stop_at_the_cap(store: Store) -> None:
@@ -682,8 +682,12 @@ def test_capped_counts_stop_at_the_cap(store: Store) -> None:
         )
     raw_id, _ = store.add_raw(b"not a lead", source="test", kind="email")
     store.apply(raw_id, [{"kind": "error", "error": "unreadable"}])
-    assert store.counts(cap=2) == {"new_today": 2, "awaiting": 2, "review": 1}
-    assert store.counts(cap=10) == store.counts() == {"new_today": 3, "awaiting": 3, "review": 1}
+    assert store.counts(cap=2) == {"new_today": 2, "awaiting": 2, "review": 1, "unread": 0}
+    assert (
+        store.counts(cap=10)
+        == store.counts()
+        == {"new_today": 3, "awaiting": 3, "review": 1, "unread": 0}
+    )
 
 
 def test_reopening_keeps_the_data_and_the_schema_version(db_url: str) -> None:

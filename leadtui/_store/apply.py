@@ -395,6 +395,7 @@ class Applier:
         lead = self._m.Lead
         lead.update(
             messages_count=lead.messages_count + 1,
+            unread=lead.unread + 1,  # news until someone opens the lead (Store.mark_read)
             updated_ts=now,
             last_action="reply",
             last_actor=str(values.get("name") or "buyer")[:64],
@@ -421,6 +422,7 @@ class Applier:
         self._d.add_said(int(target), messages, batch.search)
         lead.update(
             messages_count=lead.messages_count + len(messages),
+            unread=lead.unread + len(messages),
             updated_ts=now,
             last_action="reply",
             last_actor=str(result.get("name") or "buyer")[:64],

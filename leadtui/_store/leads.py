@@ -19,6 +19,9 @@ from leadtui._store.records import Event, Lead, LeadQuery, Reply, iso
 pw: Any = peewee  # untyped, as in models.py
 
 LEAD_ATTRS = tuple(Lead.__dataclass_fields__)
+UNREAD = pw.SQL("unread > 0")
+"""Leads with a buyer's message nobody has read: the condition of the partial index
+``lead_unread`` (schema.UNREAD_INDEX), as SQL text so both databases see it is that one."""
 
 
 class Leads:
@@ -65,6 +68,8 @@ class Leads:
             q = q.where(
                 lead.follow_up.is_null(False) & (lead.follow_up <= date.today().isoformat())
             )
+        if query.unread:
+            q = q.where(UNREAD)  # literally, so the partial index lead_unread serves it
         if query.search and query.search.strip():
             q = self._d.backend.search_filter(q, lead, query.search)
         return q
@@ -152,6 +157,16 @@ class Leads:
             for lead_id, ts, text in q.order_by(msg.id).tuples():
                 found.setdefault(int(lead_id), []).append({"at": iso(ts), "text": text})
         return [{**x.to_json(), "messages": found.get(x.id, [])} for x in leads]
+
+    def latest_messages(self, lead_ids: Iterable[int]) -> dict[int, Reply]:
+        """The newest message of each lead (for the toast that says what the buyer wrote)."""
+        ids = list(lead_ids)
+        if not ids:
+            return {}
+        msg = self._d.m.LeadMessage
+        newest = msg.select(pw.fn.MAX(msg.id)).where(msg.lead_id.in_(ids)).group_by(msg.lead_id)
+        q = msg.select(msg.id, msg.lead_id, msg.ts, msg.text).where(msg.id.in_(newest))
+        return {int(r[1]): Reply(*r) for r in q.tuples()}
 
     def messages(self, lead_id: int) -> list[Reply]:
         msg = self._d.m.LeadMessage

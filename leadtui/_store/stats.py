@@ -10,6 +10,7 @@ from typing import Any
 import peewee
 
 from leadtui._store.database import Database
+from leadtui._store.leads import UNREAD
 from leadtui._store.records import Stats
 
 pw: Any = peewee  # untyped, as in models.py
@@ -22,7 +23,7 @@ class Counts:
         self._d = database
 
     def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
-        """Header counts: new today, awaiting contact, review queue.
+        """Header counts: new today, awaiting contact, review queue, leads with unread messages.
 
         "Today" is when the buyer enquired (``received_ts``), not when leadtui captured the
         lead: a first run that reads a week of mail must not count the whole week as today.
@@ -46,6 +47,7 @@ class Counts:
             # Failed raw items and the outbox's dead letters: the review queue lists both.
             "review": count(raw.select().where(raw.status == "failed"))
             + count(self._d.m.Outbox.select().where(self._d.m.Outbox.state == "dead")),
+            "unread": count(lead.select().where(UNREAD)),  # leads with a message unread
         }
 
     def stats(self, now: float | None = None, days: int = 14) -> Stats:

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from leadtui._store.database import Database
-from leadtui._store.leads import Leads
+from leadtui._store.leads import UNREAD, Leads
 from leadtui._store.outbox import Outbox, OutboxRoute, PendingEvent
 from leadtui._store.records import (
     CONTACTED_STATUSES,
@@ -219,6 +219,23 @@ class Triage:
             return values
 
         return updates
+
+    def mark_read(self, lead_id: int) -> bool:
+        """Someone opened the lead: the buyer's messages on it are read, for the whole team.
+
+        One change value, so every viewer drops the marker; no history line and no "last
+        action", because reading changes nothing about the lead (and "buyer replied" stays the
+        last thing that happened). False, with nothing written, when nothing was unread.
+        """
+
+        def txn() -> bool:
+            lead = self._d.m.Lead
+            done = lead.update(unread=0).where((lead.id == lead_id) & UNREAD).execute()
+            if done:
+                self._d.stamp_leads([lead_id])
+            return bool(done)
+
+        return self._d.retrying(txn)
 
     def owners(self, limit: int = 200) -> list[str]:
         """Everyone who owns a lead now (served by the owner index), for the owner prompt."""

@@ -524,6 +524,10 @@ def _lead_out_schema() -> Schema:
         "enquiry_no": {"type": "integer"},
         "missed_by_email": {"type": "boolean"},
         "notes": {"type": "integer"},
+        "unread": {
+            "type": "integer",
+            "description": "the buyer's messages nobody has opened the lead to read yet",
+        },
         "messages": {
             "type": "array",
             "description": "the buyer's later messages (replies, WhatsApp follow-ups), oldest first",

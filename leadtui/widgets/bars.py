@@ -128,6 +128,10 @@ class TopBar(Widget):
         out.append(
             f"awaiting {display.count(awaiting, COUNT_CAP)}", style="bold" if awaiting else ""
         )
+        unread = counts.get("unread", 0)
+        if unread:
+            out.append(" · ")
+            out.append(f"unread {display.count(unread, COUNT_CAP)}", style="bold yellow")
         review = counts.get("review", 0)
         if review:
             out.append(" · ")
@@ -195,7 +199,8 @@ class LeadBar(Static):
         if lead.notes_count:
             bits.append(f"{lead.notes_count} note{'s' if lead.notes_count != 1 else ''}")
         if lead.messages_count:
-            bits.append(f"{lead.messages_count} repl{'ies' if lead.messages_count != 1 else 'y'}")
+            replies = f"{lead.messages_count} repl{'ies' if lead.messages_count != 1 else 'y'}"
+            bits.append(f"{replies} ({lead.unread} unread)" if lead.unread else replies)
         if lead.enquiry_no > 1:
             bits.append(f"enquiry no. {lead.enquiry_no} from this buyer")
         out.append("  ")

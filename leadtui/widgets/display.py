@@ -125,6 +125,25 @@ def announce(lead: Lead) -> str:
     return f"New {kind}: {buyer(lead)}" + (f" — {what}" if what else "")
 
 
+def first_words(text: object, limit: int = 60) -> str:
+    """The start of a message for a one-line toast: cleaned, cut at a word, ``…`` if cut."""
+    line = clean(text)
+    if len(line) <= limit:
+        return line
+    head = line[: limit + 1]  # one more: a word that ends right at the limit stays whole
+    cut = head.rsplit(" ", 1)[0] if " " in head else line[:limit]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def announce_reply(lead: Lead, text: str) -> str:
+    """The toast for a buyer writing again: ``Reply from <buyer>: “<first words>”``."""
+    said = first_words(text)
+    return f"Reply from {buyer(lead)}" + (f": “{said}”" if said else "")
+
+
+UNREAD_MARK = "● "  # before the name of a lead with a message nobody has read
+
+
 def when(ts: float, now: float) -> str:
     """A short arrival time: ``14:05`` today, ``02 Mar`` this year, ``2025`` before (the
     year alone, so an old lead never reads as a day of this year; detail shows the date)."""
