@@ -50,6 +50,7 @@ from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
 from leadtui.live import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
+from leadtui.reminders import AlertsRang, RemindersCounted, ReminderWatcher, Ringer
 from leadtui.screens.base import LeadScreen
 from leadtui.screens.main import MainScreen
 from leadtui.screens.messages import (
@@ -160,12 +161,22 @@ class LeadApp(App[int]):
         self.writes = Writes(self, store, lambda: self.actor, lambda: self.settings)
         self.triage.know(*settings.team_members)
         self.arrivals = Arrivals(self, settings, demo=demo is not None)
+        self.reminders = ReminderWatcher(
+            store,
+            recipient=self.actor,
+            clock=clock,
+            sla_seconds=lambda: self.settings.sla_first_contact,
+            post=self.post_message,
+        )
+        self.ringer = Ringer(self, lambda: self.settings.bell)
         self.holding = False
         self.first_page_shown = False
         self.table = LeadTable(
             clock=clock, highlight_seconds=settings.highlight_seconds, id="leads"
         )
+        self.table.sla_seconds = settings.sla_first_contact
         self.lead_bar = LeadBar(clock=clock, id="lead-bar")
+        self.lead_bar.buylead_valid_hours = settings.buylead_valid_hours
         setup_hint = None
         if demo is None and not settings.imap_configured:
             setup_hint = "mailbox: not set up"
@@ -194,6 +205,10 @@ class LeadApp(App[int]):
             self.run_worker(
                 self.capturing.run, thread=True, exclusive=True, group="capture", name="capture"
             )
+        self.run_worker(
+            lambda: self.reminders.run(lambda: get_current_worker().is_cancelled),
+            thread=True, exclusive=True, exit_on_error=False, group="reminders", name="reminders",
+        )  # fmt: skip
         self.set_interval(60.0, self.table.refresh_times)
         self.set_interval(2.0, self.capturing.follow_the_config)
         if not self.is_headless:
@@ -312,7 +327,8 @@ class LeadApp(App[int]):
         self.view = view
         self._keep_on_load = self.table.current_id  # stay on this lead if the new view has it
         self.lead_bar.show(self.table.current, view=view.label())
-        self.request_page("head", None, new_view=True)
+        # Calls to return: the oldest first, so the cursor starts at the bottom of the view.
+        self.request_page("tail" if view.filter_name == "calls" else "head", None, new_view=True)
 
     def on_lead_table_page_wanted(self, message: LeadTable.PageWanted) -> None:
         self.request_page(message.kind, message.anchor)
@@ -403,6 +419,14 @@ class LeadApp(App[int]):
                 title="Capture taken over",
                 markup=False,
             )
+
+    def on_alerts_rang(self, message: AlertsRang) -> None:
+        if not self._app_closing():
+            self.ringer.rang(message)
+
+    def on_reminders_counted(self, message: RemindersCounted) -> None:
+        if not self._app_closing():
+            self.top.show_reminders(message.counts)
 
     def on_capture_problem(self, message: CaptureProblem) -> None:
         self.top.add_problem(message.text)
@@ -529,6 +553,7 @@ class LeadApp(App[int]):
 
     def on_triage_done(self, message: TriageDone) -> None:
         self.table.show_team(len(self.triage.people) > 1)
+        self.reminders.nudge()  # a follow-up set, snoozed or done: the header counts again
         if message.undo is not None:
             self.writes.last = message.undo
             self.notify(f"{message.text}  (u undoes)", markup=False, timeout=3)
@@ -565,7 +590,8 @@ class LeadApp(App[int]):
     def action_stats(self) -> None:
         from leadtui.screens.stats import StatsScreen  # noqa: PLC0415 - loaded on first use
 
-        self.push_screen(StatsScreen(self.store, self.clock))
+        sla = self.settings.sla_first_contact or None
+        self.push_screen(StatsScreen(self.store, self.clock, sla))
 
     def action_help(self) -> None:
         from leadtui.screens.help import HelpScreen  # noqa: PLC0415 - loaded on first use

@@ -48,6 +48,8 @@ class View:
             return LeadQuery(owner=me, search=search, limit=PAGE)
         if name == "due":
             return LeadQuery(follow_up_due=True, search=search, limit=PAGE)
+        if name == "calls":
+            return LeadQuery(calls_to_return=True, search=search, limit=PAGE)
         return LeadQuery(search=search, limit=PAGE)
 
     def label(self) -> str:
@@ -63,6 +65,7 @@ def _unfiltered(query: LeadQuery) -> bool:
         or (query.search and query.search.strip())
         or query.owner
         or query.follow_up_due
+        or query.calls_to_return
         or query.since_ts is not None
     )
 

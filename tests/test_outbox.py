@@ -34,7 +34,7 @@ from leadtui import cli, config, parser, synth
 from leadtui.capture import Pipeline, RawItem
 from leadtui.config import NotifyTarget, Secret
 from leadtui.outbox import Answer, Sender, make_target, next_attempt, routes, verify
-from leadtui.store import Health, OutboxItem, Store
+from leadtui.store import SCHEMA_VERSION, Health, OutboxItem, Store
 
 BOT_TOKEN = "123456:AAH-bot-token-never-shown-9f8e7d"
 NTFY_TOKEN = "tk_ntfy_token_never_shown_4c3b2a"
@@ -732,7 +732,7 @@ def test_a_schema_5_database_gets_the_outbox(db_url: str) -> None:
         s.m.Meta.update(value="5").where(s.m.Meta.key == "schema_version").execute()
     configs = (NotifyTarget("phone", "ntfy", url="http://127.0.0.1:9/t"),)
     with open_store(db_url, configs) as s:
-        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == "6"
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         assert s.count_leads() == 1
         assert s.outbox_items() == []
         raw, _lead = lead_mail(13)

@@ -32,6 +32,7 @@ FILTERS = (
     ("7", "spam", "Spam"),
     ("8", "mine", "Mine"),
     ("9", "due", "Follow-up due"),
+    ("C", "calls", "Calls to return"),
 )
 FILTER_LABELS = {name: label for _key, name, label in FILTERS}
 
