@@ -33,11 +33,11 @@ SIZE = (120, 30)
 
 
 @pytest.fixture(autouse=True)
-def _ist_on_a_utc_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _ist_on_a_utc_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest's ``_zone_restored`` gives the next test its zone back."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     config.use_timezone("Asia/Kolkata")  # what LeadApp and the CLI do with ui.timezone
-    yield
 
 
 def ist(*args: int) -> float:
