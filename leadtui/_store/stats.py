@@ -80,9 +80,9 @@ class Counts:
         new_today = 0
         sla = SlaTally(sla_seconds, now) if sla_seconds else None
         for received, first_seen, contacted, qtype, source, status, by, owner in rows:
-            if sla is not None:
-                sla.add(received, first_seen, contacted, status, by or owner)
             day = datetime.fromtimestamp(received).date()
+            if sla is not None:
+                sla.add(day, received, first_seen, contacted, status, by or owner)
             if day in per_day:
                 per_day[day] += 1
             if received >= week:
@@ -125,16 +125,28 @@ class SlaTally:
         self.people: dict[str, list[float | None]] = {}
 
     def add(
-        self, received: float, first_seen: float, contacted: float | None, status: str,
-        person: str | None,
+        self, day: date, received: float, first_seen: float, contacted: float | None,
+        status: str, person: str | None,
     ) -> None:  # fmt: skip
+        """One lead of ``day`` (the buyer's, as the per-day counts)."""
         if status == "spam" or received < first_seen - OLD_MAIL:
             return
-        if contacted is None and self.now - first_seen < self.limit:
-            return  # the clock still runs
-        waited = None if contacted is None else max(0.0, contacted - first_seen)
-        self.days.setdefault(datetime.fromtimestamp(received).date(), []).append(waited)
-        self.people.setdefault(person or "unassigned", []).append(waited)
+        if contacted is None:
+            if self.now - first_seen < self.limit:
+                return  # the clock still runs
+            waited = None
+        else:
+            waited = contacted - first_seen if contacted > first_seen else 0.0
+        days, people = self.days, self.people
+        if day in days:
+            days[day].append(waited)
+        else:
+            days[day] = [waited]
+        who = person or "unassigned"
+        if who in people:
+            people[who].append(waited)
+        else:
+            people[who] = [waited]
 
     def row(self, label: str, waits: list[float | None]) -> SlaRow:
         done = [w for w in waits if w is not None]
