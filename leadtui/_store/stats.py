@@ -82,7 +82,7 @@ class Counts:
         for received, first_seen, contacted, qtype, source, status, by, owner in rows:
             day = datetime.fromtimestamp(received).date()
             if sla is not None:
-                sla.add(day, received, first_seen, contacted, status, by or owner)
+                sla.add(day, received, first_seen, contacted, status=status, person=by or owner)
             if day in per_day:
                 per_day[day] += 1
             if received >= week:
@@ -126,7 +126,7 @@ class SlaTally:
 
     def add(
         self, day: date, received: float, first_seen: float, contacted: float | None,
-        status: str, person: str | None,
+        *, status: str, person: str | None,
     ) -> None:  # fmt: skip
         """One lead of ``day`` (the buyer's, as the per-day counts)."""
         if status == "spam" or received < first_seen - OLD_MAIL:
