@@ -353,3 +353,29 @@ async def test_the_due_minute_rings_once_toasts_the_lead_and_z_snoozes_it(tmp_pa
         lead = lead_named(url, "Meena [bold]Iyer")
         assert lead.follow_up_ts == ist(2026, 3, 12, 12, 0)
         assert app.table.sla_seconds == 900
+
+
+async def test_f_takes_a_time_and_C_lists_calls_to_return_oldest_first(tmp_path: Path) -> None:
+    url = str(tmp_path / "leads.db")
+    with Store.open(url) as store:
+        calls = add_leads(store, 3, query_type="P")
+        (enquiry,) = add_leads(store, 1, first=3)
+        store.log_call(calls[1], "connected", actor="asha")
+    now = ist(2026, 3, 12, 14, 5)
+    settings = Settings(db=url, http_listen="off", imap_host="imap.example.in")
+    app = LeadApp(settings, Store.open(url), capture=False, clock=lambda: now, actor="asha")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.first_page_shown, "the first page")
+        await select(pilot, app, enquiry)
+        await pilot.press("f", *"fri 4pm", "enter")
+        await until(
+            pilot,
+            lambda: lead_named(url, "Buyer 3").follow_up_ts == ist(2026, 3, 13, 16, 0),
+            "the follow-up at Friday 16:00 IST",
+        )
+        await until(
+            pilot, lambda: "follow-up Fri 13 Mar 16:00" in str(app.lead_bar.line()), "the lead line"
+        )
+        await pilot.press("C")
+        await until(pilot, lambda: app.table.ids == [calls[2], calls[0]], "the calls to return")
+        assert app.table.current_id == calls[0]  # the oldest, where the cursor starts
