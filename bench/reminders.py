@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _synthetic import CACHE, DB_TAG, marked, sqlite_leads_db  # noqa: E402
 from store import pg_admin, pg_base_url, pg_leads_db, pg_schema_url  # noqa: E402
 
+from leadtui._store.schema import FOLLOW_UP_INDEX  # noqa: E402
 from leadtui.store import LeadQuery, Store  # noqa: E402
 from leadtui.widgets.bars import COUNT_CAP  # noqa: E402
 
@@ -103,13 +104,14 @@ def shaped_copy(url: str, backend: str, pg: str | None, n: int, now: float) -> s
                      f'(SELECT MAX(id) FROM "{schema}".lead))')  # fmt: skip
     with Store.open(target) as store:
         store.db.create_tables(list(store.m.all), safe=True)  # what a copied schema lacks
+        store.db.execute_sql(FOLLOW_UP_INDEX)  # a cache built before the index had it
         if not _shaped(store):
             mod = "%" if backend == "sqlite" else "%%"
             for sql in shape_sql(now, mod):
                 store.db.execute_sql(sql)
             store.m.Meta.insert(key=SHAPED, value=str(now)).execute()
-            if backend == "sqlite":
-                store.db.execute_sql("ANALYZE")
+        if backend == "sqlite":  # a user's database has no statistics: plan without them
+            store.db.execute_sql("DROP TABLE IF EXISTS sqlite_stat1")
     if backend == "postgres":
         pg_admin(target, "VACUUM ANALYZE lead")
     return target

@@ -302,7 +302,7 @@ def test_a_schema_6_database_gets_timed_follow_ups_and_alerts(tmp_path: Path) ->
         (lead_id,) = add_leads(s, 1)
         s.m.Lead.update(follow_up="2026-03-13").execute()
         s.db.execute_sql("DROP TABLE alert")
-        s.db.execute_sql("DROP INDEX lead_follow_up_ts")
+        s.db.execute_sql("DROP INDEX lead_follow_up_ts_status_owner")
         s.db.execute_sql("ALTER TABLE lead DROP COLUMN follow_up_ts")
         s.m.Meta.update(value="6").where(s.m.Meta.key == "schema_version").execute()
     with Store.open(path) as s:
@@ -310,7 +310,14 @@ def test_a_schema_6_database_gets_timed_follow_ups_and_alerts(tmp_path: Path) ->
         lead = s.get_lead(lead_id)
         assert lead is not None
         assert lead.follow_up_ts == ist(2026, 3, 13, 10, 0)  # a day alone rings at 10:00
-        assert "lead_follow_up_ts" in {i.name for i in s.db.get_indexes("lead")}
+        assert "lead_follow_up_ts_status_owner" in {i.name for i in s.db.get_indexes("lead")}
+        plan = s.db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT count(*) FROM lead WHERE follow_up_ts <= ?"
+            " AND (status || '') IN ('new', 'contacted', 'quoted')"  # as the store writes it
+            " AND (owner IS NULL OR lower(owner) = 'asha')",
+            (time.time(),),
+        ).fetchall()
+        assert "COVERING INDEX lead_follow_up_ts_status_owner" in str(plan)
         assert s.last_alert_id() == 0
 
 
