@@ -322,13 +322,17 @@ class LeadApp(App[int]):
             view = replace(view, filter_name=message.filter_name)
         if message.search is not None:
             view = replace(view, search=message.search)
+        if view.filter_name == "buyleads":  # fresh as of now
+            view = replace(view, now=self.clock(), fresh_hours=self.settings.buylead_valid_hours)
         if view == self.view:
             return
         self.view = view
         self._keep_on_load = self.table.current_id  # stay on this lead if the new view has it
         self.lead_bar.show(self.table.current, view=view.label())
-        # Calls to return: the oldest first, so the cursor starts at the bottom of the view.
-        self.request_page("tail" if view.filter_name == "calls" else "head", None, new_view=True)
+        # Calls to return and BuyLeads: the one waiting longest (or going stale soonest) first,
+        # so the cursor starts at the bottom of the view.
+        oldest_first = view.filter_name in {"calls", "buyleads"}
+        self.request_page("tail" if oldest_first else "head", None, new_view=True)
 
     def on_lead_table_page_wanted(self, message: LeadTable.PageWanted) -> None:
         self.request_page(message.kind, message.anchor)

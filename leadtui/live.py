@@ -38,6 +38,8 @@ class View:
 
     filter_name: str = "all"
     search: str = ""
+    now: float = 0.0  # for "buyleads": BuyLeads posted since now - fresh_hours
+    fresh_hours: float = 72.0
 
     def query(self, me: str) -> LeadQuery:
         search = self.search.strip() or None
@@ -50,6 +52,11 @@ class View:
             return LeadQuery(follow_up_due=True, search=search, limit=PAGE)
         if name == "calls":
             return LeadQuery(calls_to_return=True, search=search, limit=PAGE)
+        if name == "buyleads":  # still fresh, the soonest stale at the bottom
+            since = self.now - self.fresh_hours * 3600
+            return LeadQuery(
+                status="open", query_type="B", since_ts=since, search=search, limit=PAGE
+            )
         return LeadQuery(search=search, limit=PAGE)
 
     def label(self) -> str:
@@ -66,6 +73,7 @@ def _unfiltered(query: LeadQuery) -> bool:
         or query.owner
         or query.follow_up_due
         or query.calls_to_return
+        or query.query_type
         or query.since_ts is not None
     )
 

@@ -362,13 +362,17 @@ async def test_the_due_minute_rings_once_toasts_the_lead_and_z_snoozes_it(tmp_pa
         assert app.table.sla_seconds == 900
 
 
-async def test_f_takes_a_time_and_C_lists_calls_to_return_oldest_first(tmp_path: Path) -> None:
+async def test_f_takes_a_time_and_C_and_B_list_the_longest_waiting_first(tmp_path: Path) -> None:
     url = str(tmp_path / "leads.db")
+    now = ist(2026, 3, 12, 14, 5)
     with Store.open(url) as store:
         calls = add_leads(store, 3, query_type="P")
         (enquiry,) = add_leads(store, 1, first=3)
         store.log_call(calls[1], "connected", actor="asha")
-    now = ist(2026, 3, 12, 14, 5)
+        stale, older, newer = add_leads(store, 3, first=4, query_type="B")
+        m = store.m.Lead
+        for lead_id, hours in ((stale, 80), (older, 62), (newer, 10)):
+            m.update(received_ts=now - hours * 3600).where(m.id == lead_id).execute()
     settings = Settings(db=url, http_listen="off", imap_host="imap.example.in")
     app = LeadApp(settings, Store.open(url), capture=False, clock=lambda: now, actor="asha")
     async with app.run_test(size=SIZE) as pilot:
@@ -386,3 +390,7 @@ async def test_f_takes_a_time_and_C_lists_calls_to_return_oldest_first(tmp_path:
         await pilot.press("C")
         await until(pilot, lambda: app.table.ids == [calls[2], calls[0]], "the calls to return")
         assert app.table.current_id == calls[0]  # the oldest, where the cursor starts
+        await pilot.press("B")  # BuyLeads still fresh; the one going stale first at the cursor
+        await until(pilot, lambda: app.table.ids == [newer, older], "the fresh BuyLeads")
+        assert app.table.current_id == older
+        await until(pilot, lambda: "BuyLead 10.0 h left" in str(app.lead_bar.line()), "time left")

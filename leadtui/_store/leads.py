@@ -65,6 +65,8 @@ class Leads:
             q = q.where(
                 lead.follow_up.is_null(False) & (lead.follow_up <= date.today().isoformat())
             )
+        if query.query_type:
+            q = q.where(lead.query_type == query.query_type)
         if query.calls_to_return:
             q = q.where((lead.query_type == "P") & (lead.status == "new"))
         if query.search and query.search.strip():

@@ -247,6 +247,7 @@ class LeadQuery:
     owner: str | None = None
     follow_up_due: bool = False
     calls_to_return: bool = False  # phone leads (Call, missed calls) nobody has called back
+    query_type: str | None = None  # IndiaMART's QUERY_TYPE: W, B (BuyLead), P (call) …
     before_id: int | None = None  # keyset paging: leads older than this id
     after_id: int | None = None  # keyset paging the other way
     limit: int = 100

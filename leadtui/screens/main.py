@@ -33,6 +33,7 @@ FILTERS = (
     ("8", "mine", "Mine"),
     ("9", "due", "Follow-up due"),
     ("C", "calls", "Calls to return"),
+    ("B", "buyleads", "Fresh BuyLeads"),
 )
 FILTER_LABELS = {name: label for _key, name, label in FILTERS}
 
