@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psycopg  # noqa: E402
 from _synthetic import CACHE, DB_TAG, marked, sqlite_leads_db  # noqa: E402
 from store import pg_admin, pg_base_url, pg_leads_db, pg_schema_url  # noqa: E402
 
@@ -91,17 +92,29 @@ def shaped_copy(url: str, backend: str, pg: str | None, n: int, now: float) -> s
         schema = f"leadtui_bench_reminders_{DB_TAG}_{n}"
         target = pg_schema_url(pg, schema)
         source = url.rsplit("search_path%3D", 1)[1]
+        pg_admin(pg, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         with Store.open(target) as store:
             done = marked(store, n) and _shaped(store)
         if not done:
             print(f"reminders: copying schema {source} to {schema} (once)…", file=sys.stderr)
             pg_admin(pg, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
-            pg_admin(pg, f'CREATE TABLE "{schema}".lead (LIKE "{source}".lead INCLUDING ALL)')
-            pg_admin(pg, f'INSERT INTO "{schema}".lead SELECT * FROM "{source}".lead')
-            pg_admin(pg, f'CREATE TABLE "{schema}".meta AS SELECT * FROM "{source}".meta')
-            pg_admin(pg, f'CREATE TABLE "{schema}".counter AS SELECT * FROM "{source}".counter')
-            pg_admin(pg, f"SELECT setval(pg_get_serial_sequence('\"{schema}\".lead', 'id'), "
-                     f'(SELECT MAX(id) FROM "{schema}".lead))')  # fmt: skip
+            with psycopg.connect(pg, autocommit=True) as conn:
+                columns = ", ".join(
+                    f'"{name}"'
+                    for (name,) in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_schema"
+                        " = %s AND table_name = 'lead' AND is_generated = 'NEVER'",
+                        (source,),
+                    )
+                )
+                for sql in (
+                    f'CREATE TABLE "{schema}".lead (LIKE "{source}".lead INCLUDING ALL)',
+                    f'INSERT INTO "{schema}".lead ({columns}) SELECT {columns} FROM "{source}".lead',
+                    f'CREATE TABLE "{schema}".meta (LIKE "{source}".meta INCLUDING ALL)',
+                    f'INSERT INTO "{schema}".meta SELECT * FROM "{source}".meta',
+                    f'CREATE TABLE "{schema}".counter AS SELECT * FROM "{source}".counter',
+                ):
+                    conn.execute(sql)  # type: ignore[arg-type]
     with Store.open(target) as store:
         store.db.create_tables(list(store.m.all), safe=True)  # what a copied schema lacks
         store.db.execute_sql(FOLLOW_UP_INDEX)  # a cache built before the index had it
