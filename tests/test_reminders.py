@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import static_text
 from test_app import Recorder, lead_named, select, until
 from test_store import ingest, make_lead
 
@@ -394,3 +395,34 @@ async def test_f_takes_a_time_and_C_and_B_list_the_longest_waiting_first(tmp_pat
         await until(pilot, lambda: app.table.ids == [newer, older], "the fresh BuyLeads")
         assert app.table.current_id == older
         await until(pilot, lambda: "BuyLead 10.0 h left" in str(app.lead_bar.line()), "time left")
+
+
+async def test_the_stats_screen_shows_first_contact_on_time_per_day_and_person(
+    tmp_path: Path,
+) -> None:
+    url = str(tmp_path / "leads.db")
+    now = ist(2026, 3, 12, 18, 0)
+    with Store.open(url) as store:
+        ids = add_leads(store, 2)
+        m = store.m.Lead
+        m.update(first_seen_ts=now - 3600, received_ts=now - 3600).execute()
+        m.update(contacted_ts=now - 3600 + 240, contacted_by="asha", status="contacted").where(
+            m.id == ids[0]
+        ).execute()
+    settings = Settings(db=url, http_listen="off", imap_host="imap.example.in")
+    app = LeadApp(settings, Store.open(url), capture=False, clock=lambda: now, actor="asha")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.first_page_shown, "the first page")
+        await pilot.press("t")
+        text = await until(
+            pilot,
+            lambda: "unassigned" in (shown := static_text(app, "#stats-tables")) and shown,
+            "the stats",
+        )
+    assert "Within 15 min, per day" in text
+    assert "Within 15 min, per person" in text
+    assert "Thu 12 Mar" in text
+    assert "50% of 2" in text  # one of the two within 15 minutes
+    assert "asha" in text
+    assert "unassigned" in text
+    assert "4 min" in text  # asha's median first contact

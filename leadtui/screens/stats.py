@@ -110,8 +110,8 @@ class StatsScreen(Screen[None]):
         shown: list[Table] = [answer, by_type, by_source]
         if stats.sla_seconds:
             limit = display.duration(stats.sla_seconds)
-            shown.append(sla_table(f"Contacted within {limit}, by day", stats.sla_by_day))
-            shown.append(sla_table(f"Contacted within {limit}, by person", stats.sla_by_person))
+            shown.append(sla_table(f"Within {limit}, per day", stats.sla_by_day))
+            shown.append(sla_table(f"Within {limit}, per person", stats.sla_by_person))
         tables = Columns(shown, padding=(1, 4))
         self.query_one("#stats-tables", Static).update(tables)
 
