@@ -50,7 +50,7 @@ from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
 from leadtui.live import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
-from leadtui.reminders import AlertsRang, RemindersCounted, ReminderWatcher, Ringer
+from leadtui.reminders import AlertsRang, RemindersCounted, Reminding
 from leadtui.screens.base import LeadScreen
 from leadtui.screens.main import MainScreen
 from leadtui.screens.messages import (
@@ -161,14 +161,10 @@ class LeadApp(App[int]):
         self.writes = Writes(self, store, lambda: self.actor, lambda: self.settings)
         self.triage.know(*settings.team_members)
         self.arrivals = Arrivals(self, settings, demo=demo is not None)
-        self.reminders = ReminderWatcher(
-            store,
-            recipient=self.actor,
-            clock=clock,
-            sla_seconds=lambda: self.settings.sla_first_contact,
-            post=self.post_message,
-        )
-        self.ringer = Ringer(self, lambda: self.settings.bell)
+        self.reminders = Reminding(
+            self, store, person=self.actor, clock=clock, settings=lambda: self.settings,
+            desktop=self.arrivals.desktop_notify if settings.desktop_notify else None,
+        )  # fmt: skip
         self.holding = False
         self.first_page_shown = False
         self.table = LeadTable(
@@ -205,10 +201,7 @@ class LeadApp(App[int]):
             self.run_worker(
                 self.capturing.run, thread=True, exclusive=True, group="capture", name="capture"
             )
-        self.run_worker(
-            lambda: self.reminders.run(lambda: get_current_worker().is_cancelled),
-            thread=True, exclusive=True, exit_on_error=False, group="reminders", name="reminders",
-        )  # fmt: skip
+        self.reminders.start()
         self.set_interval(60.0, self.table.refresh_times)
         self.set_interval(2.0, self.capturing.follow_the_config)
         if not self.is_headless:
@@ -426,7 +419,7 @@ class LeadApp(App[int]):
 
     def on_alerts_rang(self, message: AlertsRang) -> None:
         if not self._app_closing():
-            self.ringer.rang(message)
+            self.reminders.rang(message)
 
     def on_reminders_counted(self, message: RemindersCounted) -> None:
         if not self._app_closing():

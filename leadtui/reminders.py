@@ -19,7 +19,9 @@ from typing import Any
 
 from textual.app import App
 from textual.message import Message
+from textual.worker import get_current_worker
 
+from leadtui.config import Settings
 from leadtui.store import Alert, Lead, Store, StoreError
 from leadtui.widgets import display
 from leadtui.widgets.bars import COUNT_CAP
@@ -136,17 +138,47 @@ def describe(rang: Rang) -> str:
     return f"Follow up now: {who} (z snoozes)"
 
 
-class Ringer:
-    """What the app does with the watcher's messages: one bell and one toast per batch, the
-    header's counts. Kept here so :class:`leadtui.app.LeadApp` only forwards them."""
+class Reminding:
+    """The reminders of one app: its watcher (in a thread worker) and what the app does with
+    the watcher's messages: one bell and one toast per batch. Kept here so
+    :class:`leadtui.app.LeadApp` only builds it, starts it and forwards the messages."""
 
-    def __init__(self, app: App[Any], bell: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        store: Store,
+        *,
+        person: str,
+        clock: Callable[[], float],
+        settings: Callable[[], Settings],
+        desktop: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
-        self.bell = bell  # ui.bell, as the config file says now
-        self.rung = 0  # alerts shown by this TUI (tests and the bench read it)
+        self.settings = settings  # as the config file says now
+        self.desktop = desktop  # OSC 777/9 when ui.desktop_notify is on
+        self.watcher = ReminderWatcher(
+            store,
+            recipient=person,
+            clock=clock,
+            sla_seconds=lambda: self.settings().sla_first_contact,
+            post=app.post_message,
+        )
+        self.rung = 0  # alerts shown by this TUI (tests read it)
+
+    def start(self) -> None:
+        self.app.run_worker(
+            lambda: self.watcher.run(lambda: get_current_worker().is_cancelled),
+            thread=True, exclusive=True, exit_on_error=False, group="reminders", name="reminders",
+        )  # fmt: skip
+
+    def nudge(self) -> None:
+        self.watcher.nudge()
 
     def rang(self, message: AlertsRang) -> None:
         self.rung += len(message.rang)
-        if self.bell():
+        text = toast(message.rang)
+        if self.settings().bell:
             self.app.bell()
-        self.app.notify(toast(message.rang), title="Reminder", timeout=20, markup=False)
+        self.app.notify(text, title="Reminder", timeout=20, markup=False)
+        if self.desktop is not None:
+            self.desktop(text)

@@ -341,7 +341,7 @@ async def test_the_due_minute_rings_once_toasts_the_lead_and_z_snoozes_it(tmp_pa
         assert heard.bells == 0
         now[0] = ist(2026, 3, 12, 11, 0)  # the due minute
         app.reminders.nudge()
-        await until(pilot, lambda: app.ringer.rung == 1, "the reminder")
+        await until(pilot, lambda: app.reminders.rung == 1, "the reminder")
         toast = next(t for t in heard.toasts if t.startswith("Follow up now"))
         assert toast == "Follow up now: Meena [bold]Iyer — TMT Bars, Mysuru (z snoozes)"
         assert heard.markup[heard.toasts.index(toast)] is False
@@ -350,7 +350,7 @@ async def test_the_due_minute_rings_once_toasts_the_lead_and_z_snoozes_it(tmp_pa
         for _ in range(3):  # more looks: it rang once
             app.reminders.nudge()
             await pilot.pause(0.1)
-        assert (app.ringer.rung, heard.bells) == (1, 1)
+        assert (app.reminders.rung, heard.bells) == (1, 1)
         await select(pilot, app, lead_id)
         await pilot.press("z", "h")  # snooze an hour: two keys
         await until(
