@@ -224,7 +224,9 @@ def main() -> int:
                 print(f"reminders: {backend}: {name}: {ms} ms (budget ≤ {budget:g} ms)")
         if not args.json:
             print(
-                f"reminders: {backend}: header for asha {got['_counts']}, alerts {got['_alerts']}"
+                f"reminders: {backend}: stats without first contact on time: "
+                f"{got['_stats without it (14 days)']} ms; header for asha {got['_counts']}, "
+                f"alerts {got['_alerts']}"
             )
     result["figures"] = figures
     if args.json:
