@@ -45,7 +45,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from leadtui import config
+from leadtui import config, sources
 from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
@@ -57,6 +57,7 @@ from leadtui.screens.messages import (
     DetailRequested,
     MainReady,
     PromptReady,
+    ReadRequested,
     TriageRequested,
     UndoRequested,
     ViewRequested,
@@ -373,15 +374,15 @@ class LeadApp(App[int]):
             self.table.apply_changes(
                 [lead for lead in message.leads if lead.id in message.matching],
                 [lead.id for lead in message.leads if lead.id not in message.matching],
-                {lead.id for lead in message.new},
+                {lead.id for lead in message.new} | {lead.id for lead, _ in message.replied},
             )
             self._show_empty()
         screen = self.screen
         if isinstance(screen, LeadScreen) and screen is not self.main_screen:
             for lead in message.leads:
                 screen.lead_changed(lead)
-        if message.new:
-            self.arrivals.arrived(message.new)
+        if message.new or message.replied:
+            self.arrivals.arrived(message.new, message.replied)
 
     def on_state_read(self, message: StateRead) -> None:
         if self._app_closing():
@@ -396,6 +397,8 @@ class LeadApp(App[int]):
             self.top.state, message.state, self.holding, self.clock()
         )
         self.top.show(message.state)
+        if message.state.loaded and not message.state.error:
+            self.arrivals.unread_now(message.state.counts.get("unread", 0))
         if failing_changed:
             self.call_after_refresh(self._show_empty)
         if self._mailbox_hint_pending and message.state.loaded:
@@ -560,6 +563,10 @@ class LeadApp(App[int]):
     def on_undo_requested(self, _message: UndoRequested) -> None:
         self.writes.undo()
 
+    def on_read_requested(self, message: ReadRequested) -> None:
+        """A lead with unread messages is open: they are read, for every viewer."""
+        self.writes.mark_read(message.lead_id)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures surface: a toast, and the feed restarts."""
         worker = event.worker
@@ -632,6 +639,8 @@ def run_tui(settings: Settings, *, demo: DemoInfo | None = None) -> int:
     except StoreError as exc:
         print(f"leadtui: {exc}", file=sys.stderr)
         return 3
+    # Triage here writes its lead.updated / status_changed rows for [[webhook]] targets.
+    store.set_outbox_routes(sources.outbox_routes(settings))
     app = LeadApp(settings, store, demo=demo)
     try:
         code = app.run()

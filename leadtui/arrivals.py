@@ -1,9 +1,11 @@
-"""How a new lead is announced: one bell and one toast per burst, and the count in the title.
+"""How a new lead, or a buyer writing again, is announced: one bell and one toast per burst,
+and the count in the title.
 
-New leads closer together than ``BURST_SECONDS`` are one arrival (a stream is still announced
-at least every ``BURST_MAX``); they count into the terminal title, ``(3) leadtui``, until the
-person presses a key. The terminal's own title is kept on xterm's title stack and given back
-when leadtui ends.
+New leads and replies closer together than ``BURST_SECONDS`` are one arrival (a stream is
+still announced at least every ``BURST_MAX``). The terminal title, ``(3) leadtui``, counts the
+new leads until the person presses a key, plus the leads with a message nobody has read until
+someone opens them (the header's count, the same in every viewer). The terminal's own title is
+kept on xterm's title stack and given back when leadtui ends.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ class Arrivals:
         self.settings = settings
         self.demo = demo
         self.pending: list[Lead] = []
+        self.replies: list[tuple[Lead, str]] = []  # (lead, the buyer's newest message)
+        self.latest = ""  # the toast of the newest arrival in the burst
         self.timer: Timer | None = None
         self.started = 0.0
         self.unseen = 0
+        self.unread = 0  # leads with a message nobody has read (from the header's counts)
         self.title = "leadtui"
 
     def start(self) -> None:
@@ -45,9 +50,15 @@ class Arrivals:
     def end(self) -> None:
         self.write(TITLE_POP)  # the terminal's own title again
 
-    def arrived(self, new: list[Lead]) -> None:
-        """Leads created since the app started; announced once the burst is over."""
+    def arrived(self, new: list[Lead], replied: list[tuple[Lead, str]] | None = None) -> None:
+        """Leads created since the app started, and leads a buyer wrote to again (with what
+        they wrote); announced once the burst is over."""
         self.pending.extend(new)
+        self.replies.extend(replied or ())
+        if replied:
+            self.latest = display.announce_reply(*replied[-1])
+        elif new:
+            self.latest = display.announce(max(new, key=lambda lead: lead.id))
         now = time.monotonic()
         if self.timer is None:
             self.started = now
@@ -58,13 +69,15 @@ class Arrivals:
     def announce(self) -> None:
         self.timer = None
         new, self.pending = self.pending, []
-        if not new:
+        replies, self.replies = self.replies, []
+        if not new and not replies:
             return
-        newest = max(new, key=lambda lead: lead.id)
-        if len(new) == 1:
-            text = display.announce(newest)
-        else:
-            text = f"{len(new)} new leads. Latest: {display.announce(newest)}"
+        text = self.latest
+        if len(new) + len(replies) > 1:
+            parts = [f"{len(new)} new lead{'s' if len(new) > 1 else ''}"] if new else []
+            if replies:
+                parts.append(f"{len(replies)} repl{'ies' if len(replies) > 1 else 'y'}")
+            text = f"{', '.join(parts)}. Latest: {text}"
         self.unseen += len(new)
         self.set_title()
         if self.settings.bell:
@@ -80,6 +93,12 @@ class Arrivals:
             self.unseen = 0
             self.set_title()
 
+    def unread_now(self, count: int) -> None:
+        """The leads with a message nobody has read, as the database counts them now."""
+        if count != self.unread:
+            self.unread = count
+            self.set_title()
+
     def desktop_notify(self, text: str) -> None:
         """OSC 9 (iTerm2) or OSC 777 (most others) for terminals that show notifications."""
         body = display.clean(text).replace(";", ",")[:200]
@@ -89,7 +108,8 @@ class Arrivals:
             self.write(f"\x1b]777;notify;leadtui;{body}\x07")
 
     def set_title(self) -> None:
-        title = f"({self.unseen}) leadtui" if self.unseen else "leadtui"
+        waiting = self.unseen + self.unread
+        title = f"({waiting}) leadtui" if waiting else "leadtui"
         if self.demo:
             title += " demo"
         self.title = title

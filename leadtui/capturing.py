@@ -33,6 +33,7 @@ CAPTURES = {
     "mailbox": "the mailbox",
     "http": "website, WhatsApp and IndiaMART push posts",
     "pull": "the IndiaMART CRM pull",
+    "gmail": "the Gmail mailbox (Gmail API)",
 }
 
 

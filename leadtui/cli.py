@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from rich.text import Text
 
 from leadtui import __version__, config, importing, sources
 from leadtui.capture import CaptureService, Pipeline, parse_item
+from leadtui.formats import spreadsheet
 from leadtui.store import (
     CONTRACT_FIELDS,
     OUTBOX_STATES,
@@ -223,12 +225,12 @@ def serve(ctx: Context) -> None:
     if not settings.names_a_source:
         fail(
             "nothing to capture: set LEADTUI_IMAP_HOST and LEADTUI_IMAP_USER (mailbox), "
-            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest) or LEADTUI_INDIAMART_KEY "
-            "(leadtui doctor checks them)"
+            "LEADTUI_API_KEYS or LEADTUI_PUSH_TOKEN (HTTP ingest), LEADTUI_INDIAMART_KEY "
+            "or LEADTUI_GMAIL_ENABLE (leadtui doctor checks them)"
         )
     if settings.imap_credentials_missing:
         problem, fix = sources.no_password(settings)
-        if not (settings.http_accepts or settings.indiamart_key):
+        if not (settings.http_accepts or settings.indiamart_key or settings.gmail_enabled):
             fail(f"{problem}: {fix}")
         # The other channels keep capturing; the mailbox shows "login failed" (and /healthz
         # "degraded") until the password is set.
@@ -364,17 +366,29 @@ def parse(files: tuple[str, ...], as_json: bool, channel: str | None) -> None:
     type=click.Choice(["push", "pull", "api"]),
     help="How JSON files arrived (default: inferred from their shape).",
 )
+@click.option(
+    "--map",
+    "column_map",
+    metavar="COLUMN=field,…",
+    help="Read a spreadsheet column as a lead field, e.g. 'Customer=name,Cell=phone'.",
+)
 @pass_ctx
-def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
-    """Import .eml files, mbox files, Maildir folders and JSON payloads.
+def import_(
+    ctx: Context, paths: tuple[str, ...], channel: str | None, column_map: str | None
+) -> None:
+    """Import .eml files, mbox files, Maildir folders, JSON payloads and .csv/.xlsx sheets.
 
-    Safe to repeat: importing the same mailbox twice adds nothing.
+    Safe to repeat: importing the same mailbox or sheet twice adds nothing.
     """
+    try:
+        sheet_map = spreadsheet.parse_map(column_map)
+    except ValueError as exc:
+        fail(str(exc))
     settings = ctx.settings
     setup_logging(settings)
     store = open_store(settings)
     try:
-        inputs = importing.expand(paths)
+        inputs = importing.expand(paths, sheet_map)
     except importing.InputError as exc:
         store.close()
         fail(str(exc))
@@ -417,18 +431,41 @@ def import_(ctx: Context, paths: tuple[str, ...], channel: str | None) -> None:
     finally:
         store.close()
     counts, problems = tally.counts, tally.problems
-    added = f" ({counts['updated']} added details)" if counts["updated"] else ""
-    summary = (
-        f"{counts['leads']} new lead{'s' if counts['leads'] != 1 else ''}, "
-        f"{counts['duplicate'] + counts['updated']} duplicate{added}, "
-        f"{counts['reply']} replies, {counts['ignored']} ignored, {counts['failed']} failed"
-    )
-    click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
+    _print_sheets(inputs, tally)
+    if any(i.rows is None for i in inputs):
+        added = f" ({counts['updated']} added details)" if counts["updated"] else ""
+        summary = (
+            f"{counts['leads']} new lead{'s' if counts['leads'] != 1 else ''}, "
+            f"{counts['duplicate'] + counts['updated']} duplicate{added}, "
+            f"{counts['reply']} replies, {counts['ignored']} ignored, {counts['failed']} failed"
+        )
+        click.echo(f"imported {total} item{'s' if total != 1 else ''}: {summary}")
     for line in problems:
         click.echo(f"  {line}")
     if counts["failed"]:
         click.echo("failed items wait in the review queue: leadtui review")
         sys.exit(EXIT_FAILED)
+
+
+def _print_sheets(inputs: Sequence[importing.Input], tally: importing.Tally) -> None:
+    """Each sheet's summary, then every failed row (up to a limit) with its reason: one line
+    each, as plain text (cells are the buyer's words, never markup)."""
+    for source in inputs:
+        if source.rows is None:
+            continue
+        if source.note:
+            click.echo(f"{display.clean(source.label)}: {display.clean(source.note)}")
+        n = tally.sheets.get(id(source)) or Counter()
+        click.echo(
+            f"{display.clean(source.label)}: {n['rows']} row{'s' if n['rows'] != 1 else ''} "
+            f"read, {n['new']} new lead{'s' if n['new'] != 1 else ''}, "
+            f"{n['known']} already known, {n['failed']} failed"
+        )
+    for line in tally.failed_rows:
+        click.echo(f"  {display.clean(line)}")
+    failed = sum(n["failed"] for n in tally.sheets.values())
+    if failed > len(tally.failed_rows):
+        click.echo(f"  … and {failed - len(tally.failed_rows)} more failed rows")
 
 
 # --------------------------------------------------------------------------- list / export
@@ -504,6 +541,7 @@ def _when(ts: float) -> str:
     help="Open follow-ups whose time has come, oldest first.",
 )
 @click.option("--calls", is_flag=True, help="Phone leads nobody has called back, oldest first.")
+@click.option("--unread", is_flag=True, help="Only leads with a buyer's message nobody read.")
 @pass_ctx
 def list_(
     ctx: Context,
@@ -514,11 +552,16 @@ def list_(
     as_json: bool,
     timed: str | None,
     calls: bool,
+    unread: bool,
 ) -> None:
     """List leads, newest first (--due, --overdue, --calls: the ones to act on, soonest first)."""
     store = open_store(ctx.settings)
     query = LeadQuery(
-        status=status, since_ts=parse_since(since), search=search, calls_to_return=calls
+        status=status,
+        since_ts=parse_since(since),
+        search=search,
+        unread=unread,
+        calls_to_return=calls,
     )
     if timed:  # for scripts and cron: the follow-ups themselves, by their time
         leads_in: Iterable[Lead] = store.follow_ups(timed, limit=limit or 1000)
@@ -536,7 +579,7 @@ def list_(
     if leads:
         console.print(_lead_table(leads, console.width, follow_up=bool(timed)))
     else:
-        asked = status or since or search or timed or calls
+        asked = status or since or search or unread or timed or calls
         console.print("no leads match" if asked else "no leads yet")
 
 
@@ -557,7 +600,8 @@ def _lead_table(leads: Sequence[Lead], width: int, *, follow_up: bool = False) -
             "id": str(lead.id),
             "received": display.follow_up(lead) if follow_up else _when(lead.received_ts),
             "type": display.type_label(lead),
-            "name": lead.name or "",
+            # a buyer's message nobody has opened the lead to read: marked as the TUI marks it
+            "name": (display.UNREAD_MARK if lead.unread else "") + (lead.name or ""),
             "company": lead.company or "",
             "phone": lead.phone or "",
             "product": lead.product or "",
@@ -839,6 +883,46 @@ def doctor(ctx: Context, timeout: float) -> None:
     sys.exit(EXIT_FAILED if failures else 0)
 
 
+# --------------------------------------------------------------------------- meta
+
+
+@main.group()
+@common_options
+def meta() -> None:
+    """Facebook and Instagram lead ads (Meta)."""
+
+
+@meta.command(name="backfill")
+@common_options
+@click.option(
+    "--days",
+    type=click.IntRange(0, 90),
+    default=None,
+    help="List this many days back instead of from each form's cursor (Meta keeps 90).",
+)
+@pass_ctx
+def meta_backfill(ctx: Context, days: int | None) -> None:
+    """Fetch every lead form's leads since the last backfill (leads a webhook missed)."""
+    from leadtui.channels import meta_leads  # noqa: PLC0415
+
+    settings = ctx.settings
+    store = open_store(settings)
+    try:
+        report = meta_leads.run_backfill(
+            settings, store, days, say=lambda text: click.echo(text, err=True)
+        )
+    except meta_leads.MetaError as exc:
+        fail(str(exc))
+    except StoreError as exc:
+        fail(str(exc), EXIT_DATABASE)
+    finally:
+        store.close()
+    for line in report.lines():
+        click.echo(line)
+    if report.error:
+        sys.exit(EXIT_FAILED)
+
+
 # --------------------------------------------------------------------------- pull
 
 
@@ -850,17 +934,34 @@ def doctor(ctx: Context, timeout: float) -> None:
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]),
     help="Pull from this date (IST) instead of the stored cursor.",
 )
+@click.option(
+    "--source",
+    "vendor",
+    type=click.Choice(["indiamart", "tradeindia", "exportersindia"]),
+    default="indiamart",
+    show_default=True,
+    help="Which marketplace's API to pull.",
+)
 @pass_ctx
-def pull_cmd(ctx: Context, once: bool, since: datetime | None) -> None:
-    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows)."""
+def pull_cmd(ctx: Context, once: bool, since: datetime | None, vendor: str) -> None:
+    """Sync leads from IndiaMART's CRM API now (one call per 5 minutes, as IndiaMART allows),
+    or from TradeIndia's or ExportersIndia's inquiry API with --source."""
     from leadtui import pull  # noqa: PLC0415
 
     del once
     settings = ctx.settings
     setup_logging(settings)
     store = open_store(settings)
+    say = lambda t: click.echo(t, err=True)  # noqa: E731
     try:
-        report = pull.run_once(settings, store, since, progress=lambda t: click.echo(t, err=True))
+        if vendor == "indiamart":
+            report: Any = pull.run_once(settings, store, since, progress=say)
+        else:
+            from leadtui.channels import exportersindia, tradeindia, vendor_source  # noqa: PLC0415
+
+            module = tradeindia if vendor == "tradeindia" else exportersindia
+            day = since.date() if since else None
+            report = vendor_source.run_once(module.config(settings), store, day, progress=say)
     except pull.PullError as exc:
         fail(str(exc))
     finally:
@@ -897,8 +998,8 @@ def notify_test(ctx: Context, target: str | None) -> None:
         fail(f"no [[notify]] target called {target!r} (targets: {names})", EXIT_FAILED)
     failed = 0
     for config_target in chosen:
-        answer = outbox.send_test(config_target)
-        where = outbox.make_target(config_target).describe()
+        answer = outbox.send_test(config_target, settings)
+        where = outbox.make_target(config_target, settings).describe()
         verdict = "ok" if answer.ok else "FAILED"
         click.echo(f"{config_target.name} ({where}): {verdict}: {answer.detail}")
         failed += not answer.ok
@@ -916,9 +1017,10 @@ def _outbox_line(item: OutboxItem) -> str:
     who = lead.get("name") or lead.get("company") or lead.get("phone") or "?"
     when = display.full_time(item.created_ts)
     tail = f" [{item.last_error}]" if item.last_error and item.state != "sent" else ""
+    about = f"lead #{item.lead_id} {who}" if item.lead_id else str(item.payload.get("title") or "")
     return (
         f"{item.id:>6}  {item.state:<7} {item.target:<12} {item.kind:<13} {when}  "
-        f"lead #{item.lead_id} {who}  tries {item.attempts}{tail}"
+        f"{about}  tries {item.attempts}{tail}"
     )
 
 

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import re
 import secrets as _secrets
+import shlex
 import ssl
 import stat
 import time
@@ -31,6 +32,7 @@ from typing import Any
 import platformdirs
 
 from leadtui.templates import DEFAULT, Template, from_config
+from leadtui.templates import check as check_template
 
 APP_NAME = "leadtui"
 
@@ -74,9 +76,14 @@ class Secret:
 
 # --------------------------------------------------------------------------- [[notify]]
 
-NOTIFY_TYPES = ("ntfy", "telegram", "webhook")
-NOTIFY_EVENTS = ("lead.created", "lead.replied")
+NOTIFY_TYPES = ("ntfy", "telegram", "webhook", "email", "command")
+LEAD_EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
+# About the service, not one lead: sent by the outbox's watcher ([alerts] sets when).
+ALERT_EVENTS = ("source.failing", "review.growing", "push.watchdog", "digest")
+NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS
+WEBHOOK_EVENTS = LEAD_EVENTS  # [[webhook]]: every lead event unless it names fewer
 NTFY_PRIORITIES = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
+QUIET_CHOICES = ("queue", "drop")  # in quiet hours: send when they end, or never
 _NOTIFY_KEYS = frozenset(
     {
         "name",
@@ -95,19 +102,32 @@ _NOTIFY_KEYS = frozenset(
         "priority",
         "tags",
         "timeout",
+        "to",
+        "command",
+        "min_order_value",
+        "words",
+        "owners",
+        "quiet_hours",
+        "quiet",
     }
 )
 
 
 @dataclass(frozen=True, slots=True)
 class NotifyTarget:
-    """One ``[[notify]]`` table: where a notification goes, and which events it wants.
+    """One ``[[notify]]`` (or ``[[webhook]]``) table: where a message goes, and which events
+    and leads it wants.
 
     ``url`` is the ntfy topic URL (or ``server`` + ``topic``), the Telegram Bot API base
     (``https://api.telegram.org`` unless a test points it elsewhere) or the webhook's URL.
     ``token`` is ntfy's access token or the Telegram bot token; ``secret`` signs webhook
     bodies. Both are :class:`Secret`; ``token_env``/``secret_env`` read them from the
-    environment instead of the file.
+    environment instead of the file. An ``email`` target sends to ``to`` through ``[smtp]``;
+    a ``command`` target runs ``command`` with the event as JSON on stdin.
+
+    The filters (``lead_types``, ``sources``, ``min_order_value``, ``words``, ``owners``) are
+    all required when set; ``quiet_hours`` (minutes after local midnight, start and end, in
+    ``ui.timezone``) holds messages until they end (``quiet = "queue"``) or drops them.
     """
 
     name: str
@@ -122,6 +142,14 @@ class NotifyTarget:
     priority: str = "high"
     tags: tuple[str, ...] = ("incoming_envelope",)
     timeout: float = 10.0
+    to: tuple[str, ...] = ()  # email: the addresses
+    command: tuple[str, ...] = ()  # command: the program and its arguments (no shell)
+    min_order_value: float = 0.0  # 0: any; else the order value's upper bound must reach it
+    words: tuple[str, ...] = ()  # any of these in the product or city (lower case)
+    owners: frozenset[str] = frozenset()
+    quiet_hours: tuple[int, int] | None = None
+    quiet: str = "queue"
+    section: str = "notify"  # the table it came from: notify or webhook
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values, for scrubbing error text (never for showing)."""
@@ -140,29 +168,91 @@ def _notify_secret(
     return Secret(_to_str(table.get(key, "")))
 
 
-def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[NotifyTarget, ...]:
+def _quiet_hours(value: Any, where: str, key: str = "quiet_hours") -> tuple[int, int] | None:
+    """``"22:00-07:30"`` → minutes after midnight (1320, 450); empty: none."""
+    text = _to_str(value or "").strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
+    if not match:
+        raise ConfigError(f'{where}: {key} must look like "22:00-07:30"')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
+        raise ConfigError(f'{where}: {key} must be two different times like "22:00-07:30"')
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+def _to_clock(v: Any) -> str:
+    """A local time of day, ``"09:00"`` (``[alerts] digest_at``)."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", _to_str(v).strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError('expected a time of day like "09:00"')
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _target_specifics(kind: str, table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """What an email or command target needs besides the shared keys."""
+    if kind == "email":
+        to = tuple(a.strip() for a in _to_str_list(table.get("to", []), where, "to") if a.strip())
+        if not to or any("@" not in a for a in to):
+            raise ConfigError(f'{where}: set to = ["you@example.com"] (the addresses to write to)')
+        return {"to": to}
+    if kind == "command":
+        raw = table.get("command", [])
+        argv = tuple(
+            shlex.split(raw) if isinstance(raw, str) else _to_str_list(raw, where, "command")
+        )
+        if not argv:
+            raise ConfigError(f'{where}: set command = ["/path/to/program", "arg"]')
+        return {"command": argv}
+    return {}
+
+
+def _to_str_list(value: Any, where: str, key: str) -> list[str]:
+    """A list of strings as written (not lower-cased: addresses and arguments)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return list(value)
+
+
+def _parse_notify(
+    value: Any,
+    env: Mapping[str, str],
+    path: Path,
+    section: str = "notify",
+    taken: Iterable[str] = (),
+) -> tuple[NotifyTarget, ...]:
+    """``[[notify]]`` tables, or ``[[webhook]]`` ones (``section``): type webhook, and every
+    lead event by default. Names are unique across both (``taken``)."""
     if value is None:
         return ()
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, list):
-        raise ConfigError(f"{path}: notify must be [[notify]] tables")
+        raise ConfigError(f"{path}: {section} must be [[{section}]] tables")
     targets: list[NotifyTarget] = []
+    names = set(taken)
     for index, table in enumerate(value, 1):
-        where = f"{path}: [[notify]] number {index}"
+        where = f"{path}: [[{section}]] number {index}"
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where} must be a table")
         if unknown := sorted(set(table) - _NOTIFY_KEYS):
             raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
-        kind = _to_str(table.get("type", "")).lower()
+        default_kind = "webhook" if section == "webhook" else ""
+        kind = _to_str(table.get("type", default_kind)).lower()
+        if section == "webhook" and kind != "webhook":
+            raise ConfigError(f"{where}: a [[webhook]] is a webhook; use [[notify]] for {kind}")
         if kind not in NOTIFY_TYPES:
             raise ConfigError(f"{where}: type must be one of {', '.join(NOTIFY_TYPES)}")
         name = _to_str(table.get("name") or kind)
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise ConfigError(f"{where}: name must be letters, digits, '.', '_' or '-'")
-        if any(t.name == name for t in targets):
+        if name in names:
             raise ConfigError(f"{where}: another target is called {name!r}; give each a name")
-        where = f"{path}: [[notify]] {name!r}"
+        names.add(name)
+        where = f"{path}: [[{section}]] {name!r}"
 
         def lst(
             key: str, default: list[str], where: str = where, table: Mapping[str, Any] = table
@@ -182,23 +272,27 @@ def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[Notif
             url = url or "https://api.telegram.org"
             if not _to_str(table.get("chat_id", "")):
                 raise ConfigError(f"{where}: set chat_id (the chat the bot writes to)")
-        if not re.match(r"https?://[^/\s]+", url):
+        if kind in ("ntfy", "telegram", "webhook") and not re.match(r"https?://[^/\s]+", url):
             raise ConfigError(f"{where}: url must be an http:// or https:// URL")
         token = _notify_secret(table, "token", env, where)
         if kind == "telegram" and not token:
             raise ConfigError(f"{where}: set token (the bot token from @BotFather) or token_env")
-        events = frozenset(lst("events", ["lead.created"]))
-        if bad := sorted(events - set(NOTIFY_EVENTS)):
-            raise ConfigError(
-                f"{where}: unknown event {bad[0]!r}; events are {', '.join(NOTIFY_EVENTS)}"
-            )
+        allowed = WEBHOOK_EVENTS if section == "webhook" else NOTIFY_EVENTS
+        default_events = list(allowed) if section == "webhook" else ["lead.created"]
+        events = frozenset(lst("events", default_events))
+        if bad := sorted(events - set(allowed)):
+            raise ConfigError(f"{where}: unknown event {bad[0]!r}; events are {', '.join(allowed)}")
         priority = _to_str(table.get("priority", "high")).lower()
         if priority not in NTFY_PRIORITIES:
             raise ConfigError(f"{where}: priority must be one of {', '.join(NTFY_PRIORITIES)}")
         try:
             timeout = _to_float(table.get("timeout", 10.0))
+            min_value = _to_float(table.get("min_order_value", 0))
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: timeout must be a number of seconds") from None
+            raise ConfigError(f"{where}: timeout and min_order_value must be numbers") from None
+        quiet = _to_str(table.get("quiet", "queue")).lower()
+        if quiet not in QUIET_CHOICES:
+            raise ConfigError(f"{where}: quiet must be queue (send when quiet hours end) or drop")
         targets.append(
             NotifyTarget(
                 name=name,
@@ -212,10 +306,136 @@ def _parse_notify(value: Any, env: Mapping[str, str], path: Path) -> tuple[Notif
                 sources=frozenset(lst("sources", [])),
                 priority=priority,
                 tags=lst("tags", ["incoming_envelope"]),
-                timeout=max(1.0, min(timeout, 60.0)),
+                timeout=max(1.0, min(timeout, 60.0 if kind != "command" else 600.0)),
+                min_order_value=max(0.0, min_value),
+                words=lst("words", []),
+                owners=frozenset(lst("owners", [])),
+                quiet_hours=_quiet_hours(table.get("quiet_hours"), where),
+                quiet=quiet,
+                section=section,
+                **_target_specifics(kind, table, where),
             )
         )
     return tuple(targets)
+
+
+# --------------------------------------------------------------------------- [autoreply]
+
+WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
+_AUTOREPLY_KEYS = frozenset(
+    {
+        "enabled",
+        "email",
+        "email_template",
+        "whatsapp_phone_id",
+        "whatsapp_token",
+        "whatsapp_token_env",
+        "whatsapp_template",
+        "whatsapp_language",
+        "whatsapp_params",
+        "whatsapp_url",
+        "working_hours",
+        "daily_cap",
+        "once_per_buyer_hours",
+        "max_age_hours",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Autoreply:
+    """``[autoreply]``: an automatic acknowledgement to each new buyer (off by default).
+
+    By email (a ``[templates.NAME]`` through ``[smtp]``) and/or a WhatsApp Cloud API template
+    message (business-initiated WhatsApp needs a template Meta approved: ``whatsapp_template``
+    names it, ``whatsapp_params`` fills its body's ``{{1}}``, ``{{2}}``… from reply-template
+    placeholders such as ``"{first_name}"``). Only in ``working_hours`` (queued otherwise),
+    at most once per buyer per ``once_per_buyer_hours``, never to a buyer who wrote STOP, at
+    most ``daily_cap`` a day, and not to a lead received more than ``max_age_hours`` ago (a
+    first run reading a week of mail must not greet last week's buyers).
+    """
+
+    enabled: bool = False
+    email: bool = False
+    email_template: str = "default"
+    whatsapp_phone_id: str = ""
+    whatsapp_token: Secret = Secret("")
+    whatsapp_template: str = ""
+    whatsapp_language: str = "en"
+    whatsapp_params: tuple[str, ...] = ()
+    whatsapp_url: str = WHATSAPP_GRAPH_URL
+    working_hours: tuple[int, int] | None = (9 * 60 + 30, 19 * 60)
+    daily_cap: int = 100
+    once_per_buyer_hours: float = 48.0
+    max_age_hours: float = 24.0
+
+    @property
+    def whatsapp(self) -> bool:
+        return bool(self.whatsapp_phone_id)
+
+
+def _parse_autoreply(
+    table: Any, env: Mapping[str, str], path: Path, known_templates: Iterable[str]
+) -> Autoreply:
+    if table is None:
+        return Autoreply()
+    where = f"{path}: [autoreply]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    if unknown := sorted(set(table) - _AUTOREPLY_KEYS):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    try:
+        enabled = _to_bool(table.get("enabled", False))
+        email = _to_bool(table.get("email", False))
+        cap = _to_int(table.get("daily_cap", 100))
+        once = _to_float(table.get("once_per_buyer_hours", 48))
+        max_age = _to_float(table.get("max_age_hours", 24))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: enabled and email are true or false; daily_cap, once_per_buyer_hours "
+            "and max_age_hours are numbers"
+        ) from None
+    template = _to_str(table.get("email_template", "default"))
+    if email and template not in set(known_templates):
+        raise ConfigError(f"{where}: email_template {template!r} is not a [templates.NAME]")
+    phone_id = _to_str(table.get("whatsapp_phone_id", "")).strip()
+    token = _notify_secret(table, "whatsapp_token", env, where)
+    wa_template = _to_str(table.get("whatsapp_template", "")).strip()
+    if phone_id and not (token and wa_template):
+        raise ConfigError(
+            f"{where}: WhatsApp needs whatsapp_token (or whatsapp_token_env) and "
+            "whatsapp_template (the name of a template Meta approved)"
+        )
+    params = tuple(_to_str_list(table.get("whatsapp_params", []), where, "whatsapp_params"))
+    for param in params:
+        try:
+            check_template(param)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: whatsapp_params: {exc}") from None
+    url = _to_str(table.get("whatsapp_url", WHATSAPP_GRAPH_URL)).rstrip("/")
+    if not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(f"{where}: whatsapp_url must be an http:// or https:// URL")
+    if enabled and not (email or phone_id):
+        raise ConfigError(
+            f"{where}: set email = true and/or whatsapp_phone_id to acknowledge buyers"
+        )
+    return Autoreply(
+        enabled=enabled,
+        email=email,
+        email_template=template,
+        whatsapp_phone_id=phone_id,
+        whatsapp_token=token,
+        whatsapp_template=wa_template,
+        whatsapp_language=_to_str(table.get("whatsapp_language", "en")).strip() or "en",
+        whatsapp_params=params,
+        whatsapp_url=url,
+        working_hours=_quiet_hours(
+            table.get("working_hours", "09:30-19:00"), where, "working_hours"
+        ),
+        daily_cap=max(0, cap),
+        once_per_buyer_hours=max(0.0, once),
+        max_age_hours=max(0.0, max_age),
+    )
 
 
 # --------------------------------------------------------------------------- paths
@@ -534,6 +754,35 @@ FIELDS: tuple[Field, ...] = (
     Field("indiamart_url", "indiamart.url", "LEADTUI_INDIAMART_URL", _to_str, "IndiaMART CRM API base URL"),
     Field("pull_backfill_days", "indiamart.backfill_days", "LEADTUI_INDIAMART_BACKFILL_DAYS", _to_int, "days fetched on the first pull (max 365)"),
     Field("pull_interval_seconds", "indiamart.interval_seconds", "LEADTUI_INDIAMART_INTERVAL", _to_float, "seconds between pulls (min 300 against IndiaMART)"),
+    Field("meta_leads_app_secret", "meta.app_secret", "LEADTUI_META_LEADS_APP_SECRET", _to_secret, "Meta app secret for lead ads webhooks (default: the WhatsApp one, LEADTUI_META_APP_SECRET)"),
+    Field("meta_leads_verify_token", "meta.verify_token", "LEADTUI_META_LEADS_VERIFY_TOKEN", _to_secret, "lead ads webhook verify token (default: LEADTUI_META_VERIFY_TOKEN)"),
+    Field("meta_page_token", "meta.page_token", "LEADTUI_META_PAGE_TOKEN", _to_secret, "Facebook Page access token that reads lead ads (leads_retrieval)"),
+    Field("meta_form_ids", "meta.form_ids", "LEADTUI_META_FORM_IDS", _to_list, "lead form ids to backfill (forms seen in notifications are added)"),
+    Field("meta_graph_url", "meta.graph_url", "LEADTUI_META_GRAPH_URL", _to_str, "Graph API base URL"),
+    Field("meta_graph_version", "meta.graph_version", "LEADTUI_META_GRAPH_VERSION", _to_str, "Graph API version, e.g. v26.0"),
+    Field("meta_backfill_days", "meta.backfill_days", "LEADTUI_META_BACKFILL_DAYS", _to_int, "days of lead ads fetched on the first backfill (max 90)"),
+    Field("gmail_enabled", "gmail.enable", "LEADTUI_GMAIL_ENABLE", _to_bool, "read a Gmail mailbox through the Gmail API (for domains where IMAP is off)"),
+    Field("gmail_label", "gmail.label", "LEADTUI_GMAIL_LABEL", _to_str, "the Gmail label id to read (INBOX, or a label's id)"),
+    Field("gmail_topic", "gmail.topic", "LEADTUI_GMAIL_TOPIC", _to_str, "Pub/Sub topic for push: projects/PROJECT/topics/TOPIC (empty: poll)"),
+    Field("gmail_push_token", "gmail.push_token", "LEADTUI_GMAIL_PUSH_TOKEN", _to_secret, "the secret path token of the push URL /api/webhooks/gmail/<token>"),
+    Field("gmail_poll_seconds", "gmail.poll_seconds", "LEADTUI_GMAIL_POLL_SECONDS", _to_float, "seconds between history checks without push"),
+    Field("gmail_client_id", "gmail.client_id", "LEADTUI_GMAIL_CLIENT_ID", _to_str, "OAuth client id (default: LEADTUI_IMAP_OAUTH_CLIENT_ID)"),
+    Field("gmail_client_secret", "gmail.client_secret", "LEADTUI_GMAIL_CLIENT_SECRET", _to_secret, "OAuth client secret (default: LEADTUI_IMAP_OAUTH_CLIENT_SECRET)"),
+    Field("gmail_refresh_token", "gmail.refresh_token", "LEADTUI_GMAIL_REFRESH_TOKEN", _to_secret, "OAuth refresh token with the gmail.readonly scope (default: LEADTUI_IMAP_OAUTH_REFRESH_TOKEN)"),
+    Field("gmail_token_url", "gmail.token_url", "LEADTUI_GMAIL_TOKEN_URL", _to_str, "OAuth token endpoint (default: Google's)"),
+    Field("gmail_api_url", "gmail.api_url", "LEADTUI_GMAIL_API_URL", _to_str, "Gmail API base URL (tests point it at a local server)"),
+    Field("justdial_token", "justdial.token", "LEADTUI_JUSTDIAL_TOKEN", _to_secret, "the secret path token for JustDial's lead push: /api/justdial/<token>"),
+    Field("tradeindia_userid", "tradeindia.userid", "LEADTUI_TRADEINDIA_USERID", _to_str, "TradeIndia API userid (My Inquiry API page)"),
+    Field("tradeindia_profile_id", "tradeindia.profile_id", "LEADTUI_TRADEINDIA_PROFILE_ID", _to_str, "TradeIndia API profile_id"),
+    Field("tradeindia_key", "tradeindia.key", "LEADTUI_TRADEINDIA_KEY", _to_secret, "TradeIndia inquiry API key"),
+    Field("tradeindia_url", "tradeindia.url", "LEADTUI_TRADEINDIA_URL", _to_str, "TradeIndia inquiry API URL"),
+    Field("tradeindia_backfill_days", "tradeindia.backfill_days", "LEADTUI_TRADEINDIA_BACKFILL_DAYS", _to_int, "days fetched on the first TradeIndia pull (max 90)"),
+    Field("tradeindia_interval_seconds", "tradeindia.interval_seconds", "LEADTUI_TRADEINDIA_INTERVAL", _to_float, "seconds between TradeIndia pulls (min 1800)"),
+    Field("exportersindia_key", "exportersindia.key", "LEADTUI_EXPORTERSINDIA_KEY", _to_secret, "ExportersIndia inquiry API key"),
+    Field("exportersindia_email", "exportersindia.email", "LEADTUI_EXPORTERSINDIA_EMAIL", _to_str, "the ExportersIndia account's email"),
+    Field("exportersindia_url", "exportersindia.url", "LEADTUI_EXPORTERSINDIA_URL", _to_str, "ExportersIndia inquiry API URL"),
+    Field("exportersindia_backfill_days", "exportersindia.backfill_days", "LEADTUI_EXPORTERSINDIA_BACKFILL_DAYS", _to_int, "days fetched on the first ExportersIndia pull (max 90)"),
+    Field("exportersindia_interval_seconds", "exportersindia.interval_seconds", "LEADTUI_EXPORTERSINDIA_INTERVAL", _to_float, "seconds between ExportersIndia pulls (min 900)"),
     Field("bell", "ui.bell", "LEADTUI_BELL", _to_bool, "ring the terminal bell on new leads"),
     Field("desktop_notify", "ui.desktop_notify", "LEADTUI_DESKTOP_NOTIFY", _to_bool, "OSC 777/9 desktop notifications"),
     Field("highlight_seconds", "ui.highlight_seconds", None, _to_float, "how long new rows stay highlighted"),
@@ -554,6 +803,11 @@ FIELDS: tuple[Field, ...] = (
     Field("sla_first_contact", "sla.first_contact", "LEADTUI_SLA_FIRST_CONTACT", _to_limit, "first contact limit for a new lead: 15m (default), 1h, 90s, or off"),
     Field("buylead_valid_hours", "sla.buylead_valid_hours", "LEADTUI_BUYLEAD_VALID_HOURS", _to_float, "hours a BuyLead stays fresh, from when the buyer posted it (72)"),
     Field("seller_emails", "seller.emails", "LEADTUI_SELLER_EMAILS", _to_list, "your own addresses: mail from them is never a lead or a buyer's reply"),
+    Field("alert_source_failing_minutes", "alerts.source_failing_minutes", "", _to_float, "source.failing: after a source has failed this many minutes"),
+    Field("alert_review_growth", "alerts.review_growth", "", _to_int, "review.growing: when the review queue grew by this many items"),
+    Field("alert_push_silence_hours", "alerts.push_silence_hours", "", _to_float, "push.watchdog: no IndiaMART push for this many hours while email or pull find leads"),
+    Field("alert_digest_at", "alerts.digest_at", "", _to_clock, "digest: the local time of the daily digest, HH:MM"),
+    Field("alert_stale_buylead_hours", "alerts.stale_buylead_hours", "", _to_float, "digest: a new BuyLead older than this is going stale"),
     Field("log_level", "log_level", "LEADTUI_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
 )  # fmt: skip
 
@@ -589,6 +843,35 @@ class Settings:
     indiamart_url: str = "https://mapi.indiamart.com/wservce/crm/crmListing/v2/"
     pull_backfill_days: int = 7
     pull_interval_seconds: float = 300.0
+    meta_leads_app_secret: Secret = Secret("")
+    meta_leads_verify_token: Secret = Secret("")
+    meta_page_token: Secret = Secret("")
+    meta_form_ids: tuple[str, ...] = ()
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v26.0"
+    meta_backfill_days: int = 7
+    gmail_enabled: bool = False
+    gmail_label: str = "INBOX"
+    gmail_topic: str = ""
+    gmail_push_token: Secret = Secret("")
+    gmail_poll_seconds: float = 60.0
+    gmail_client_id: str = ""
+    gmail_client_secret: Secret = Secret("")
+    gmail_refresh_token: Secret = Secret("")
+    gmail_token_url: str = ""  # empty: imap_oauth_token_url (Google's)
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    justdial_token: Secret = Secret("")
+    tradeindia_userid: str = ""
+    tradeindia_profile_id: str = ""
+    tradeindia_key: Secret = Secret("")
+    tradeindia_url: str = "https://www.tradeindia.com/utils/my_inquiry.html"
+    tradeindia_backfill_days: int = 7
+    tradeindia_interval_seconds: float = 7200.0  # what public TradeIndia integrations poll at
+    exportersindia_key: Secret = Secret("")
+    exportersindia_email: str = ""
+    exportersindia_url: str = "https://members.exportersindia.com/api-inquiry-detail.php"
+    exportersindia_backfill_days: int = 7
+    exportersindia_interval_seconds: float = 3600.0
     bell: bool = True
     desktop_notify: bool = False
     highlight_seconds: float = 4.0
@@ -614,7 +897,13 @@ class Settings:
         default_factory=lambda: {DEFAULT.name: DEFAULT}
     )
     log_level: str = "info"
-    notify: tuple[NotifyTarget, ...] = ()  # [[notify]] tables
+    notify: tuple[NotifyTarget, ...] = ()  # [[notify]] and [[webhook]] tables
+    autoreply: Autoreply = Autoreply()  # [autoreply]
+    alert_source_failing_minutes: float = 30.0
+    alert_review_growth: int = 10
+    alert_push_silence_hours: float = 12.0  # IndiaMART switches a push URL off after 48 h
+    alert_digest_at: str = "09:00"
+    alert_stale_buylead_hours: float = 24.0
     config_path: Path | None = None  # the file these settings came from, if any
     # The HTTP ingest re-reads API keys when the config file changes; not the demo's own key.
     api_keys_fixed: bool = False
@@ -683,8 +972,31 @@ class Settings:
     @property
     def http_accepts(self) -> bool:
         """The HTTP ingest is on and can accept something: an API key or a webhook secret."""
-        secrets = (self.push_token, self.twilio_auth_token, self.meta_app_secret)
+        secrets = (
+            self.push_token,
+            self.twilio_auth_token,
+            self.meta_app_secret,
+            self.meta_leads_app_secret,
+            self.gmail_push_token,
+            self.justdial_token,
+        )
         return self.http_enabled and bool(self.api_keys or any(secrets))
+
+    @property
+    def meta_leads_secret(self) -> Secret:
+        """The app secret lead ads notifications are signed with: ``[meta] app_secret``, else
+        the WhatsApp Cloud one (one Meta app often serves both)."""
+        return self.meta_leads_app_secret or self.meta_app_secret
+
+    @property
+    def meta_leads_verify(self) -> Secret:
+        """The lead ads webhook's verify token: ``[meta] verify_token``, else WhatsApp's."""
+        return self.meta_leads_verify_token or self.meta_verify_token
+
+    @property
+    def meta_leads_enabled(self) -> bool:
+        """Facebook / Instagram lead ads are captured: a Page token reads them."""
+        return bool(self.meta_page_token)
 
     @property
     def names_a_source(self) -> bool:
@@ -692,7 +1004,30 @@ class Settings:
         secret for the HTTP ingest, or a CRM key. A salesperson's TUI with none of them only
         views: it must never take the capture lease from the team's ``leadtui serve``, whose
         restart would then wait for every such TUI to close, capturing nothing meanwhile."""
-        return self.imap_configured or self.http_accepts or bool(self.indiamart_key)
+        return (
+            self.imap_configured
+            or self.http_accepts
+            or bool(self.indiamart_key)
+            or self.meta_leads_enabled
+            or self.gmail_enabled
+            or bool(self.tradeindia_key or self.exportersindia_key)
+        )
+
+    @property
+    def gmail_oauth(self) -> tuple[str, Secret, Secret, str]:
+        """The Gmail source's OAuth client id, secret, refresh token and token URL: its own
+        ``[gmail]`` settings, else the mailbox's XOAUTH2 ones (one Google grant serves both)."""
+        return (
+            self.gmail_client_id or self.imap_oauth_client_id,
+            self.gmail_client_secret or self.imap_oauth_client_secret,
+            self.gmail_refresh_token or self.imap_oauth_refresh_token,
+            self.gmail_token_url or self.imap_oauth_token_url,
+        )
+
+    @property
+    def gmail_push(self) -> bool:
+        """Push is set up: a Pub/Sub topic to watch and a token for the URL it pushes to."""
+        return bool(self.gmail_topic and self.gmail_push_token and self.http_enabled)
 
     @property
     def imap_credentials_missing(self) -> bool:
@@ -820,6 +1155,13 @@ def load(
     values["api_keys"] = tuple(api_keys)
     values["templates"] = _templates(_lookup(data, "templates"), path)
     values["notify"] = _parse_notify(_lookup(data, "notify"), env, path)
+    # [[webhook]] tables are webhook targets with every lead event; one sender serves both.
+    values["notify"] += _parse_notify(
+        _lookup(data, "webhook"), env, path, "webhook", (t.name for t in values["notify"])
+    )
+    values["autoreply"] = _parse_autoreply(
+        _lookup(data, "autoreply"), env, path, values["templates"]
+    )
 
     for attr, value in (overrides or {}).items():
         if value is None:
@@ -884,6 +1226,34 @@ SAMPLE_CONFIG = """\
 
 [indiamart]
 # key = "your CRM key from Lead Manager"
+
+[meta]
+# Facebook and Instagram lead ads (README: "Facebook and Instagram lead ads").
+# page_token = "EAAB…"                   # a Page access token with leads_retrieval
+# app_secret = "…"                       # signs the webhook (default: [http] meta_app_secret)
+# verify_token = "long-random-string"    # typed into the app's Webhooks settings
+# form_ids = ["1234567890"]              # forms to backfill (notified forms are added)
+[gmail]
+# For Google Workspace domains where IMAP is off: the Gmail API, read-only (README: Gmail without IMAP).
+# enable = true
+# refresh_token = "1//0g…"               # scope https://www.googleapis.com/auth/gmail.readonly
+# client_id = "…apps.googleusercontent.com"
+# client_secret = "…"
+# label = "INBOX"
+# topic = "projects/my-project/topics/leadtui-gmail"   # push; without it leadtui polls
+# push_token = "long-random-string"      # push URL: /api/webhooks/gmail/<token>
+
+[justdial]
+# token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
+
+[tradeindia]
+# userid = "1234567"                     # TradeIndia → My Inquiry API: userid, profile_id, key
+# profile_id = "7654321"
+# key = "…"
+
+[exportersindia]
+# key = "…"                              # ExportersIndia → inquiry API key
+# email = "sales@yourcompany.in"         # the account's email
 
 [team]
 # members = ["asha", "ravi"]             # login names; the owner prompt completes them

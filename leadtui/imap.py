@@ -260,8 +260,10 @@ class TokenSource:
         *,
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
+        url_setting: str = "LEADTUI_IMAP_OAUTH_TOKEN_URL",
     ) -> None:
         self.url = url
+        self.url_setting = url_setting  # named when the URL is unusable
         self._client_id = client_id
         self._client_secret = client_secret
         self._refresh_token = refresh_token
@@ -305,7 +307,7 @@ class TokenSource:
         ):
             raise OAuthError(
                 f"the OAuth token URL must be https:// (got {parsed.scheme or 'no'} scheme); "
-                "check LEADTUI_IMAP_OAUTH_TOKEN_URL",
+                f"check {self.url_setting}",
                 rejected=True,
             )
         form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token.reveal()}
@@ -487,7 +489,8 @@ def describe_error(exc: BaseException, account: ImapAccount) -> str:
     return f"{type(exc).__name__}: {_one_line(exc)}"
 
 
-def _redact(text: str, secrets: Sequence[str]) -> str:
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``********``."""
     for value in secrets:
         if value:
             text = text.replace(value, "********")
@@ -881,7 +884,7 @@ class MailboxWatcher:
         return values
 
     def _clean(self, text: str) -> str:
-        return _redact(text, self._secrets())
+        return redact(text, self._secrets())
 
     def _emit(self, state: str, detail: str, *, next_retry_at: float | None = None) -> None:
         health = WatcherState(
@@ -914,7 +917,7 @@ def check(account: ImapAccount, timeout: float = 15) -> list[Check]:
     checks: list[Check] = []
 
     def add(name: str, ok: bool, detail: str, fix: str = "") -> None:
-        checks.append(Check(name, ok, _redact(detail, secrets), _redact(fix, secrets)))
+        checks.append(Check(name, ok, redact(detail, secrets), redact(fix, secrets)))
 
     where = f"{account.host}:{account.port}"
     how = {"ssl": "TLS", "starttls": "STARTTLS", "plain": "plain text (unencrypted)"}

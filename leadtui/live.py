@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -57,6 +58,8 @@ class View:
             return LeadQuery(
                 status="open", query_type="B", since_ts=since, search=search, limit=PAGE
             )
+        if name == "unread":
+            return LeadQuery(unread=True, search=search, limit=PAGE)
         return LeadQuery(search=search, limit=PAGE)
 
     def label(self) -> str:
@@ -74,6 +77,7 @@ def _unfiltered(query: LeadQuery) -> bool:
         or query.follow_up_due
         or query.calls_to_return
         or query.query_type
+        or query.unread
         or query.since_ts is not None
     )
 
@@ -106,6 +110,45 @@ class _Announcer:
         return new
 
 
+def fresh_reply(lead: Lead) -> bool:
+    """Did this change of the lead bring a buyer's message nobody has read yet?
+
+    The capture path sets ``last_action`` "reply" and ``last_action_ts`` = ``updated_ts`` with
+    the message; a later merge moves ``updated_ts``, a triage action ``last_action``, and
+    opening the lead clears ``unread``: any of them makes it old news.
+    """
+    return (
+        lead.unread > 0
+        and lead.last_action == "reply"
+        and lead.last_action_ts is not None
+        and lead.last_action_ts == lead.updated_ts
+    )
+
+
+class _Replies:
+    """Which changed leads bring a buyer's message this app has not announced (once each)."""
+
+    KEEP = 50_000
+
+    def __init__(self) -> None:
+        self.announced: dict[int, int] = {}  # lead id → its message count when announced
+
+    def take(self, leads: list[Lead], new: list[Lead]) -> list[Lead]:
+        """The replies among ``leads``; a lead that is ``new`` is announced as new, not twice."""
+        created = {lead.id for lead in new}
+        out: list[Lead] = []
+        for lead in leads:
+            if not fresh_reply(lead) or self.announced.get(lead.id, -1) >= lead.messages_count:
+                continue
+            self.announced[lead.id] = lead.messages_count
+            if lead.id not in created:
+                out.append(lead)
+        if len(self.announced) > self.KEEP:  # forget the oldest half (dicts keep their order)
+            for lead_id in list(self.announced)[: self.KEEP // 2]:
+                del self.announced[lead_id]
+        return out
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -120,16 +163,23 @@ class PageLoaded(Message):
 
 class FeedChanged(Message):
     """Leads changed: ``leads`` in their current state, ``matching`` the ids still in the view,
-    ``new`` the ones created since the app started (announced whatever the view)."""
+    ``new`` the ones created since the app started and ``replied`` the ones a buyer just wrote
+    to, with the newest message (both announced whatever the view)."""
 
     def __init__(
-        self, generation: int, leads: list[Lead], matching: set[int], new: list[Lead]
+        self,
+        generation: int,
+        leads: list[Lead],
+        matching: set[int],
+        new: list[Lead],
+        replied: list[tuple[Lead, str]] | None = None,
     ) -> None:
         super().__init__()
         self.generation = generation
         self.leads = leads
         self.matching = matching
         self.new = new
+        self.replied = replied or []
 
 
 class StateRead(Message):
@@ -151,14 +201,17 @@ class ChangeFeed:
         self.clock = clock
         self.post = post
         self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._wake = threading.Event()  # a request ends the feed's wait for commits early
 
     def request(
         self, generation: int, query: LeadQuery, kind: PageKind, anchor: int | None
     ) -> None:
         """Ask for a page (thread-safe); requests of an older generation are dropped."""
         self._requests.put(_Request(generation, query, kind, anchor))
+        self._wake.set()
 
     def _drain(self) -> list[_Request]:
+        self._wake.clear()  # before reading the queue: a request put after this wakes again
         requests: list[_Request] = []
         with contextlib.suppress(queue.Empty):
             while True:
@@ -175,6 +228,7 @@ class ChangeFeed:
         waiter = None
         cursor: int | None = None
         announcer = _Announcer(0)
+        replies = _Replies()
         generation = 0
         last_state = 0.0
         state_due = True
@@ -190,12 +244,12 @@ class ChangeFeed:
                     for request in self._drain():
                         query, generation = request.query, request.generation
                         self._load(store, request)
-                    changed = waiter.wait(FEED_WAIT)
+                    changed = waiter.wait(FEED_WAIT, self._wake)
                     if cancelled():
                         break
                     if changed:
                         cursor, touched = self._catch_up(
-                            store, cursor, query, generation, announcer
+                            store, cursor, query, generation, (announcer, replies)
                         )
                         state_due = state_due or touched
                     now = time.monotonic()
@@ -238,9 +292,15 @@ class ChangeFeed:
         self.post(PageLoaded(request.generation, request.kind, leads, more))
 
     def _catch_up(
-        self, store: Store, cursor: int, query: LeadQuery, generation: int, announcer: _Announcer
+        self,
+        store: Store,
+        cursor: int,
+        query: LeadQuery,
+        generation: int,
+        news: tuple[_Announcer, _Replies],
     ) -> tuple[int, bool]:
         touched = False
+        announcer, replies = news
         while True:
             changes = store.changes_since(cursor)
             cursor = changes.cursor
@@ -249,7 +309,10 @@ class ChangeFeed:
                 ids = [lead.id for lead in changes.leads]
                 match = set(ids) if _unfiltered(query) else store.matching_ids(query, ids)
                 new = announcer.take(changes.leads)
-                self.post(FeedChanged(generation, changes.leads, match, new))
+                replied = replies.take(changes.leads, new)
+                said = store.latest_messages(x.id for x in replied) if replied else {}
+                texts = [(x, said[x.id].text if x.id in said else "") for x in replied]
+                self.post(FeedChanged(generation, changes.leads, match, new, texts))
             if not changes.more:
                 return cursor, touched
 

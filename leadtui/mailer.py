@@ -33,6 +33,7 @@ class Reply:
     subject: str
     text: str
     in_reply_to: str | None = None  # the original mail's Message-ID, without angle brackets
+    headers: tuple[tuple[str, str], ...] = ()  # more headers (an outbox event's id)
 
 
 def original_reply_to(raw: bytes | None) -> str | None:
@@ -61,6 +62,8 @@ def build(reply: Reply, sender: str) -> EmailMessage:
         original = f"<{reply.in_reply_to.strip('<>')}>"
         message["In-Reply-To"] = original
         message["References"] = original
+    for name, value in reply.headers:
+        message[name] = value
     message.set_content(reply.text)
     return message
 

@@ -9,7 +9,9 @@ Two registries say which family reads an item, first match wins:
 - :data:`EMAIL_FAMILIES`: each family *claims* a mail from its sender and subject (or, for
   a subject IndiaMART has reworded, from its body) and *parses* its rendered text lines.
   A mail no family claims is ``ignored`` with the reason.
-- :data:`JSON_SHAPES`: IndiaMART push/pull envelopes, bare v2 and v1 rows, generic leads.
+- :data:`JSON_SHAPES`: IndiaMART push/pull envelopes, bare v2 and v1 rows, JustDial's push
+  (as the ingest keeps it), TradeIndia and ExportersIndia API inquiries, spreadsheet rows,
+  generic leads.
 
 A new IndiaMART template is a new alternative in the pattern that reads that layout; a
 new kind of mail is one function pair and one row below. Every family runs inside
@@ -25,7 +27,18 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadtui.formats import authentication, generic, indiamart_api, indiamart_mail, tradeindia_mail
+from leadtui.formats import (
+    authentication,
+    exportersindia_api,
+    generic,
+    indiamart_api,
+    indiamart_mail,
+    justdial,
+    meta_leads,
+    spreadsheet,
+    tradeindia_api,
+    tradeindia_mail,
+)
 from leadtui.formats.mime import BodyTooLarge, Mail
 from leadtui.formats.results import (
     LEAD_FIELDS,
@@ -216,6 +229,7 @@ class JsonShape:
     channel: Callable[[Mapping[str, Any]], str]
     parse: Callable[[Mapping[str, Any], str], list[Result]]
     in_list: str | None = None
+    pulled: bool = True  # False: never what a marketplace's pull API answers
 
 
 def _one(
@@ -245,7 +259,46 @@ JSON_SHAPES: tuple[JsonShape, ...] = (
         _one(indiamart_api.parse_v1_row),
         in_list="pull",
     ),
-    JsonShape("generic lead", generic.is_generic, lambda _: "api", _one(generic.parse_generic)),
+    JsonShape(
+        "Meta lead ads notification",
+        meta_leads.is_notification,
+        lambda _: "push",
+        meta_leads.parse_notification,
+    ),
+    JsonShape(
+        "Meta lead ads lead",
+        meta_leads.is_graph_lead,
+        lambda _: "pull",
+        _one(meta_leads.parse_graph_lead),
+        in_list="pull",
+    ),
+    JsonShape("spreadsheet row", spreadsheet.is_row, lambda _: "api", _one(spreadsheet.parse_row)),
+    # Before the generic lead: a JustDial raw item carries the request beside its fields.
+    JsonShape(
+        "JustDial lead", justdial.is_justdial, lambda _: "push", _one(justdial.parse_justdial)
+    ),
+    # Before the generic lead: their rows carry contract names too (message, name, email).
+    JsonShape(
+        "TradeIndia API inquiry",
+        tradeindia_api.is_inquiry,
+        lambda _: "pull",
+        tradeindia_api.parse,
+        in_list="pull",
+    ),
+    JsonShape(
+        "ExportersIndia API inquiry",
+        exportersindia_api.is_inquiry,
+        lambda _: "pull",
+        exportersindia_api.parse,
+        in_list="pull",
+    ),
+    JsonShape(
+        "generic lead",
+        generic.is_generic,
+        lambda _: "api",
+        _one(generic.parse_generic),
+        pulled=False,
+    ),
 )
 
 
@@ -260,6 +313,8 @@ def _parse_object(obj: Mapping[str, Any], channel: str | None, *, in_list: bool)
         if shape.claims(obj):
             inferred = (in_list and shape.in_list) or shape.channel(obj)
             chosen = channel or inferred
+            if chosen == "pull" and not shape.pulled:  # a vendor's inquiry missing its id
+                return [error(f"pulled item that is no marketplace's inquiry: {_describe(obj)}")]
             try:
                 return shape.parse(obj, chosen)
             except NotUnderstood as exc:

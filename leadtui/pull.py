@@ -30,6 +30,10 @@ Rate and backoff
 
 The CRM key is part of the URL's query; it is never logged, shown or put in an error: every
 text that leaves this module passes through a redactor.
+
+The pieces that are not IndiaMART's own (:class:`Calls` and its backoff, :class:`Answer`,
+:func:`get_answer`, :func:`client_session`, the redactor, the clock) are shared with the
+TradeIndia and ExportersIndia pulls in :mod:`leadtui.channels.vendor_pull`.
 """
 
 from __future__ import annotations
@@ -180,12 +184,12 @@ def format_ist(ts: float) -> str:
     return f"{t.day:02d}-{_MONTHS[t.month - 1]}-{t.year:04d} {t:%H:%M:%S}"
 
 
-def _hm(ts: float) -> str:
+def hm(ts: float) -> str:
     """A time of day for the health line, in the machine's zone."""
     return datetime.fromtimestamp(ts).strftime("%H:%M")
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 120:
         return f"{seconds} s"
@@ -268,7 +272,7 @@ class SystemClock:
         return False
 
 
-async def _until_stopped(aw: Awaitable[T], stop: threading.Event) -> tuple[bool, T | None]:
+async def until_stopped(aw: Awaitable[T], stop: threading.Event) -> tuple[bool, T | None]:
     """Run ``aw``, cancelling it when ``stop`` is set. ``(finished, result)``."""
     task = asyncio.ensure_future(aw)
     while True:
@@ -305,7 +309,7 @@ class Answer:
         return f"{text}: {self.message}" if self.message else text
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -317,11 +321,11 @@ def classify(status: int, body: bytes) -> Answer:
     except (UnicodeDecodeError, ValueError, RecursionError):
         value = None
     if isinstance(value, dict) and "CODE" in value:
-        message = _one_line(str(value.get("MESSAGE") or ""))
+        message = one_line(str(value.get("MESSAGE") or ""))
         try:
             code = int(str(value["CODE"]).strip())
         except ValueError:
-            return Answer(500, f"unreadable CODE {_one_line(str(value['CODE']), 40)!r}")
+            return Answer(500, f"unreadable CODE {one_line(str(value['CODE']), 40)!r}")
         records = value.get("TOTAL_RECORDS")
         count = records if isinstance(records, int) else None
         if code == 200 and isinstance(value.get("RESPONSE"), list):
@@ -340,26 +344,43 @@ def classify(status: int, body: bytes) -> Answer:
 
 async def fetch(session: aiohttp.ClientSession, cfg: PullConfig, window: Window) -> Answer:
     """One GET of the listing endpoint. Never raises (but can be cancelled)."""
-    redact = cfg.redactor()
     params = {"glusr_crm_key": cfg.reveal_key(), **window.params()}
+    return await get_answer(
+        session, cfg.url, params, host=cfg.host, redact=cfg.redactor(), classify=classify
+    )
+
+
+async def get_answer(
+    session: aiohttp.ClientSession,
+    url: str,
+    params: dict[str, str],
+    *,
+    host: str,
+    redact: Callable[[str], str],
+    classify: Callable[[int, bytes], Answer],
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One GET of a pull API, its answer read by ``classify``. Never raises (but can be
+    cancelled); a network failure is ``Answer(0, …)``, with any key in its text redacted."""
     try:
-        async with session.get(cfg.url, params=params, allow_redirects=False) as resp:
+        async with session.get(url, params=params, headers=headers, allow_redirects=False) as resp:
             body = await resp.read()
             return classify(resp.status, body)
     except TimeoutError:
-        return Answer(0, f"{cfg.host} did not answer within {HTTP_TIMEOUT.total:g} s")
+        return Answer(0, f"{host} did not answer within {HTTP_TIMEOUT.total:g} s")
     except aiohttp.ClientConnectorError as exc:
-        return Answer(0, redact(f"cannot connect to {cfg.host}: {exc.os_error.strerror or exc}"))
+        return Answer(0, redact(f"cannot connect to {host}: {exc.os_error.strerror or exc}"))
     except aiohttp.ClientError as exc:
-        return Answer(0, redact(_one_line(f"{type(exc).__name__}: {exc}")))
+        return Answer(0, redact(one_line(f"{type(exc).__name__}: {exc}")))
     except OSError as exc:
-        return Answer(0, redact(_one_line(f"{type(exc).__name__}: {exc}")))
+        return Answer(0, redact(one_line(f"{type(exc).__name__}: {exc}")))
 
 
-def _session(cfg: PullConfig) -> aiohttp.ClientSession:
+def client_session(loopback: bool) -> aiohttp.ClientSession:
+    """The HTTP client of a pull: leadtui's User-Agent, HTTPS_PROXY except on loopback."""
     return aiohttp.ClientSession(
         timeout=HTTP_TIMEOUT,
-        trust_env=not cfg.loopback,  # HTTPS_PROXY for the real API, never for a local server
+        trust_env=not loopback,  # HTTPS_PROXY for the real API, never for a local server
         headers={"User-Agent": f"leadtui/{__version__}"},
     )
 
@@ -382,18 +403,61 @@ class Calls:
     rejected: str | None = None  # fingerprint of a key IndiaMART answered 401 for
 
     @classmethod
-    def load(cls, store: Store) -> Calls:
-        data = store.get_state(CALLS_KEY) or {}
+    def load(cls, store: Store, key: str = CALLS_KEY) -> Calls:
+        """The record under ``key``: each pull source (IndiaMART, TradeIndia, …) has its own."""
+        data = store.get_state(key) or {}
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
-    def save(self, store: Store) -> None:
-        store.set_state(CALLS_KEY, dict(self.__dict__))
+    def save(self, store: Store, key: str = CALLS_KEY) -> None:
+        store.set_state(key, dict(self.__dict__))
 
     def due(self, interval: float) -> float:
         """When the next call may be made."""
         due = 0.0 if self.last_call_ts is None else self.last_call_ts + interval
         return max(due, self.not_before or 0.0)
+
+    def note(
+        self,
+        answer: Answer,
+        result: str,
+        now: float,
+        *,
+        interval: float,
+        rng: random.Random,
+        fingerprint: str,
+    ) -> None:
+        """Record what a call got and when the next one may go (the backoff rules).
+
+        The pace counts from the answer, not the request: an API measures from the moment
+        the request reached it, which is between the two. ``result`` describes a success.
+        """
+        self.last_call_ts = max(self.last_call_ts or now, now)
+        self.last_code = answer.code
+        base = self.last_call_ts or now
+        if answer.ok:
+            self.last_result = result
+            self.last_success_ts = now
+            self.last_error = None
+            self.failures = self.rate_limited = 0
+            self.not_before = None
+            self.rejected = None
+        elif answer.code == 429:
+            self.rate_limited += 1
+            factor = RATE_LIMIT_FACTORS[min(self.rate_limited, len(RATE_LIMIT_FACTORS)) - 1]
+            self.not_before = base + interval * factor
+            self.last_result = "rate limited"
+            self.last_error = answer.describe()
+        elif answer.code == 401:
+            self.rejected = fingerprint
+            self.last_result = "key rejected"
+            self.last_error = answer.describe()
+        else:
+            self.failures += 1
+            factor = min(2 ** (self.failures - 1), MAX_ERROR_FACTOR)
+            self.not_before = base + interval * factor * (1 + rng.uniform(0, JITTER))
+            self.last_result = "refused" if answer.code == 400 else "failed"
+            self.last_error = answer.describe()
 
 
 @dataclass
@@ -402,8 +466,8 @@ class Cursor:
     backfill_done: int = 0  # windows done in the running backfill (0 when caught up)
 
     @classmethod
-    def load(cls, store: Store) -> Cursor | None:
-        data = store.get_state(CURSOR_KEY)
+    def load(cls, store: Store, key: str = CURSOR_KEY) -> Cursor | None:
+        data = store.get_state(key)
         if not data or data.get("end") is None:
             return None
         return cls(float(data["end"]), int(data.get("backfill_done") or 0))
@@ -489,44 +553,23 @@ class Puller:
         self.store.set_state(CURSOR_KEY, {"end": end, "backfill_done": done})
 
     def record(self, answer: Answer, committed: Committed | None, now: float) -> Calls:
-        """Store what the call got and when the next one may go.
-
-        The pace counts from the answer, not the request: IndiaMART measures from the moment
-        the request reached it, which is between the two.
-        """
+        """Store what the call got and when the next one may go (:meth:`Calls.note`)."""
         calls = self.calls()
-        calls.last_call_ts = max(calls.last_call_ts or now, now)
-        calls.last_code = answer.code
-        interval = self.cfg.interval
-        base = calls.last_call_ts or now
-        if answer.ok:
-            calls.last_result = (committed or Committed()).describe()
-            calls.last_success_ts = now
-            calls.last_error = None
-            calls.failures = calls.rate_limited = 0
-            calls.not_before = None
-            calls.rejected = None
-        elif answer.code == 429:
-            calls.rate_limited += 1
-            factor = RATE_LIMIT_FACTORS[min(calls.rate_limited, len(RATE_LIMIT_FACTORS)) - 1]
-            calls.not_before = base + interval * factor
-            calls.last_result = "rate limited"
-            calls.last_error = answer.describe()
-        elif answer.code == 401:
-            calls.rejected = self.cfg.fingerprint
-            calls.last_result = "key rejected"
-            calls.last_error = answer.describe()
-        else:
-            calls.failures += 1
-            factor = min(2 ** (calls.failures - 1), MAX_ERROR_FACTOR)
-            calls.not_before = base + interval * factor * (1 + self.rng.uniform(0, JITTER))
-            calls.last_result = "refused" if answer.code == 400 else "failed"
-            calls.last_error = answer.describe()
+        calls.note(
+            answer,
+            (committed or Committed()).describe(),
+            now,
+            interval=self.cfg.interval,
+            rng=self.rng,
+            fingerprint=self.cfg.fingerprint,
+        )
         calls.save(self.store)
         return calls
 
     def missed_by_email(self, now: float) -> int:
-        return self.store.count_missed_by_email(since_ts=now - MISSED_DAYS * 86400)
+        return self.store.count_missed_by_email(
+            since_ts=now - MISSED_DAYS * 86400, source="indiamart"
+        )
 
 
 # --------------------------------------------------------------------------- the source
@@ -554,7 +597,7 @@ class PullSource:
     async def _run(self, stop: threading.Event) -> None:
         puller = Puller(self.cfg, self.store, self.pipeline, self.clock, self.rng)
         redact = puller.redact
-        async with _session(self.cfg) as session:
+        async with client_session(self.cfg.loopback) as session:
             while not stop.is_set():
                 try:
                     await self._step(puller, session, stop)
@@ -567,9 +610,9 @@ class PullSource:
                     due = now + self.cfg.interval
                     self._report(
                         "retrying",
-                        [f"{redact(_one_line(str(exc)))}", f"next try {_hm(due)}"],
+                        [f"{redact(one_line(str(exc)))}", f"next try {hm(due)}"],
                         None,
-                        redact(_one_line(f"{type(exc).__name__}: {exc}")),
+                        redact(one_line(f"{type(exc).__name__}: {exc}")),
                         due,
                     )
                     await self.clock.sleep_until(due, stop)
@@ -593,7 +636,7 @@ class PullSource:
             await self.clock.sleep_until(now + self.cfg.interval, stop)
             return
         self._report_health(puller, calls, now, calling=window)
-        finished, answer = await _until_stopped(puller.call(session, window), stop)
+        finished, answer = await until_stopped(puller.call(session, window), stop)
         if not finished or answer is None:
             return
         committed = puller.commit(answer) if answer.code == 200 else None
@@ -639,11 +682,11 @@ class PullSource:
             else:
                 state = "waiting" if calls.last_call_ts is not None else "starting"
             if calls.last_call_ts is not None:
-                parts.append(f"last call {_hm(calls.last_call_ts)}: {calls.last_result}")
+                parts.append(f"last call {hm(calls.last_call_ts)}: {calls.last_result}")
         if calling is not None:
             parts.append("calling IndiaMART now")
         elif due is not None:
-            parts.append(f"next call {_hm(due)}")
+            parts.append(f"next call {hm(due)}")
         missed = puller.missed_by_email(now)
         if missed:
             parts.append(f"{missed} lead{'s' * (missed != 1)} email missed ({MISSED_DAYS} days)")
@@ -679,10 +722,11 @@ class MisconfiguredSource:
     problem: str
     report: HealthCallback
     name: str = "pull"
+    source: str = SOURCE  # the health line it stands in for (another pull's, too)
 
     def run(self, stop: threading.Event) -> None:
         self.report(
-            Health(source=SOURCE, state="error", detail=self.problem, last_error=self.problem)
+            Health(source=self.source, state="error", detail=self.problem, last_error=self.problem)
         )
         stop.wait()
 
@@ -828,7 +872,7 @@ async def _run_once(
         start = puller.next_start(now)
         contiguous = True
     attempts = 0
-    async with _session(cfg) as session:
+    async with client_session(cfg.loopback) as session:
         while not stop.is_set():
             now = clock.now()
             window = window_from(start, now)
@@ -837,8 +881,7 @@ async def _run_once(
             due = puller.calls().due(cfg.interval)
             if due > now:
                 say(
-                    f"waiting {_ago(due - now)}: IndiaMART allows one call every "
-                    f"{_ago(cfg.interval)}"
+                    f"waiting {ago(due - now)}: IndiaMART allows one call every {ago(cfg.interval)}"
                 )
                 if not await clock.sleep_until(due, stop):
                     break
@@ -848,7 +891,7 @@ async def _run_once(
                 f"calling IndiaMART for {window.describe()} ({left} window{'s' * (left != 1)} to go)"
             )
             report.calls += 1
-            finished, answer = await _until_stopped(puller.call(session, window), stop)
+            finished, answer = await until_stopped(puller.call(session, window), stop)
             if not finished or answer is None:
                 break
             try:
@@ -920,9 +963,7 @@ def check(
         cfg = PullConfig.from_settings(settings)
     except PullError as exc:
         return [Check("key", False, str(exc), "set LEADTUI_INDIAMART_KEY or [indiamart] key")]
-    checks = [
-        Check("key", True, f"set; calling {cfg.host} at most once every {_ago(cfg.interval)}")
-    ]
+    checks = [Check("key", True, f"set; calling {cfg.host} at most once every {ago(cfg.interval)}")]
     if store is None:
         checks.append(
             Check("last call", None, "unknown without the database, so IndiaMART is not called")
@@ -931,7 +972,7 @@ def check(
     now = clock.now()
     try:
         calls, cursor = Calls.load(store), Cursor.load(store)
-        missed = store.count_missed_by_email(since_ts=now - MISSED_DAYS * 86400)
+        missed = store.count_missed_by_email(since_ts=now - MISSED_DAYS * 86400, source="indiamart")
     except StoreError as exc:
         checks.append(Check("last call", None, f"unknown: {exc}"))
         return checks
@@ -943,9 +984,7 @@ def check(
             result = f"{result}: {calls.last_error}"
         ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
         fix = KEY_FIX if calls.last_code == 401 else ""
-        checks.append(
-            Check("last call", ok, f"{_ago(now - calls.last_call_ts)} ago: {result}", fix)
-        )
+        checks.append(Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix))
     if cursor is None:
         checks.append(
             Check("synced", None, f"never; the first pull fetches {cfg.backfill_days} days")
@@ -967,8 +1006,8 @@ def check(
             Check(
                 "live call",
                 None,
-                f"skipped: the last call was {_ago(now - calls.last_call_ts)} ago and IndiaMART "
-                f"allows one every {_ago(cfg.interval)}; the next may go at {_hm(due)}",
+                f"skipped: the last call was {ago(now - calls.last_call_ts)} ago and IndiaMART "
+                f"allows one every {ago(cfg.interval)}; the next may go at {hm(due)}",
             )
         )
         return checks
@@ -982,7 +1021,7 @@ async def _live_check(cfg: PullConfig, store: Store, clock: Clock, seconds: floa
     calls = Calls.load(store)
     calls.last_call_ts = now
     calls.save(store)
-    async with _session(cfg) as session:
+    async with client_session(cfg.loopback) as session:
         try:
             answer = await asyncio.wait_for(fetch(session, cfg, window), seconds)
         except TimeoutError:

@@ -199,6 +199,77 @@ def _pull_check(settings: Settings, store: Store | None, timeout: float) -> list
     ]
 
 
+def _meta_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels.meta_leads import meta_factory  # noqa: PLC0415 - only with a token
+
+    return meta_factory(settings)
+
+
+def _meta_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    from leadtui.channels.meta_leads import check  # noqa: PLC0415
+
+    return check(settings, store, timeout)
+
+
+def _gmail_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels.gmail import gmail_factory  # noqa: PLC0415 - only when enabled
+
+    return gmail_factory(settings)
+
+
+def _gmail_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    from leadtui.channels.gmail_check import check  # noqa: PLC0415
+
+    return check(settings, store, timeout)
+
+
+def _justdial_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels.justdial import justdial_factory  # noqa: PLC0415 - aiohttp
+
+    return justdial_factory(settings)
+
+
+def _justdial_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    del timeout
+    from leadtui.channels.justdial import check  # noqa: PLC0415 - aiohttp
+
+    return check(settings, store)
+
+
+def _justdial_enabled(settings: Settings, run: Run) -> bool:
+    del run
+    return settings.http_enabled and bool(settings.justdial_token)
+
+
+def _tradeindia_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels import tradeindia  # noqa: PLC0415 - aiohttp only with a key
+
+    return tradeindia.factory(settings)
+
+
+def _tradeindia_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    from leadtui.channels import tradeindia  # noqa: PLC0415
+
+    return tradeindia.check(settings, store, timeout)
+
+
+def _exportersindia_factory(settings: Settings, run: Run) -> SourceFactory:
+    del run
+    from leadtui.channels import exportersindia  # noqa: PLC0415 - aiohttp only with a key
+
+    return exportersindia.factory(settings)
+
+
+def _exportersindia_check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
+    from leadtui.channels import exportersindia  # noqa: PLC0415
+
+    return exportersindia.check(settings, store, timeout)
+
+
 def _notify_factory(settings: Settings, run: Run) -> SourceFactory:
     del run
     from leadtui.outbox import sender_factory  # noqa: PLC0415
@@ -231,8 +302,29 @@ SOURCES: tuple[SourceSpec, ...] = (
     ),
     SourceSpec("http", lambda s, _run: s.http_enabled, _ingest_factory, _ingest_check),
     SourceSpec("crm pull", lambda s, _run: bool(s.indiamart_key), _pull_factory, _pull_check),
+    SourceSpec("meta leads", lambda s, _run: s.meta_leads_enabled, _meta_factory, _meta_check),
+    SourceSpec("gmail", lambda s, _run: s.gmail_enabled, _gmail_factory, _gmail_check),
+    # JustDial's push arrives at the HTTP ingest; this source checks its token and health.
+    SourceSpec("justdial", _justdial_enabled, _justdial_factory, _justdial_check),
+    SourceSpec(
+        "tradeindia",
+        lambda s, _run: bool(s.tradeindia_key),
+        _tradeindia_factory,
+        _tradeindia_check,
+    ),
+    SourceSpec(
+        "exportersindia",
+        lambda s, _run: bool(s.exportersindia_key),
+        _exportersindia_factory,
+        _exportersindia_check,
+    ),
     # The outbox sender: not a source of leads, but it runs under the capture lease as one.
-    SourceSpec("notify", lambda s, _run: bool(s.notify), _notify_factory, _notify_check),
+    SourceSpec(
+        "notify",
+        lambda s, _run: bool(s.notify) or s.autoreply.enabled,
+        _notify_factory,
+        _notify_check,
+    ),
 )
 """Every source, in the order they start."""
 

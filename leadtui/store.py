@@ -28,7 +28,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from leadtui._store.alerts import Alerts
 from leadtui._store.apply import Applier
+from leadtui._store.autoreply import AutoreplyState
 from leadtui._store.backends import describe_url, is_postgres_url, redact, sqlite_file
 from leadtui._store.database import Database
 from leadtui._store.feed import Feed
@@ -42,6 +44,7 @@ from leadtui._store.outbox import (
     OutboxCounts,
     OutboxItem,
     OutboxRoute,
+    order_value_ceiling,
 )
 from leadtui._store.raw import RawItems
 from leadtui._store.records import (
@@ -112,6 +115,7 @@ __all__ = [
     "current_actor",
     "describe_url",
     "is_postgres_url",
+    "order_value_ceiling",
     "recipient_of",
     "sqlite_file",
 ]
@@ -135,13 +139,15 @@ class Store:
         self._raw = RawItems(database)
         self._apply = Applier(database)
         self._leads = Leads(database)
-        self._triage = Triage(database, self._leads)
+        self._triage = Triage(database, self._leads, lambda: self._apply.routes)
         self._feed = Feed(database, self._leads)
         self._lease = Lease(database)
         self._sources = SourceState(database)
         self._counts = Counts(database)
         self._outbox = Outbox(database)
         self._reminders = Reminders(database)
+        self._alerts = Alerts(database)
+        self._autoreply = AutoreplyState(database)
         self._closed = False
 
     # ------------------------------------------------------------------ open / close
@@ -218,6 +224,12 @@ class Store:
         """Raw items committed but never processed (a crash between the two commits)."""
         return self._d.reading(lambda: self._raw.pending_raw_ids(older_than))
 
+    def raw_ids_after(self, source: str, after_id: int, limit: int = 100) -> list[int]:
+        """Raw items of ``source`` committed after ``after_id``, oldest first: a source that
+        acts on what another received (lead ads notifications → Graph API fetches) reads
+        them as a durable queue, with its own cursor in sync state."""
+        return self._d.reading(lambda: self._raw.raw_ids_after(source, after_id, limit))
+
     def review_items(self, limit: int = 500) -> list[RawSummary]:
         """The review queue: raw items that failed to become leads, newest first."""
         return self._d.reading(lambda: self._raw.review_items(limit))
@@ -260,9 +272,11 @@ class Store:
     def count_leads(self, query: LeadQuery | None = None) -> int:
         return self._d.reading(lambda: self._leads.count_leads(query))
 
-    def count_missed_by_email(self, since_ts: float | None = None) -> int:
-        """Leads that reached leadtui only through the CRM pull (their email never came)."""
-        return self._d.reading(lambda: self._leads.count_missed_by_email(since_ts))
+    def count_missed_by_email(
+        self, since_ts: float | None = None, source: str | None = None
+    ) -> int:
+        """Leads that reached leadtui only through a pull (their email never came)."""
+        return self._d.reading(lambda: self._leads.count_missed_by_email(since_ts, source))
 
     def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:
         """Which of ``ids`` match ``query`` (to decide whether changed leads belong in a view)."""
@@ -281,6 +295,11 @@ class Store:
 
     def messages(self, lead_id: int) -> list[Reply]:
         return self._d.reading(lambda: self._leads.messages(lead_id))
+
+    def latest_messages(self, lead_ids: Iterable[int]) -> dict[int, Reply]:
+        """The newest message from the buyer on each of these leads, by lead id."""
+        ids = list(lead_ids)  # a read may run twice
+        return self._d.reading(lambda: self._leads.latest_messages(ids))
 
     def lead_raw_ids(self, lead_id: int) -> list[int]:
         return self._d.reading(lambda: self._leads.lead_raw_ids(lead_id))
@@ -324,6 +343,11 @@ class Store:
         detail: str = "",
     ) -> Lead:
         return self._triage.log_call(lead_id, outcome, actor, follow_up=follow_up, detail=detail)
+
+    def mark_read(self, lead_id: int) -> bool:
+        """The lead was opened: its buyer's messages are read, in every viewer (False: none
+        were unread, nothing written)."""
+        return self._triage.mark_read(lead_id)
 
     def owners(self) -> list[str]:
         """Everyone who owns a lead now, in order."""
@@ -385,7 +409,8 @@ class Store:
     # ------------------------------------------------------------------ counts and stats
 
     def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
-        """Header counts: new today, awaiting contact, review queue (each stops at ``cap``)."""
+        """Header counts: new today, awaiting contact, review queue, unread (each stops at
+        ``cap``)."""
         return self._d.reading(lambda: self._counts.counts(cap, now))
 
     def stats(
@@ -462,6 +487,14 @@ class Store:
         ``error`` must hold no secret (the sender scrubs it)."""
         self._outbox.mark_failed(item_id, error, next_ts)
 
+    def outbox_defer(self, item_id: int, until: float) -> None:
+        """Hold a row until ``until`` (quiet hours), not counted as an attempt."""
+        self._outbox.defer(item_id, until)
+
+    def outbox_skip(self, item_id: int, reason: str) -> None:
+        """Never send a row (quiet hours that drop it); it stays listed as skipped."""
+        self._outbox.skip(item_id, reason)
+
     def outbox_due_now(self) -> int:
         """Make every pending row due at once (a sender starting). Returns how many."""
         return self._outbox.due_now(time.time())
@@ -484,3 +517,41 @@ class Store:
     def outbox_counts(self) -> list[OutboxCounts]:
         """Per target: rows pending, dead and sent."""
         return self._d.reading(self._outbox.counts)
+
+    # ------------------------------------------------------------------ automatic acknowledgement
+
+    def autoreply_opted_out(self, lead: dict[str, Any]) -> bool:
+        """Whether this buyer (any of the lead's phones or emails) wrote STOP."""
+        return self._d.reading(lambda: self._autoreply.opted_out(lead))
+
+    def autoreply_sent_on(self, day: str, channel: str) -> int:
+        return self._d.reading(lambda: self._autoreply.sent_on(day, channel))
+
+    def record_autoreply(self, lead_id: int, channel: str, text: str, day: str) -> None:
+        """An acknowledgement went out: in the lead's history, and counted for the day's cap."""
+        self._triage.record_autoreply(lead_id, channel, text)
+        self._autoreply.count_sent(day, channel)
+
+    # ------------------------------------------------------------------ alerts (outbox watcher)
+
+    def alert_state(self) -> dict[str, Any]:
+        """What the outbox's watcher remembers across restarts (which alerts it sent)."""
+        return self._d.reading(self._alerts.state)
+
+    def queue_alert(
+        self, kind: str, event_id: str, payload: dict[str, Any], state: dict[str, Any]
+    ) -> int:
+        """Queue an alert (no lead) for the routes that want ``kind`` and save the watcher's
+        ``state``, in one transaction; returns the rows added."""
+        return self._alerts.queue(kind, event_id, payload, self._apply.routes, state)
+
+    def save_alert_state(self, state: dict[str, Any]) -> None:
+        self._alerts.save(state)
+
+    def push_window(self, since: float) -> tuple[int, int]:
+        """IndiaMART leads first seen since ``since``: (all, those that came by push)."""
+        return self._d.reading(lambda: self._alerts.push_window(since))
+
+    def digest_counts(self, now: float, today: str, stale_after: float) -> dict[str, int]:
+        """The daily digest's counts (see ``_store/alerts.py``)."""
+        return self._d.reading(lambda: self._alerts.digest(now, today, stale_after))

@@ -441,6 +441,33 @@ class Triage:
         if number is None:
             self.app.notify(f"No phone for {display.buyer(lead)}", severity="warning", markup=False)
             return
+        if display.do_not_call(lead, lead.phone):
+            self.ask_dnc(lead, number)
+        else:
+            self.dial(lead, number)
+
+    def ask_dnc(self, lead: Lead, number: str) -> None:
+        """A number on India's do-not-call registry: say so, and dial only when told to."""
+
+        def answered(choice: str | None) -> None:
+            if choice == "call anyway":
+                self.dial(lead, number)
+            else:
+                self.app.notify(f"Not called: {number} is do-not-call", markup=False)
+
+        self.app.push_screen(
+            _prompts().ChoicePrompt(
+                f"{number} is on India's do-not-call registry (JustDial marks it DNC). "
+                f"Call {display.buyer(lead)} anyway?",
+                ["call anyway", "don't call"],
+                letters={"call anyway": "c", "don't call": "n"},
+                hint="c: call anyway (the buyer asked you to) · n or escape: don't call",
+            ),
+            answered,
+        )
+
+    def dial(self, lead: Lead, number: str) -> None:
+        """Copy the number to dial and ask how the call went."""
         self.app.copy_to_clipboard(number)
         # A tel: URL of digits and a plus: safe inside markup.
         self.app.notify(f"Copied [link='tel:{number}']tel:{number}[/link]", title="Call")

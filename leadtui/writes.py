@@ -113,6 +113,18 @@ class Writes:
         finally:
             store.close()
 
+    def mark_read(self, lead_id: int) -> None:
+        """Opened: the buyer's messages on the lead are read (the feed brings the change to
+        every viewer, this one included, so nothing is said here)."""
+        self._worker("mark read", functools.partial(self._mark_read, lead_id))
+
+    def _mark_read(self, lead_id: int) -> None:
+        store = self.store
+        try:
+            store.mark_read(lead_id)
+        finally:
+            store.close()
+
     def undo(self) -> None:
         """``u``: put back the last change, if it is recent enough and nobody changed it since."""
         undo, self.last = self.last, None

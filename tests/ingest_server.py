@@ -34,7 +34,8 @@ PUSH_TOKEN = "push-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
 TWILIO_TOKEN = "twilio-auth-token-5e8b1d"
 META_SECRET = "meta-app-secret-c41a07"
 META_VERIFY = "meta-verify-token-9d2e6f"
-SECRETS = (*API_KEYS.values(), PUSH_TOKEN, TWILIO_TOKEN, META_SECRET, META_VERIFY)
+META_PAGE_TOKEN = "EAAGmetaPageToken4f1c9e"  # turns the lead ads webhook on (nothing is fetched)
+SECRETS = (*API_KEYS.values(), PUSH_TOKEN, TWILIO_TOKEN, META_SECRET, META_VERIFY, META_PAGE_TOKEN)
 PUBLIC_URL = "https://leads.example.in"
 
 
@@ -46,6 +47,7 @@ def environment(**overrides: str) -> dict[str, str]:
         "LEADTUI_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "LEADTUI_META_APP_SECRET": META_SECRET,
         "LEADTUI_META_VERIFY_TOKEN": META_VERIFY,
+        "LEADTUI_META_PAGE_TOKEN": META_PAGE_TOKEN,
         "LEADTUI_HTTP_RATE_PER_MINUTE": "1000000",
         "LEADTUI_HTTP_PUBLIC_URL": PUBLIC_URL,
     }

@@ -244,7 +244,9 @@ def test_demo_shows_leads_arriving_with_the_badge_and_the_ingest_url(
     term.wait_for_text(" DEMO ")
     term.wait_for_text("demo API key ltk_")
     term.wait_for_text("HTTP: listening on 127.0.0.1:")
-    term.wait_for_text("new leads. Latest: New ")  # the backlog: one toast for all of it
+    # The backlog: one toast for all of it, the buyers' replies among it included.
+    backlog_toast = re.compile(r"\d+ new leads(, \d+ repl(y|ies))?\. Latest: (New|Reply from) ")
+    wait_for(lambda: backlog_toast.search(term.screen()), timeout=15, what="the backlog's toast")
 
     def new_today() -> int:
         found = re.search(r"new today (\d+)", term.screen())

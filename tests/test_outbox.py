@@ -448,7 +448,8 @@ def test_telegram_429_waits_retry_after_and_a_bad_token_is_never_shown(
         # The first failure made it due no sooner than Telegram's retry_after.
         assert second.answered == 200
         assert second.event_id == first.event_id
-        assert store.outbox_items()[0].state == "sent"
+        # Marked sent after the 200 is read (the receiver records before it answers).
+        wait_for(lambda: store.outbox_items()[0].state == "sent", timeout=5)
         first_sender.stop.set()
         first_sender.thread.join(5)
 
@@ -524,7 +525,8 @@ def test_what_fails_for_a_day_is_a_dead_letter_to_retry_or_drop(
         )
         run_sender(store, configs)
         wait_for(lambda: receivers.ok("webhook"), timeout=10, what="the retried row")
-        assert [i.state for i in store.outbox_items()] == ["sent"]
+        # Marked sent once the 200 is read (the receiver records before it answers).
+        wait_for(lambda: [i.state for i in store.outbox_items()] == ["sent"], timeout=5)
         assert receivers.ok("webhook")[0].event_id == dead[0].event_id
 
 

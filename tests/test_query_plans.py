@@ -306,3 +306,33 @@ def test_schema_4_database_gets_the_reply_indexes(db_url: str) -> None:
         found = s.get_lead(lead_id)
         assert found is not None
         assert found.messages_count == 2
+
+
+def test_the_unread_view_and_count_read_only_the_unread_leads(store: Store) -> None:
+    """The unread filter, its count and the header's count go through the partial index
+    ``lead_unread``, which holds only leads with an unread message: their cost follows those
+    leads, not the table (a scan of that index is the point, so it is checked by name)."""
+    newest = store.list_leads(LeadQuery(limit=1))[0]
+    assert _capture(store, b"r", _reply(phone=newest.phone)).lead_ids == (newest.id,)
+    if store.backend == "postgres":
+        store.db.execute_sql("ANALYZE lead")
+    with Recorder(store) as rec:
+        assert [x.id for x in store.list_leads(LeadQuery(unread=True, limit=60))] == [newest.id]
+        assert store.count_leads(LeadQuery(unread=True)) == 1
+        assert store.matching_ids(LeadQuery(unread=True), [newest.id, 1]) == {newest.id}
+        assert store.counts(cap=10_000)["unread"] == 1
+    statements = [(s, p) for s, p in rec.statements if "unread > 0" in s]
+    assert len(statements) == 4
+    for sql, params in statements:
+        by_id = '"id" IN' in sql  # matching_ids: a few leads by their ids
+        if store.backend == "sqlite":
+            plan = str(store.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+            wanted = "INTEGER PRIMARY KEY" if by_id else "USING INDEX lead_unread"
+            assert wanted in plan, f"{sql}: {plan}"
+            assert not re.search(r"SCAN t1(?! USING (COVERING )?INDEX lead_unread)", plan), plan
+        else:
+            store.db.execute_sql("SET enable_seqscan = off")
+            plan = str(store.db.execute_sql("EXPLAIN " + sql, params).fetchall())
+            store.db.execute_sql("RESET enable_seqscan")
+            assert "lead_unread" in plan or (by_id and "lead_pkey" in plan), f"{sql}: {plan}"
+            assert "Seq Scan" not in plan, plan

@@ -602,6 +602,22 @@ def test_a_viewer_connection_is_woken_by_another_connections_commit(db_url: str)
     writer.close()
 
 
+def test_a_page_asked_for_ends_the_sqlite_viewers_wait_for_commits(tmp_path: Path) -> None:
+    """The TUI's feed waits for commits between pages: a search or a scroll must not sit out
+    that wait (the wait here is a minute; the test would hang, not pass, if it did)."""
+    viewer = Store.open(str(tmp_path / "leads.db"))
+    waiter = viewer.waiter()
+    wake = threading.Event()
+    answers: list[bool] = []
+    t = threading.Thread(target=lambda: answers.append(waiter.wait(60, wake)))
+    t.start()
+    wake.set()
+    t.join(15)
+    assert answers == [False]  # woken, and nothing was committed
+    waiter.close()
+    viewer.close()
+
+
 def test_capture_lease_is_exclusive_and_taken_over_on_expiry(store: Store) -> None:
     assert store.try_lease("tui-1", ttl=0.5)
     assert not store.try_lease("tui-2", ttl=0.5)
@@ -656,7 +672,7 @@ def test_stats_median_response_and_counts(store: Store) -> None:
     assert stats.median_response_today >= 0
     assert stats.per_day[-1][1] == 2
     assert stats.per_day[-8][1] == 1
-    assert store.counts() == {"new_today": 2, "awaiting": 3, "review": 0}
+    assert store.counts() == {"new_today": 2, "awaiting": 3, "review": 0, "unread": 0}
 
 
 def test_capped_counts_stop_at_the_cap(store: Store) -> None:
@@ -666,8 +682,12 @@ def test_capped_counts_stop_at_the_cap(store: Store) -> None:
         )
     raw_id, _ = store.add_raw(b"not a lead", source="test", kind="email")
     store.apply(raw_id, [{"kind": "error", "error": "unreadable"}])
-    assert store.counts(cap=2) == {"new_today": 2, "awaiting": 2, "review": 1}
-    assert store.counts(cap=10) == store.counts() == {"new_today": 3, "awaiting": 3, "review": 1}
+    assert store.counts(cap=2) == {"new_today": 2, "awaiting": 2, "review": 1, "unread": 0}
+    assert (
+        store.counts(cap=10)
+        == store.counts()
+        == {"new_today": 3, "awaiting": 3, "review": 1, "unread": 0}
+    )
 
 
 def test_reopening_keeps_the_data_and_the_schema_version(db_url: str) -> None:

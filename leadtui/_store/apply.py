@@ -52,6 +52,10 @@ REPLY_LOOKUPS = {
     "name": "SELECT max(id + 0) FROM lead WHERE lower(name) = ? AND product_key = ?",
 }
 
+# The marketplaces whose lead emails the parser reads: a lead pulled from one of these that no
+# email brought is "missed by email"; ExportersIndia's mail is not read, so its leads are not.
+MAIL_SOURCES = frozenset({"indiamart", "tradeindia"})
+
 # What the capture path reads of an existing lead to merge a new copy into it.
 EXISTING_COLS = ("id", *MERGEABLE, "channels", "missed_by_email", "buyer_key")
 EXISTING_SQL = ", ".join(EXISTING_COLS)
@@ -251,11 +255,13 @@ class Applier:
             ts = parse_received(values.get("received_at"))
             window = (ts - DEDUPE_WINDOW_SECONDS, ts + DEDUPE_WINDOW_SECONDS)
             phone, email = values.get("phone"), values.get("email")  # never a masked phone
+            # Same source only: the same buyer's JustDial and IndiaMART enquiries are two
+            # leads of one buyer (enquiry_no links them), never one merged lead.
             rows = (
                 self._sql(
-                    select + "(phone = ? OR email = ?) AND product_key = ?"
+                    select + "(phone = ? OR email = ?) AND product_key = ? AND source = ?"
                     " AND received_ts BETWEEN ? AND ? ORDER BY id",
-                    (phone, email, product_key, *window),
+                    (phone, email, product_key, values["source"], *window),
                 ).fetchall()
                 if phone or email
                 else []
@@ -327,6 +333,7 @@ class Applier:
                 updates["updated_ts"] = now
                 lead.update(**updates).where(lead.id == lead_id).execute()
                 batch.event(lead_id, "capture", "merged", _merge_detail(updates, channel))
+                batch.emit("lead.updated", lead_id, action="merged", actor="capture")
                 if any(k in SEARCH_FIELDS for k in updates):
                     self._backend.reindex(lead, lead_id, batch.search)
                 return lead_id, False, "appended" if appended else "merged"
@@ -346,7 +353,8 @@ class Applier:
             product_key=product_key_of(values.get("product")),
             enquiry_no=buyer_key,  # the SQL counts this buyer's earlier leads
             channels=channel,
-            missed_by_email=channel == "pull",
+            # Only where leadtui reads the marketplace's mail can a pulled lead be one email missed.
+            missed_by_email=channel == "pull" and values["source"] in MAIL_SOURCES,
             notes_count=0,
             messages_count=0,
             seq=0,
@@ -387,6 +395,7 @@ class Applier:
         lead = self._m.Lead
         lead.update(
             messages_count=lead.messages_count + 1,
+            unread=lead.unread + 1,  # news until someone opens the lead (Store.mark_read)
             updated_ts=now,
             last_action="reply",
             last_actor=str(values.get("name") or "buyer")[:64],
@@ -413,6 +422,7 @@ class Applier:
         self._d.add_said(int(target), messages, batch.search)
         lead.update(
             messages_count=lead.messages_count + len(messages),
+            unread=lead.unread + len(messages),
             updated_ts=now,
             last_action="reply",
             last_actor=str(result.get("name") or "buyer")[:64],

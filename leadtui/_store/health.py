@@ -90,11 +90,12 @@ class SourceState:
         return None if value is None else dict(json.loads(value))
 
     def set_state(self, key: str, value: dict[str, Any]) -> None:
-        def txn() -> None:
-            st = self._d.m.SyncState
-            text = json.dumps(value, sort_keys=True)
-            st.insert(key=key, value=text, updated_ts=time.time()).on_conflict(
-                conflict_target=[st.key], update={"value": text, "updated_ts": time.time()}
-            ).execute()
+        self._d.retrying(lambda: self.set_state_txn(key, value), idempotent=True)
 
-        self._d.retrying(txn, idempotent=True)
+    def set_state_txn(self, key: str, value: dict[str, Any]) -> None:
+        """:meth:`set_state` inside the caller's transaction (with what the state is about)."""
+        st = self._d.m.SyncState
+        text = json.dumps(value, sort_keys=True)
+        st.insert(key=key, value=text, updated_ts=time.time()).on_conflict(
+            conflict_target=[st.key], update={"value": text, "updated_ts": time.time()}
+        ).execute()

@@ -19,6 +19,9 @@ from leadtui._store.records import Event, Lead, LeadQuery, Reply, iso
 pw: Any = peewee  # untyped, as in models.py
 
 LEAD_ATTRS = tuple(Lead.__dataclass_fields__)
+UNREAD = pw.SQL("unread > 0")
+"""Leads with a buyer's message nobody has read: the condition of the partial index
+``lead_unread`` (schema.UNREAD_INDEX), as SQL text so both databases see it is that one."""
 
 
 class Leads:
@@ -69,6 +72,8 @@ class Leads:
             q = q.where(lead.query_type == query.query_type)
         if query.calls_to_return:
             q = q.where((lead.query_type == "P") & (lead.status == "new"))
+        if query.unread:
+            q = q.where(UNREAD)  # literally, so the partial index lead_unread serves it
         if query.search and query.search.strip():
             q = self._d.backend.search_filter(q, lead, query.search)
         return q
@@ -95,15 +100,20 @@ class Leads:
         lead = self._d.m.Lead
         return int(self.filter(lead.select(), query or LeadQuery()).count())
 
-    def count_missed_by_email(self, since_ts: float | None = None) -> int:
+    def count_missed_by_email(
+        self, since_ts: float | None = None, source: str | None = None
+    ) -> int:
         """Leads that reached leadtui only through the CRM pull (their email never came).
 
-        ``since_ts`` counts only enquiries made since then (by ``received_ts``, which is indexed).
+        ``since_ts`` counts only enquiries made since then (by ``received_ts``, which is indexed);
+        ``source`` only one marketplace's (each pull's health line counts its own).
         """
         lead = self._d.m.Lead
         q = lead.select().where(lead.missed_by_email == True)  # noqa: E712 - SQL, not Python
         if since_ts is not None:
             q = q.where(lead.received_ts >= since_ts)
+        if source is not None:
+            q = q.where(lead.source == source)
         return int(q.count())
 
     def matching_ids(self, query: LeadQuery, ids: Iterable[int]) -> set[int]:
@@ -151,6 +161,16 @@ class Leads:
             for lead_id, ts, text in q.order_by(msg.id).tuples():
                 found.setdefault(int(lead_id), []).append({"at": iso(ts), "text": text})
         return [{**x.to_json(), "messages": found.get(x.id, [])} for x in leads]
+
+    def latest_messages(self, lead_ids: Iterable[int]) -> dict[int, Reply]:
+        """The newest message of each lead (for the toast that says what the buyer wrote)."""
+        ids = list(lead_ids)
+        if not ids:
+            return {}
+        msg = self._d.m.LeadMessage
+        newest = msg.select(pw.fn.MAX(msg.id)).where(msg.lead_id.in_(ids)).group_by(msg.lead_id)
+        q = msg.select(msg.id, msg.lead_id, msg.ts, msg.text).where(msg.id.in_(newest))
+        return {int(r[1]): Reply(*r) for r in q.tuples()}
 
     def messages(self, lead_id: int) -> list[Reply]:
         msg = self._d.m.LeadMessage

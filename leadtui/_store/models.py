@@ -104,6 +104,9 @@ class _Lead(_Base):
     notes_count = pw.IntegerField(default=0)
     messages_count = pw.IntegerField(default=0)
     messages_text = pw.TextField(null=True)  # the buyer's later messages, for search
+    # The buyer's messages nobody has opened the lead to read yet (schema 7). DEFAULT in the
+    # table too: the capture path's hand-written INSERT does not name it.
+    unread = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
     seq = pw.BigIntegerField(default=0, index=True)
     raw_id = pw.BigIntegerField(null=True)
 

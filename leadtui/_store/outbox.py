@@ -14,18 +14,37 @@ it to the next one: at least once, with the row's ``event_id`` for the receiver 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from leadtui._store.autoreply import AutoreplyState, is_stop, received_ts
 from leadtui._store.database import Database
 from leadtui._store.leads import Leads
 from leadtui._store.records import iso
 
-EVENTS = ("lead.created", "lead.replied")
-OUTBOX_STATES = ("pending", "sent", "dead")
+EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
+OUTBOX_STATES = ("pending", "sent", "dead", "skipped")  # skipped: quiet hours that drop
+
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(lakhs?|lacs?|crores?|cr|k|thousand)?\b", re.I)
+_SCALE = {"lakh": 1e5, "lac": 1e5, "crore": 1e7, "cr": 1e7, "k": 1e3, "thousand": 1e3}
+
+
+def order_value_ceiling(text: str | None) -> float | None:
+    """The largest amount an order value names: ``"Rs. 50,000 to 1 Lakh"`` → 100000.0.
+
+    IndiaMART gives a range; a target's ``min_order_value`` passes a lead whose range
+    reaches it. The currency is not converted (it is as the buyer wrote it). None: no amount.
+    """
+    found = []
+    for number, unit in _AMOUNT.findall(text or ""):
+        value = float(number.replace(",", "") or 0)
+        scale = (unit or "").lower().rstrip("s")
+        found.append(value * _SCALE.get(scale, 1.0))
+    return max(found) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +55,38 @@ class OutboxRoute:
     events: frozenset[str] = frozenset({"lead.created"})
     query_types: frozenset[str] = frozenset()  # IndiaMART's lead type: W, B, P, WA, BIZ
     sources: frozenset[str] = frozenset()  # indiamart, tradeindia, website, …
+    min_order_value: float = 0.0  # the order value's upper bound must reach it
+    words: tuple[str, ...] = ()  # any of them in the product or the city (lower case)
+    owners: frozenset[str] = frozenset()  # lower case
+    # The automatic acknowledgement's rules: the field it sends to must be there, once per
+    # buyer in this many seconds (across leads and channels), not for leads older than this.
+    needs: str = ""
+    once_per_buyer: float = 0.0
+    max_age: float = 0.0
 
-    def wants(self, kind: str, lead: dict[str, Any]) -> bool:
+    def wants(self, kind: str, lead: dict[str, Any], now: float | None = None) -> bool:
+        """Whether this target gets ``kind`` for ``lead``: every filter set must pass."""
         if kind not in self.events:
             return False
+        if self.needs and not lead.get(self.needs):
+            return False
+        if self.max_age:
+            received = received_ts(lead)
+            if received is not None and received < (now or time.time()) - self.max_age:
+                return False
         if self.query_types and str(lead.get("query_type") or "") not in self.query_types:
             return False
-        return not (self.sources and str(lead.get("source") or "") not in self.sources)
+        if self.sources and str(lead.get("source") or "") not in self.sources:
+            return False
+        if self.min_order_value:
+            ceiling = order_value_ceiling(lead.get("order_value"))
+            if ceiling is None or ceiling < self.min_order_value:
+                return False
+        if self.words:
+            text = f"{lead.get('product') or ''} {lead.get('city') or ''}".lower()
+            if not any(word in text for word in self.words):
+                return False
+        return not (self.owners and str(lead.get("owner") or "").lower() not in self.owners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +141,10 @@ _INSERT_SQL = (
 )
 
 
+def _says_stop(extra: dict[str, Any]) -> bool:
+    return any(is_stop(str(m)) for m in extra.get("messages") or [])
+
+
 def _item(row: Sequence[Any]) -> OutboxItem:
     data = dict(zip(_COLUMNS, row, strict=True))
     data["payload"] = json.loads(data["payload"] or "{}")
@@ -109,6 +157,7 @@ class Outbox:
     def __init__(self, database: Database) -> None:
         self._d = database
         self._leads = Leads(database)
+        self._acks = AutoreplyState(database)
 
     # ------------------------------------------------------------------ writing (capture)
 
@@ -121,26 +170,48 @@ class Outbox:
         this transaction commits it (the same JSON as ``GET /api/leads``). Returns the rows
         added.
         """
-        if not events or not routes:
+        if not events:
             return 0
+        stops = [e for e in events if e[0] == "lead.replied" and _says_stop(e[2])]
+        wanted = {kind for r in routes for kind in r.events}
+        if not stops and not any(e[0] in wanted for e in events):
+            return 0  # nobody wants these: not even the leads are read
         leads = {lead.id: lead.to_json() for lead in self._leads.get_leads(e[1] for e in events)}
+        # A buyer who wrote STOP is never acknowledged automatically again.
+        self._acks.note_stops_txn(
+            ((leads[e[1]], str(leads[e[1]].get("channel") or "")) for e in stops if e[1] in leads),
+            now,
+        )
         rows: list[tuple[Any, ...]] = []
         for kind, lead_id, extra in events:
             lead = leads.get(lead_id)
             if lead is None:
                 continue
-            wanting = [r.target for r in routes if r.wants(kind, lead)]
-            if not wanting:
+            wanting = [r for r in routes if r.wants(kind, lead, now)]
+            plain = [r.target for r in wanting if not r.once_per_buyer]
+            acks = [r.target for r in wanting if r.once_per_buyer]
+            if acks and not self._may_greet(
+                lead, min(r.once_per_buyer for r in wanting if r.once_per_buyer), now
+            ):
+                acks = []
+            if not plain and not acks:
                 continue
             event_id = str(uuid.uuid4())  # one event, one id, whichever targets get it
             payload = json.dumps(
                 {"id": event_id, "type": kind, "created": iso(now), **extra, "lead": lead},
                 ensure_ascii=False,
             )
-            rows.extend((event_id, kind, t, lead_id, payload, now, now) for t in wanting)
+            rows.extend((event_id, kind, t, lead_id, payload, now, now) for t in plain + acks)
         if rows:
             self._d.sql_many(_INSERT_SQL, rows)
         return len(rows)
+
+    def _may_greet(self, lead: dict[str, Any], window: float, now: float) -> bool:
+        """Whether this buyer may be acknowledged now; if so, remember it (this transaction)."""
+        if self._acks.opted_out(lead) or self._acks.greeted_since(lead, now - window):
+            return False
+        self._acks.greet_txn(lead, now)
+        return True
 
     # ------------------------------------------------------------------ the sender
 
@@ -183,6 +254,29 @@ class Outbox:
             )
 
         self._d.retrying(txn, idempotent=False)
+
+    def defer(self, item_id: int, until: float) -> None:
+        """Hold a row until ``until`` without counting an attempt (quiet hours)."""
+
+        def txn() -> None:
+            self._d.sql(
+                "UPDATE outbox SET next_attempt_ts = ? WHERE id = ? AND state = 'pending'",
+                (until, item_id),
+            )
+
+        self._d.retrying(txn, idempotent=True)
+
+    def skip(self, item_id: int, reason: str) -> None:
+        """Never send a row (quiet hours that drop); it stays listed with the reason."""
+
+        def txn() -> None:
+            self._d.sql(
+                "UPDATE outbox SET state = 'skipped', last_error = ? WHERE id = ?"
+                " AND state = 'pending'",
+                (reason[:1000], item_id),
+            )
+
+        self._d.retrying(txn, idempotent=True)
 
     def due_now(self, now: float) -> int:
         """Make every pending row due at once (a sender starting: a restart or new settings

@@ -134,6 +134,12 @@ class RawItems:
         q = raw.select(raw.id).where((raw.status == "pending") & (raw.updated_ts <= cutoff))
         return [int(r[0]) for r in q.order_by(raw.id).tuples()]
 
+    def raw_ids_after(self, source: str, after_id: int, limit: int) -> list[int]:
+        """Raw items of ``source`` committed after ``after_id``, oldest first (a work queue)."""
+        raw = self._d.m.RawItem
+        q = raw.select(raw.id).where((raw.id > after_id) & (raw.source == source))
+        return [int(r[0]) for r in q.order_by(raw.id).limit(limit).tuples()]
+
     def _raw_summaries(self, where: Any, limit: int = 200) -> list[RawSummary]:
         raw = self._d.m.RawItem
         q = (

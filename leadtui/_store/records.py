@@ -101,6 +101,7 @@ class Lead:
     messages_count: int
     seq: int
     raw_id: int | None
+    unread: int = 0  # the buyer's messages not read yet: nobody opened the lead since
 
     def contract(self) -> dict[str, Any]:
         """The lead in the contract's field names and order (FORMATS.md 1.1)."""
@@ -125,6 +126,7 @@ class Lead:
             enquiry_no=self.enquiry_no,
             missed_by_email=self.missed_by_email,
             notes=self.notes_count,
+            unread=self.unread,
         )
         return out
 
@@ -248,6 +250,7 @@ class LeadQuery:
     follow_up_due: bool = False
     calls_to_return: bool = False  # phone leads (Call, missed calls) nobody has called back
     query_type: str | None = None  # IndiaMART's QUERY_TYPE: W, B (BuyLead), P (call) …
+    unread: bool = False  # only leads with a buyer's message nobody has read
     before_id: int | None = None  # keyset paging: leads older than this id
     after_id: int | None = None  # keyset paging the other way
     limit: int = 100

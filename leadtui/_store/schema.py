@@ -36,6 +36,11 @@ CAPTURE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS lead_lower_name_product_key ON lead (lower(name), product_key)",
 )
 
+# The "unread" view and the unread count (schema 7): a partial index holds only the leads with
+# a message waiting, so both read a handful of index entries at a million leads. Queries must
+# say ``unread > 0`` literally (a bound parameter cannot prove the index's condition).
+UNREAD_INDEX = "CREATE INDEX IF NOT EXISTS lead_unread ON lead (id) WHERE unread > 0"
+
 
 def open_database(url: str, *, create: bool, create_folder: bool) -> Database:
     """Open (and create or migrate) the database at ``url``."""
@@ -62,6 +67,7 @@ def prepare(d: Database) -> None:
             d.db.create_tables(list(d.m.all), safe=True)
             d.backend.create_search()
             create_capture_indexes(d)
+            d.db.execute_sql(UNREAD_INDEX)
             d.m.Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
             d.m.Counter.insert(name="change", value=0).execute()
             return
@@ -134,8 +140,16 @@ def _migrate_5_outbox(d: Database) -> None:
     d.db.create_tables([d.m.Outbox], safe=True)
 
 
-def _migrate_6_placeholder(d: Database) -> None:
-    """Schema 7: placeholder; replaced at merge (another branch owns this step)."""
+def _migrate_6_unread(d: Database) -> None:
+    """Schema 7: a buyer writing again is news until someone opens the lead (``lead.unread``).
+
+    Messages from before the upgrade count as read: the seller has seen them in the detail
+    view, and lighting up every old reply at once would bury the new ones. Adding a column
+    with a constant default rewrites no rows on SQLite or PostgreSQL.
+    """
+    if "unread" not in {c.name for c in d.db.get_columns("lead")}:
+        d.db.execute_sql("ALTER TABLE lead ADD COLUMN unread INTEGER NOT NULL DEFAULT 0")
+    d.db.execute_sql(UNREAD_INDEX)
 
 
 def _migrate_7_reminders(d: Database) -> None:
@@ -172,6 +186,6 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     3: _migrate_3_search_messages,
     4: _migrate_4_reply_indexes,
     5: _migrate_5_outbox,
-    6: _migrate_6_placeholder,  # placeholder; replaced at merge
+    6: _migrate_6_unread,
     7: _migrate_7_reminders,
 }

@@ -10,6 +10,7 @@ from typing import Any
 import peewee
 
 from leadtui._store.database import Database
+from leadtui._store.leads import UNREAD
 from leadtui._store.records import SlaRow, Stats
 from leadtui._store.reminders import OLD_MAIL
 
@@ -23,7 +24,7 @@ class Counts:
         self._d = database
 
     def counts(self, cap: int | None = None, now: float | None = None) -> dict[str, int]:
-        """Header counts: new today, awaiting contact, review queue.
+        """Header counts: new today, awaiting contact, review queue, leads with unread messages.
 
         "Today" is when the buyer enquired (``received_ts``), not when leadtui captured the
         lead: a first run that reads a week of mail must not count the whole week as today.
@@ -44,7 +45,10 @@ class Counts:
         return {
             "new_today": count(lead.select().where(lead.received_ts >= start)),
             "awaiting": count(lead.select().where(lead.status == "new")),
-            "review": count(raw.select().where(raw.status == "failed")),
+            # Failed raw items and the outbox's dead letters: the review queue lists both.
+            "review": count(raw.select().where(raw.status == "failed"))
+            + count(self._d.m.Outbox.select().where(self._d.m.Outbox.state == "dead")),
+            "unread": count(lead.select().where(UNREAD)),  # leads with a message unread
         }
 
     def stats(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from leadtui._store.database import Database
-from leadtui._store.leads import Leads
+from leadtui._store.leads import UNREAD, Leads
+from leadtui._store.outbox import Outbox, OutboxRoute, PendingEvent
 from leadtui._store.records import (
     CONTACTED_STATUSES,
     STATUSES,
@@ -25,9 +26,17 @@ CALL_OUTCOMES = ("connected", "no answer", "busy", "switched off", "wrong number
 class Triage:
     """What a salesperson does to a lead; every action is one transaction and one change."""
 
-    def __init__(self, database: Database, leads: Leads) -> None:
+    def __init__(
+        self,
+        database: Database,
+        leads: Leads,
+        routes: Callable[[], Sequence[OutboxRoute]] = tuple,
+    ) -> None:
         self._d = database
         self._leads = leads
+        self._outbox = Outbox(database)
+        # Who wants lead.updated / lead.status_changed ([[webhook]]): the store's routes.
+        self._routes = routes
 
     def _change_lead(
         self,
@@ -57,11 +66,38 @@ class Triage:
             lead.update(**values).where(lead.id == lead_id).execute()
             self._d.event(lead_id, actor, action, detail)
             self._d.stamp_leads([lead_id])
+            # Its outbox rows commit with the change, or neither does.
+            self._outbox.enqueue_txn(
+                self._events(lead_id, actor, action, detail, current.status, values=values),
+                self._routes(),
+                now,
+            )
             found = self._leads.get_lead(lead_id)
             assert found is not None
             return found
 
         return self._d.retrying(txn)
+
+    @staticmethod
+    def _events(
+        lead_id: int,
+        actor: str,
+        /,
+        action: str,
+        detail: str | None,
+        before: str,
+        *,
+        values: dict[str, Any],
+    ) -> list[PendingEvent]:
+        """``lead.updated`` for every change, and ``lead.status_changed`` when its status
+        moved (a receiver subscribes to either or both)."""
+        said = {"action": action, "actor": actor, "detail": detail}
+        events: list[PendingEvent] = [("lead.updated", lead_id, said)]
+        after = values.get("status", before)
+        if after != before:
+            moved = {"previous_status": before, "status": after, "actor": actor}
+            events.append(("lead.status_changed", lead_id, moved))
+        return events
 
     def set_status(self, lead_id: int, status: str, actor: str | None = None) -> Lead:
         if status not in STATUSES:
@@ -145,6 +181,14 @@ class Triage:
             lambda current: {**contact(current), **_done_follow_up(current)},
         )
 
+    def record_autoreply(self, lead_id: int, channel: str, text: str) -> Lead:
+        """An automatic acknowledgement sent: an ``autoreply`` event in the lead's history.
+        Not a contact: the lead stays new until a person answers the buyer."""
+        body = " ".join(text.split())[:3800]
+        return self._change_lead(
+            lead_id, "autoreply", "autoreply", f"{channel[:150]}: {body}", lambda _c: {}
+        )
+
     def log_call(
         self,
         lead_id: int,
@@ -188,6 +232,23 @@ class Triage:
             return values
 
         return updates
+
+    def mark_read(self, lead_id: int) -> bool:
+        """Someone opened the lead: the buyer's messages on it are read, for the whole team.
+
+        One change value, so every viewer drops the marker; no history line and no "last
+        action", because reading changes nothing about the lead (and "buyer replied" stays the
+        last thing that happened). False, with nothing written, when nothing was unread.
+        """
+
+        def txn() -> bool:
+            lead = self._d.m.Lead
+            done = lead.update(unread=0).where((lead.id == lead_id) & UNREAD).execute()
+            if done:
+                self._d.stamp_leads([lead_id])
+            return bool(done)
+
+        return self._d.retrying(txn)
 
     def owners(self, limit: int = 200) -> list[str]:
         """Everyone who owns a lead now (served by the owner index), for the owner prompt."""

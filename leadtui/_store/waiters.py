@@ -19,9 +19,13 @@ log = logging.getLogger("leadtui.store")
 
 
 class ChangeWaiter:
-    """Block until another connection may have committed a change. One per thread."""
+    """Block until another connection may have committed a change. One per thread.
 
-    def wait(self, timeout: float) -> bool:
+    ``wake``, when given and set, ends a wait early with False: the caller has other work
+    (a page the user asked for) and should not sit out the timeout first.
+    """
+
+    def wait(self, timeout: float, wake: threading.Event | None = None) -> bool:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -38,7 +42,7 @@ class SqliteWaiter(ChangeWaiter):
     def _read(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, wake: threading.Event | None = None) -> bool:
         deadline = time.monotonic() + timeout
         while True:
             version = self._read()
@@ -48,7 +52,10 @@ class SqliteWaiter(ChangeWaiter):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(self.POLL, left))
+            if wake is None:
+                time.sleep(min(self.POLL, left))
+            elif wake.wait(min(self.POLL, left)):
+                return False
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -75,7 +82,10 @@ class PgWaiter(ChangeWaiter):
         self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10, **named)
         self._conn.execute(f"LISTEN {self._channel}")
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, wake: threading.Event | None = None) -> bool:
+        # ``wake`` is not watched: LISTEN's wait is on the connection's socket, and the
+        # feed's timeout is short enough (live.FEED_WAIT) for a page asked for meanwhile.
+        del wake
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
                 self._connect()

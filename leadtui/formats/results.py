@@ -58,7 +58,18 @@ REPLY_FIELDS: tuple[str, ...] = (
     "received_at",
     "message_id",
 )
-SOURCES = frozenset({"indiamart", "tradeindia", "website", "whatsapp", "facebook", "other"})
+SOURCES = frozenset(
+    {
+        "indiamart",
+        "tradeindia",
+        "exportersindia",
+        "website",
+        "whatsapp",
+        "facebook",
+        "justdial",
+        "other",
+    }
+)
 VERIFIABLE = ("phone", "email", "gst")
 
 _STRUCTURED = frozenset({"kind", "specs", "verified", "call_duration", "message"})

@@ -212,7 +212,7 @@ def lead_from_form(fields: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], d
 
 # Facebook lead ads (the Graph API lead, or Zapier's "New Lead" trigger): their own fields.
 FACEBOOK_IDS = frozenset({"leadgen_id", "ad_id", "form_id"})  # any of these: source facebook
-_FACEBOOK_LABELS = {
+FACEBOOK_LABELS = {
     "leadgen_id": "Lead ID",
     "ad_id": "Ad ID",
     "ad_name": "Ad name",
@@ -263,17 +263,17 @@ def lead_from_json(obj: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, st
             rest += [(str(d["name"]), _answers(d.get("values"))) for d in value]
         else:
             rest.append((raw_name, value))
-    keys = {_field_key(name) for name, value in rest if _spec_text(value)}
+    keys = {_field_key(name) for name, value in rest if spec_text(value)}
     facebook = not FACEBOOK_IDS.isdisjoint(keys)
     lead_id = "leadgen_id" if "leadgen_id" in keys else "id"  # the Graph API calls it id
     pairs: list[tuple[str, Any]] = []
     for raw_name, value in rest:
         key = _field_key(raw_name)
-        text = _spec_text(value)
+        text = spec_text(value)
         if facebook and key == lead_id and text and "external_id" not in lead:
             lead["external_id"], names["external_id"] = text, raw_name
         elif facebook and key == "created_time" and "received_at" not in lead and text:
-            when = _facebook_time(text)
+            when = facebook_time(text)
             if when is None:
                 pairs.append((raw_name, value))
             else:
@@ -285,7 +285,7 @@ def lead_from_json(obj: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, st
         pairs,
         lead,
         names=names,
-        label=lambda name: _FACEBOOK_LABELS.get(_field_key(name)) or readable_label(name),
+        label=lambda name: FACEBOOK_LABELS.get(_field_key(name)) or readable_label(name),
         specs=dict(given_specs) if isinstance(given_specs, Mapping) else None,
     )
     if facebook:
@@ -305,7 +305,7 @@ def readable_label(name: str) -> str:
     return text[:100]
 
 
-_PRODUCT_QUESTION = re.compile(r"product|^what_.*interested_in")
+PRODUCT_QUESTION = re.compile(r"product|^what_.*interested_in")
 
 
 def _read_fields(
@@ -329,7 +329,7 @@ def _read_fields(
         value = raw_value.strip() if isinstance(raw_value, str) else raw_value
         lowered = raw_name.strip().lower()
         key = _field_key(raw_name)
-        text = _spec_text(value)
+        text = spec_text(value)
         if not text or not key or _JUNK_FIELD.search(lowered) or _JUNK_FIELD.search(key):
             continue
         if key in _FIRST_LAST and isinstance(value, str):
@@ -341,16 +341,16 @@ def _read_fields(
         if target is not None and target not in lead:
             lead[target] = value
             names[target] = raw_name
-        elif target is None and _PRODUCT_QUESTION.search(key):
+        elif target is None and PRODUCT_QUESTION.search(key):
             questions.append((raw_name, text))
         elif len(specs) < MAX_FORM_SPECS:
-            _add_spec(specs, label(raw_name), text)
+            add_spec(specs, label(raw_name), text)
     for raw_name, answer in questions:
         if "product" not in lead:
             lead["product"] = answer
             names["product"] = raw_name
         elif len(specs) < MAX_FORM_SPECS:
-            _add_spec(specs, label(raw_name), answer)
+            add_spec(specs, label(raw_name), answer)
     if "name" not in lead and first_last:
         lead["name"] = " ".join(first_last[k] for k in _FIRST_LAST if k in first_last)
         names["name"] = next(k for k in _FIRST_LAST if k in first_last)
@@ -359,7 +359,7 @@ def _read_fields(
     return lead, names
 
 
-def _add_spec(specs: dict[str, Any], label: str, value: str) -> None:
+def add_spec(specs: dict[str, Any], label: str, value: str) -> None:
     specs[label] = f"{specs[label]}, {value}" if label in specs else value
 
 
@@ -368,13 +368,13 @@ def _field_key(name: str) -> str:
     return re.sub(r"[\s.\-]+", "_", name.strip().lower()).strip("_[]")
 
 
-def _spec_text(value: Any) -> str | None:
+def spec_text(value: Any) -> str | None:
     """A JSON value as the text of a spec: lists joined, an object as compact JSON (at most
     :data:`_MAX_SPEC_VALUE` characters of it); None if empty."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        text = ", ".join(t for t in (_spec_text(v) for v in value[:MAX_FORM_SPECS]) if t)
+        text = ", ".join(t for t in (spec_text(v) for v in value[:MAX_FORM_SPECS]) if t)
     elif isinstance(value, Mapping):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))[:_MAX_SPEC_VALUE]
     else:
@@ -392,10 +392,10 @@ def _is_field_data(value: object) -> bool:
 
 def _answers(values: object) -> str:
     """The answer of one ``field_data`` entry: its ``values``, joined."""
-    return _spec_text(values) or ""
+    return spec_text(values) or ""
 
 
-def _facebook_time(text: str) -> str | None:
+def facebook_time(text: str) -> str | None:
     """Facebook's ``created_time`` (ISO 8601, ``+0000`` offsets, or Unix seconds) as FORMATS
     2.4 writes a time; None when it is not one."""
     try:

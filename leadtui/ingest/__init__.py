@@ -30,6 +30,17 @@ Routes (``GET /api/openapi.json`` describes them for machines):
     and 200 answered at once, for duplicates and unparseable bodies too (those go to the
     review queue): IndiaMART switches a receiver off after 48 hours without a 200.
 
+``POST /api/webhooks/gmail/{token}``
+    Gmail push notifications through Cloud Pub/Sub (:mod:`~leadtui.ingest.gmail`): the pushed
+    ``historyId`` is recorded, the Gmail source woken, and 200 answered; 404 for a wrong token
+    (``LEADTUI_GMAIL_PUSH_TOKEN``).
+
+``GET``/``POST /api/justdial/{token}``
+    JustDial's lead push (:mod:`~leadtui.ingest.justdial`): the lead in the query string, or
+    the same names as a form or JSON. The token (``LEADTUI_JUSTDIAL_TOKEN``) is the credential
+    as for IndiaMART's push; every request with fields is committed (deduplicated by
+    ``justdial:<leadid>``) and answered ``RECEIVED``; what is not a lead goes to review.
+
 ``POST /api/whatsapp/twilio``, ``GET``/``POST /api/whatsapp/meta``
     WhatsApp messages via Twilio (``X-Twilio-Signature``, over ``LEADTUI_HTTP_PUBLIC_URL`` +
     path when that is set, else over the URL as requested) or Meta's Cloud API

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from leadtui import config
 from leadtui.config import ApiKey, ConfigError, Settings, hash_api_key
-from leadtui.ingest.answers import IDEMPOTENCY_KEY_MAX, problem
+from leadtui.ingest.answers import IDEMPOTENCY_KEY_MAX, not_found, problem
 
 log = logging.getLogger("leadtui.ingest")  # one logger for the HTTP source, as before the split
 
@@ -321,6 +321,34 @@ def meta_signature_valid(app_secret: str, body: bytes, presented: str) -> bool:
         return False
     expected = "sha256=" + hmac.new(_bytes(app_secret), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(_bytes(expected), _bytes(presented.strip().lower()))
+
+
+def meta_handshake(gate: Gate, request: web.Request, verify_token: str) -> web.Response:
+    """Meta's webhook verification (``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``):
+    the challenge as text/plain when the token matches, else 403; 404 when no verify token is
+    configured (the channel is off), 429 for an address that guessed too often.
+
+    WhatsApp Cloud and Page lead ads webhooks share it; each passes its own verify token.
+    """
+    if not verify_token:
+        return not_found()
+    refused = gate.throttled(request)
+    if refused is not None:
+        return refused
+    mode = request.query.get("hub.mode", "")
+    token = request.query.get("hub.verify_token", "")
+    challenge = request.query.get("hub.challenge", "")
+    if (
+        mode == "subscribe"
+        and secret_matches(token, verify_token)
+        and challenge
+        and len(challenge) <= 200
+        and challenge.isprintable()
+    ):
+        return web.Response(text=challenge, content_type="text/plain")
+    if token:
+        gate.failed(request)
+    return problem(403, "the verification request does not match the configured verify token")
 
 
 def _retry_later(wait: float, detail: str) -> web.Response:

@@ -134,7 +134,7 @@ def _body(media: str, schema: Schema) -> Schema:
 
 
 _LEAD_FIELD_NOTES = {
-    "source": "indiamart, tradeindia, website, whatsapp, facebook or other (default other; "
+    "source": "indiamart, tradeindia, website, whatsapp, facebook, justdial or other (default other; "
     "facebook for a body with Facebook's leadgen_id, ad_id or form_id)",
     "phone": "any common Indian or international form; stored as E.164",
     "email": "stored lower-cased",
@@ -314,6 +314,25 @@ INDIAMART_PUSH = Operation(
     ),
 )
 
+GMAIL_PUSH = Operation(
+    "gmailPush",
+    "Gmail push notifications through a Cloud Pub/Sub push subscription; the token is the "
+    "credential",
+    parameters=(_param("token", "path", required=True),),
+    request_body={
+        "required": False,
+        "content": {"application/json": {"schema": {}}},
+        "description": "Pub/Sub's push envelope: message.data is base64 of Gmail's "
+        '{"emailAddress", "historyId"}. The historyId is recorded and the Gmail source woken; '
+        "the mail is then read from the Gmail API",
+    },
+    responses=_webhook_responses(
+        _json("the wake-up is recorded (also for an unreadable body)", _ref("Received")),
+        limit="1 MiB",
+        signed=False,
+    ),
+)
+
 WHATSAPP_TWILIO = Operation(
     "whatsappTwilio",
     "WhatsApp messages via Twilio",
@@ -337,6 +356,74 @@ WHATSAPP_TWILIO = Operation(
     ),
 )
 
+_JUSTDIAL_FIELDS = (
+    "leadid",
+    "leadtype",
+    "prefix",
+    "name",
+    "mobile",
+    "phone",
+    "email",
+    "date",
+    "time",
+    "category",
+    "city",
+    "area",
+    "brancharea",
+    "dncmobile",
+    "dncphone",
+    "company",
+    "pincode",
+    "branchpin",
+    "parentid",
+)
+_JUSTDIAL_RECEIVED: Schema = {
+    "description": "RECEIVED: stored (also a repeat of a leadid, or a request that went to the "
+    "review queue), or a call with no fields at all (nothing to store)",
+    "content": {"text/plain": {"schema": {"const": "RECEIVED"}}},
+}
+_JUSTDIAL_NOTE = (
+    "JustDial's lead push (field names from public integrations, not vendor documentation); "
+    "the token is the credential"
+)
+
+JUSTDIAL_GET = Operation(
+    "justdialGet",
+    _JUSTDIAL_NOTE + "; the lead in the query string",
+    parameters=(
+        _param("token", "path", required=True),
+        *(_param(name, "query") for name in _JUSTDIAL_FIELDS),
+    ),
+    responses={
+        "200": _JUSTDIAL_RECEIVED,
+        "404": _NOT_FOUND,
+        "429": _GUESSING,
+        "503": _DATABASE_DOWN,
+    },
+)
+
+JUSTDIAL_POST = Operation(
+    "justdialPost",
+    _JUSTDIAL_NOTE + "; the same fields as a form or a JSON object",
+    parameters=(_param("token", "path", required=True),),
+    request_body={
+        "required": False,
+        "content": {
+            media: {
+                "schema": {
+                    "type": "object",
+                    "properties": _string_fields(_JUSTDIAL_FIELDS),
+                    "additionalProperties": True,
+                }
+            }
+            for media in ("application/x-www-form-urlencoded", "application/json")
+        },
+        "description": "unknown fields are kept in the lead's specs; a body that is not a lead "
+        "is stored for the review queue",
+    },
+    responses=_webhook_responses(_JUSTDIAL_RECEIVED, limit="1 MiB", signed=False),
+)
+
 WHATSAPP_META_VERIFY = Operation(
     "whatsappMetaVerify",
     "Meta's webhook verification handshake",
@@ -355,6 +442,22 @@ WHATSAPP_META_VERIFY = Operation(
 WHATSAPP_META = Operation(
     "whatsappMeta",
     "WhatsApp Cloud API messages",
+    parameters=(_param("X-Hub-Signature-256", "header", required=True),),
+    request_body=_body("application/json", {"type": "object"}),
+    responses=_webhook_responses(_json("stored", _ref("Received")), limit="1 MiB", signed=True),
+)
+
+META_LEADGEN_VERIFY = Operation(
+    "metaLeadgenVerify",
+    "Meta's webhook verification handshake for Facebook and Instagram lead ads",
+    parameters=tuple(_param(n, "query") for n in ("hub.mode", "hub.verify_token", "hub.challenge")),
+    responses=WHATSAPP_META_VERIFY.responses,
+)
+
+META_LEADGEN = Operation(
+    "metaLeadgen",
+    "Facebook and Instagram lead ads notifications (leadgen); each lead is then fetched from "
+    "the Graph API",
     parameters=(_param("X-Hub-Signature-256", "header", required=True),),
     request_body=_body("application/json", {"type": "object"}),
     responses=_webhook_responses(_json("stored", _ref("Received")), limit="1 MiB", signed=True),
@@ -384,9 +487,14 @@ OPERATIONS: tuple[Operation, ...] = (
     ADD_LEAD,
     LIST_LEADS,
     INDIAMART_PUSH,
+    GMAIL_PUSH,
     WHATSAPP_TWILIO,
+    JUSTDIAL_GET,
+    JUSTDIAL_POST,
     WHATSAPP_META_VERIFY,
     WHATSAPP_META,
+    META_LEADGEN_VERIFY,
+    META_LEADGEN,
     HEALTH,
     OPENAPI,
 )
@@ -417,6 +525,10 @@ def _lead_out_schema() -> Schema:
         "enquiry_no": {"type": "integer"},
         "missed_by_email": {"type": "boolean"},
         "notes": {"type": "integer"},
+        "unread": {
+            "type": "integer",
+            "description": "the buyer's messages nobody has opened the lead to read yet",
+        },
         "messages": {
             "type": "array",
             "description": "the buyer's later messages (replies, WhatsApp follow-ups), oldest first",
@@ -558,7 +670,7 @@ def document(routes: Iterable[RouteLike]) -> Schema:
         "info": {
             "title": "leadtui ingest",
             "version": "1",
-            "description": "Adds leads from websites, WhatsApp and IndiaMART push to leadtui. "
+            "description": "Adds leads from websites, WhatsApp, IndiaMART push and JustDial to leadtui. "
             "A 2xx answer means the request's body is committed to the database.",
         },
         "paths": paths,

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from leadtui import parser
-from leadtui.capture import RawItem
+from leadtui.capture import HealthCallback, RawItem
 from leadtui.config import Settings
 from leadtui.formats.text import IST
 from leadtui.formats.website_form import (
@@ -42,7 +42,7 @@ from leadtui.formats.website_form import (
     without_lone_surrogates,
 )
 from leadtui.formats.whatsapp import Message, meta_messages, twilio_message
-from leadtui.ingest import openapi
+from leadtui.ingest import justdial, meta_leads, openapi
 from leadtui.ingest.answers import (
     BODY_TIMEOUT,
     LEAD_LIMIT,
@@ -61,6 +61,7 @@ from leadtui.ingest.auth import (
     Gate,
     idempotency_key,
     idempotency_key_problem,
+    meta_handshake,
     meta_signature_valid,
     public_url,
     secret_matches,
@@ -68,6 +69,7 @@ from leadtui.ingest.auth import (
 )
 from leadtui.ingest.bodies import ClientGone, SlowBody, TooLarge, Unreadable, read_body
 from leadtui.ingest.connections import SERVER_HEADER
+from leadtui.ingest.gmail import GMAIL_PREFIX, gmail_push
 from leadtui.ingest.openapi import Method, Operation
 from leadtui.ingest.writer import NotApplied, Writer
 from leadtui.store import Health, Outcome, Store, StoreError
@@ -91,6 +93,8 @@ class Ingest:
     writer: Writer
     readers: ThreadPoolExecutor
     gate: Gate = field(init=False)
+    # The capture service's health callback: a channel's handlers say how it is doing (JustDial).
+    report: HealthCallback | None = None
 
     def __post_init__(self) -> None:
         self.gate = Gate(self.settings)
@@ -163,7 +167,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-SECRET_PATHS: tuple[str, ...] = (PUSH_PREFIX,)
+SECRET_PATHS: tuple[str, ...] = (PUSH_PREFIX, GMAIL_PREFIX, justdial.PREFIX)
 """Routes whose last path segment is a credential (a token in the URL): never logged."""
 
 
@@ -482,24 +486,7 @@ def _meta_gate(ingest: Ingest, request: web.Request, secret: str) -> web.Respons
 
 
 async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
-    configured = ingest.settings.meta_verify_token.reveal()
-    refused = _meta_gate(ingest, request, configured)
-    if refused is not None:
-        return refused
-    mode = request.query.get("hub.mode", "")
-    token = request.query.get("hub.verify_token", "")
-    challenge = request.query.get("hub.challenge", "")
-    if (
-        mode == "subscribe"
-        and secret_matches(token, configured)
-        and challenge
-        and len(challenge) <= 200
-        and challenge.isprintable()
-    ):
-        return web.Response(text=challenge, content_type="text/plain")
-    if token:
-        ingest.gate.failed(request)
-    return problem(403, "the verification request does not match the configured verify token")
+    return meta_handshake(ingest.gate, request, ingest.settings.meta_verify_token.reveal())
 
 
 async def meta(ingest: Ingest, request: web.Request) -> web.Response:
@@ -601,8 +588,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/leads", list_leads, openapi.LIST_LEADS),
     Route("POST", PUSH_PREFIX + "{token}", indiamart_push, openapi.INDIAMART_PUSH),
     Route("POST", "/api/whatsapp/twilio", twilio, openapi.WHATSAPP_TWILIO),
+    Route("GET", justdial.PREFIX + "{token}", justdial.receive, openapi.JUSTDIAL_GET),
+    Route("POST", justdial.PREFIX + "{token}", justdial.receive, openapi.JUSTDIAL_POST),
     Route("GET", "/api/whatsapp/meta", meta_verify, openapi.WHATSAPP_META_VERIFY),
     Route("POST", "/api/whatsapp/meta", meta, openapi.WHATSAPP_META),
+    Route("GET", meta_leads.PATH, meta_leads.leadgen_verify, openapi.META_LEADGEN_VERIFY),
+    Route("POST", meta_leads.PATH, meta_leads.leadgen, openapi.META_LEADGEN),
+    Route("POST", GMAIL_PREFIX + "{token}", gmail_push, openapi.GMAIL_PUSH),
     Route("GET", "/healthz", healthz, openapi.HEALTH),
     Route("GET", "/api/openapi.json", openapi_json, openapi.OPENAPI),
 )

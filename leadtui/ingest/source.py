@@ -66,7 +66,7 @@ class IngestSource:
             self.url = None
 
     async def _serve(self, stop: threading.Event) -> None:
-        stopping = _bridge(stop)
+        stopping = bridge(stop)
         try:
             host, port = self.settings.http_host_port
         except ConfigError as exc:
@@ -79,7 +79,7 @@ class IngestSource:
         connections = Connections(connection_cap())
         writer = Writer(self.pipeline, loop)
         readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-read")
-        ingest = Ingest(self.settings, self.store, writer, readers)
+        ingest = Ingest(self.settings, self.store, writer, readers, report=self.report)
         runner = web.AppRunner(
             ingest.app(), access_log=None, handle_signals=False, shutdown_timeout=0.3
         )
@@ -126,6 +126,8 @@ class IngestSource:
             channels.append("IndiaMART push")
         if self.settings.twilio_auth_token or self.settings.meta_app_secret:
             channels.append("WhatsApp")
+        if self.settings.justdial_token:
+            channels.append("JustDial")
         log.info("ingest: listening on %s (at most %d connections)", self.url, connections.cap)
         self.report(
             Health(
@@ -138,7 +140,7 @@ class IngestSource:
         return True
 
 
-def _bridge(stop: threading.Event) -> asyncio.Event:
+def bridge(stop: threading.Event) -> asyncio.Event:
     """An asyncio event set as soon as the capture service sets ``stop`` (from its thread)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

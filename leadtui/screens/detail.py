@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from leadtui import parser
 from leadtui.screens.base import TRIAGE_BINDINGS, LeadScreen
-from leadtui.screens.messages import DetailRequested
+from leadtui.screens.messages import DetailRequested, ReadRequested
 from leadtui.store import Event, Lead, RawSummary, Reply, Store
 from leadtui.widgets import display
 from leadtui.widgets.bars import KeyFooter
@@ -70,6 +70,9 @@ class DetailScreen(LeadScreen):
         Binding("escape,q", "app.pop_screen", "Back", id="back", tooltip="Back to the lead table"),
         *TRIAGE_BINDINGS,
         Binding("e", "others", "Other enquiries", id="others", tooltip="Pick another enquiry from this buyer to open"),
+        # priority: the page moves even when the list of other enquiries has the focus
+        Binding("home", "page_top", "Top", show=False, id="page-top", tooltip="The top of the lead's page", priority=True),
+        Binding("end", "page_bottom", "Bottom", show=False, id="page-bottom", tooltip="The bottom of the lead's page (the original email)", priority=True),
     ]  # fmt: skip
 
     def __init__(self, lead: Lead, store: Store, clock: Callable[[], float]) -> None:
@@ -142,6 +145,24 @@ class DetailScreen(LeadScreen):
         self._show_others(details)
         self.query_one("#detail-history", Static).update(self._history(details))
         self.query_one("#detail-raw", Static).update(self._raw(details))
+        if details.lead.unread:  # the person is reading them now (a reply may arrive while open)
+            self.post_message(ReadRequested(details.lead.id))
+
+    def action_page_top(self) -> None:
+        self._page_end(top=True)
+
+    def action_page_bottom(self) -> None:
+        self._page_end(top=False)
+
+    def _page_end(self, *, top: bool) -> None:
+        """Home / End: the whole page moves, whatever has the focus, and the keys that scroll
+        it (up, down, page up/down) work again from there."""
+        body = self.query_one("#detail-body", VerticalScroll)
+        if top:
+            body.scroll_home(animate=False)
+        else:
+            body.scroll_end(animate=False)
+        body.focus()
 
     # ------------------------------------------------------------------ drawing
 
@@ -185,12 +206,12 @@ class DetailScreen(LeadScreen):
             ),
             ("Name", display.plain(lead.name)),
             ("Company", display.plain(lead.company)),
-            ("Phone", display.plain(lead.phone) or self._masked_phone()),
+            ("Phone", _phone(lead, lead.phone) or self._masked_phone()),
         ]
         if url:
             rows.append(("WhatsApp", Text(url, style=Style(link=url, underline=True))))
         rows += [
-            ("Phone 2", display.plain(lead.phone_alt)),
+            ("Phone 2", _phone(lead, lead.phone_alt)),
             ("Email", display.plain(lead.email)),
             ("Email 2", display.plain(lead.email_alt)),
             ("Address", display.plain(lead.address)),
@@ -309,3 +330,12 @@ class DetailScreen(LeadScreen):
             Text("\nSource", style="bold"),
             display.plain(details.raw_text, "dim", lines=True),
         )
+
+
+def _phone(lead: Lead, number: str | None) -> Text:
+    """A phone number, with a DNC marker when the number is on the do-not-call registry."""
+    shown = display.plain(number)
+    if shown.plain and display.do_not_call(lead, number):
+        shown.append("  DNC", style=display.DNC_STYLE)
+        shown.append(": on India's do-not-call registry (says JustDial); d asks before dialling")
+    return shown

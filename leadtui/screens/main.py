@@ -34,6 +34,7 @@ FILTERS = (
     ("9", "due", "Follow-up due"),
     ("C", "calls", "Calls to return"),
     ("B", "buyleads", "Fresh BuyLeads"),
+    ("m", "unread", "Unread messages"),
 )
 FILTER_LABELS = {name: label for _key, name, label in FILTERS}
 

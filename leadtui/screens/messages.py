@@ -70,6 +70,14 @@ class DetailRequested(Message):
         self.lead = lead
 
 
+class ReadRequested(Message):
+    """The lead ``lead_id`` is open with messages nobody had read: they are read now."""
+
+    def __init__(self, lead_id: int) -> None:
+        super().__init__()
+        self.lead_id = lead_id
+
+
 class MainReady(Message):
     """The main screen is mounted: the first page can be loaded."""
 

@@ -1,4 +1,9 @@
-"""The review queue: raw items that failed to become leads, with the reason; reparse them."""
+"""The review queue: raw items that failed to become leads, with the reason; reparse them.
+
+Below them, the outbox's dead letters (a notification, webhook delivery or acknowledgement
+that failed for a day, or that its receiver refused): what it was, where to, the last error;
+``t`` tries one again now (the capturing leadtui sends it).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,25 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from leadtui.capture import Pipeline
-from leadtui.store import Outcome, RawSummary, Store
+from leadtui.store import OutboxItem, Outcome, RawSummary, Store
 from leadtui.widgets import display
 
 
 class ReviewLoaded(Message):
-    def __init__(self, items: list[RawSummary]) -> None:
+    def __init__(self, items: list[RawSummary], dead: list[OutboxItem] | None = None) -> None:
         super().__init__()
         self.items = items
+        self.dead = dead or []
+
+
+class Retried(Message):
+    def __init__(self, item_id: int, done: bool) -> None:
+        super().__init__()
+        self.item_id = item_id
+        self.done = done
+
+
+DEAD = "out:"  # the row key prefix of a dead letter (a raw item's key is its id)
 
 
 class RawLoaded(Message):
@@ -42,16 +58,22 @@ class ReviewScreen(Screen[None]):
         Binding("escape,q", "app.pop_screen", "Back", id="back", tooltip="Back to the lead table"),
         Binding("p", "reparse", "Reparse", id="reparse", tooltip="Run the current parser over this item again"),
         Binding("P", "reparse_all", "Reparse all", id="reparse-all", tooltip="Reparse every item in the queue"),
+        Binding("t", "retry_delivery", "Retry delivery", id="retry-delivery", tooltip="Send this dead letter again now"),
     ]  # fmt: skip
 
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
         self.items: dict[int, RawSummary] = {}
+        self.dead: dict[int, OutboxItem] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(
-            Text("Review queue: items that did not become leads", style="bold"), id="review-title"
+            Text(
+                "Review queue: items that did not become leads, messages that did not leave",
+                style="bold",
+            ),
+            id="review-title",
         )
         table: DataTable[Text] = DataTable(cursor_type="row", id="review-table")
         yield table
@@ -75,13 +97,13 @@ class ReviewScreen(Screen[None]):
     def _load(self) -> None:
         store = self.store
         try:
-            self.post_message(ReviewLoaded(store.review_items()))
+            self.post_message(ReviewLoaded(store.review_items(), store.outbox_items("dead", 200)))
         finally:
             store.close()
 
     def on_review_loaded(self, message: ReviewLoaded) -> None:
         table = self.query_one(DataTable)
-        keep = self._current()
+        keep = self._current_key()
         table.clear()
         self.items = {item.id: item for item in message.items}
         for item in message.items:
@@ -92,21 +114,41 @@ class ReviewScreen(Screen[None]):
                 display.plain(item.error or item.summary or "failed"),
                 key=str(item.id),
             )
-        if keep is not None and str(keep) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(keep)))
-        if not message.items:
+        self.dead = {item.id: item for item in message.dead}
+        for dead in message.dead:
+            lead = f" lead #{dead.lead_id}" if dead.lead_id else ""
+            table.add_row(
+                Text(f"out {dead.id}", style="bold"),
+                Text(display.stamp(dead.created_ts)),
+                display.plain(dead.target),
+                display.plain(f"not delivered: {dead.kind}{lead}: {dead.last_error or '?'}"),
+                key=f"{DEAD}{dead.id}",
+            )
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep))
+        if not message.items and not message.dead:
             self.query_one("#review-raw-text", Static).update(
                 Text("Nothing to review: every item became a lead, a reply or was ignored.")
             )
         else:
             self._show_raw()
 
-    def _current(self) -> int | None:
+    def _current_key(self) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return int(key) if key is not None else None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def _current(self) -> int | None:
+        """The highlighted raw item's id (None on a dead letter or an empty queue)."""
+        key = self._current_key()
+        return int(key) if key is not None and not key.startswith(DEAD) else None
+
+    def _current_dead(self) -> OutboxItem | None:
+        key = self._current_key()
+        if key is None or not key.startswith(DEAD):
+            return None
+        return self.dead.get(int(key.removeprefix(DEAD)))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -116,6 +158,49 @@ class ReviewScreen(Screen[None]):
         raw_id = self._current()
         if raw_id is not None:
             self._load_raw(raw_id)
+        elif (dead := self._current_dead()) is not None:
+            self._show_dead(dead)
+
+    def _show_dead(self, item: OutboxItem) -> None:
+        """A dead letter's story, as plain text (lead text is data)."""
+        out = Text()
+        out.append(f"Outbox row {item.id}", style="bold")
+        out.append(f" · {display.clean(item.kind)} to {display.clean(item.target)}")
+        out.append(f" · tried {item.attempts}× · event {display.clean(item.event_id)}\n")
+        out.append("Last error: ", style="bold")
+        out.append(display.clean(item.last_error or "unknown") + "\n")
+        lead = item.payload.get("lead") or {}
+        about = [f"lead #{item.lead_id}"] if item.lead_id else []
+        about += [str(lead[k]) for k in ("name", "company", "phone", "product") if lead.get(k)]
+        if not lead and item.payload.get("title"):
+            about.append(str(item.payload["title"]))
+        out.append(display.clean(", ".join(about)) + "\n\n")
+        out.append("t sends it again now; leadtui outbox drop ", style="dim")
+        out.append(f"{item.id} forgets it.", style="dim")
+        self.query_one("#review-raw-text", Static).update(out)
+
+    def action_retry_delivery(self) -> None:
+        dead = self._current_dead()
+        if dead is None:
+            self.notify("Highlight a dead letter (out N) to send it again", markup=False)
+            return
+        self._retry(dead.id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="retry", name="retry delivery")
+    def _retry(self, item_id: int) -> None:
+        store = self.store
+        try:
+            self.post_message(Retried(item_id, store.outbox_retry(item_id)))
+            self.post_message(ReviewLoaded(store.review_items(), store.outbox_items("dead", 200)))
+        finally:
+            store.close()
+
+    def on_retried(self, message: Retried) -> None:
+        if message.done:
+            text = f"Outbox row {message.item_id} is due now: the capturing leadtui sends it"
+        else:
+            text = f"Outbox row {message.item_id} was sent or dropped meanwhile"
+        self.notify(text, markup=False)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="review-raw", name="raw item")
     def _load_raw(self, raw_id: int) -> None:
@@ -142,6 +227,9 @@ class ReviewScreen(Screen[None]):
 
     def action_reparse(self) -> None:
         raw_id = self._current()
+        if raw_id is None and self._current_dead() is not None:
+            self.notify("That is a dead letter: t sends it again", markup=False)
+            return
         if raw_id is None:
             self.notify("The review queue is empty", markup=False)
             return
@@ -160,7 +248,7 @@ class ReviewScreen(Screen[None]):
             pipeline = Pipeline(store)
             outcomes = [pipeline.reparse(raw_id) for raw_id in raw_ids]
             self.post_message(Reparsed(outcomes))
-            self.post_message(ReviewLoaded(store.review_items()))
+            self.post_message(ReviewLoaded(store.review_items(), store.outbox_items("dead", 200)))
         finally:
             store.close()
 

@@ -68,8 +68,8 @@ class TopBar(Widget):
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
-        # Countdowns ("reconnecting in 12 s") move every second.
-        if any(h.next_retry_ts for h in self.state.health):
+        # Countdowns ("reconnecting in 12 s") move every second; "last lead 3 min ago" too.
+        if any(h.next_retry_ts or h.state == "receiving" for h in self.state.health):
             self.refresh()
 
     def show(self, state: CaptureState | None = None, *, holding: bool | None = None) -> None:
@@ -134,6 +134,10 @@ class TopBar(Widget):
         out.append(
             f"awaiting {display.count(awaiting, COUNT_CAP)}", style="bold" if awaiting else ""
         )
+        unread = counts.get("unread", 0)
+        if unread:
+            out.append(" · ")
+            out.append(f"unread {display.count(unread, COUNT_CAP)}", style="bold yellow")
         timed = reminders.counts_text(self.reminders, COUNT_CAP)
         if timed:
             out.append(" · ")
@@ -209,7 +213,8 @@ class LeadBar(Static):
         if lead.notes_count:
             bits.append(f"{lead.notes_count} note{'s' if lead.notes_count != 1 else ''}")
         if lead.messages_count:
-            bits.append(f"{lead.messages_count} repl{'ies' if lead.messages_count != 1 else 'y'}")
+            replies = f"{lead.messages_count} repl{'ies' if lead.messages_count != 1 else 'y'}"
+            bits.append(f"{replies} ({lead.unread} unread)" if lead.unread else replies)
         if lead.enquiry_no > 1:
             bits.append(f"enquiry no. {lead.enquiry_no} from this buyer")
         out.append("  ")

@@ -18,6 +18,7 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 
+from leadtui.formats.justdial import do_not_call as dnc_numbers
 from leadtui.store import Health, Lead
 
 # C0 controls, DEL, C1 controls, and the Unicode bidi embeddings/overrides/isolates that
@@ -40,9 +41,11 @@ TOAST_LABELS = {
 SOURCE_LABELS = {
     "indiamart": "IndiaMART",
     "tradeindia": "TradeIndia",
+    "exportersindia": "ExportersIndia",
     "website": "Website",
     "whatsapp": "WhatsApp",
     "facebook": "Facebook",
+    "justdial": "JustDial",
     "other": "Other",
 }
 STATUS_STYLES = {
@@ -53,7 +56,14 @@ STATUS_STYLES = {
     "lost": "dim",
     "spam": "dim red",
 }
-HEALTH_LABELS = {"mailbox": "mailbox", "demo": "demo inbox", "pull": "IndiaMART pull"}
+HEALTH_LABELS = {
+    "mailbox": "mailbox",
+    "demo": "demo inbox",
+    "pull": "IndiaMART pull",
+    "justdial": "JustDial",
+    "tradeindia": "TradeIndia pull",
+    "exportersindia": "ExportersIndia pull",
+}
 
 
 def clean(value: object, *, lines: bool = False) -> str:
@@ -82,6 +92,28 @@ def buyer(lead: Lead) -> str:
     return clean(lead.name) or clean(lead.company) or clean(lead.phone) or "unknown buyer"
 
 
+def do_not_call(lead: Lead, number: str | None) -> bool:
+    """Whether ``number`` (one of the lead's phones) is marked do-not-call: JustDial's DNC
+    flag, kept in the lead's specs. One dict lookup for a lead without it."""
+    return bool(number) and number in dnc_numbers(lead.specs)
+
+
+DNC_STYLE = "bold red"
+
+
+def phone_cell(lead: Lead) -> tuple[str, str]:
+    """The table's phone cell: the number, or ``DNC 9876543210`` (red) for a do-not-call one.
+
+    The marker goes first and India's +91 goes, so it fits the phone column (16 cells at
+    most) without the number being cut.
+    """
+    phone = clean(lead.phone)
+    if not phone or not do_not_call(lead, lead.phone):
+        return phone, ""
+    national = phone[3:] if phone.startswith("+91") and len(phone) == 13 else phone
+    return f"DNC {national}", DNC_STYLE
+
+
 def quantity(lead: Lead) -> str:
     return " ".join(x for x in (clean(lead.quantity), clean(lead.unit)) if x)
 
@@ -91,6 +123,25 @@ def announce(lead: Lead) -> str:
     kind = TOAST_LABELS.get(lead.query_type or "", "lead")
     what = ", ".join(x for x in (clean(lead.product), clean(lead.city)) if x)
     return f"New {kind}: {buyer(lead)}" + (f" — {what}" if what else "")
+
+
+def first_words(text: object, limit: int = 60) -> str:
+    """The start of a message for a one-line toast: cleaned, cut at a word, ``…`` if cut."""
+    line = clean(text)
+    if len(line) <= limit:
+        return line
+    head = line[: limit + 1]  # one more: a word that ends right at the limit stays whole
+    cut = head.rsplit(" ", 1)[0] if " " in head else line[:limit]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def announce_reply(lead: Lead, text: str) -> str:
+    """The toast for a buyer writing again: ``Reply from <buyer>: “<first words>”``."""
+    said = first_words(text)
+    return f"Reply from {buyer(lead)}" + (f": “{said}”" if said else "")
+
+
+UNREAD_MARK = "● "  # before the name of a lead with a message nobody has read
 
 
 def when(ts: float, now: float) -> str:
@@ -198,6 +249,12 @@ def health_line(h: Health, now: float) -> str:
         state = f"listening on {detail.split(' (')[0].removeprefix('http://')}"
     elif state == "error" and detail:
         state = detail
+    elif state == "receiving" and h.last_success_ts is not None:  # a push channel's last lead
+        state = f"last lead {ago(h.last_success_ts, now)}"
+    elif state == "ready":  # a push channel that has had no lead since capture started
+        state = "on, no lead yet"
+    elif state == "review":
+        state = "last request kept for review"
     return f"{label}: {state}"
 
 

@@ -130,15 +130,21 @@ def cells_of(lead: Lead, now: float) -> dict[str, tuple[str, str]]:
     return {
         "time": (display.when(lead.received_ts, now), ""),
         "type": (display.type_label(lead), ""),
-        "name": (display.clean(lead.name) or "—", ""),
+        "name": _name(lead),
         "company": (display.clean(lead.company), ""),
-        "phone": (display.clean(lead.phone), ""),
+        "phone": display.phone_cell(lead),
         "product": (display.clean(lead.product), ""),
         "quantity": (display.quantity(lead), ""),
         "city": (display.clean(lead.city), ""),
         "status": (display.clean(lead.status), display.STATUS_STYLES.get(lead.status, "")),
         "owner": (display.clean(lead.owner), ""),
     }
+
+
+def _name(lead: Lead) -> tuple[str, str]:
+    """The buyer's name, marked and bold while a message of theirs is unread."""
+    name = display.clean(lead.name) or "—"
+    return (display.UNREAD_MARK + name, "bold") if lead.unread else (name, "")
 
 
 class LeadTable(DataTable[Text]):
@@ -412,7 +418,12 @@ class LeadTable(DataTable[Text]):
     def apply_changes(
         self, matching: Iterable[Lead], gone: Iterable[int], new_ids: set[int]
     ) -> list[int]:
-        """Apply a change-feed diff. Returns the ids of rows added for new leads."""
+        """Apply a change-feed diff; ``new_ids`` are highlighted (new leads, and leads a buyer
+        just wrote to). Returns the ids of rows added for them.
+
+        Rows stay in arrival order (by id, as the window pages): a lead a buyer writes to is
+        highlighted and marked where it is, never moved under the cursor; the unread filter
+        gathers those leads."""
         keep = self.current_id
         row = self.cursor_row
         if self.follow_head and row == 0:
