@@ -80,7 +80,9 @@ NOTIFY_TYPES = ("ntfy", "telegram", "webhook", "email", "command")
 LEAD_EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
 # About the service, not one lead: sent by the outbox's watcher ([alerts] sets when).
 ALERT_EVENTS = ("source.failing", "review.growing", "push.watchdog", "digest")
-NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS
+# About one lead, when its time comes: a follow-up due, a first-contact limit passed.
+DUE_EVENTS = ("reminder.due", "sla.breached")
+NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS + DUE_EVENTS
 WEBHOOK_EVENTS = LEAD_EVENTS  # [[webhook]]: every lead event unless it names fewer
 NTFY_PRIORITIES = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
 QUIET_CHOICES = ("queue", "drop")  # in quiet hours: send when they end, or never

@@ -545,6 +545,15 @@ class Store:
         ``state``, in one transaction; returns the rows added."""
         return self._alerts.queue(kind, event_id, payload, self._apply.routes, state)
 
+    def queue_due_alerts(
+        self, start: float, end: float, sla: float | None, state: dict[str, Any]
+    ) -> int:
+        """Queue ``reminder.due`` and ``sla.breached`` for what came due in (start, end], for
+        the routes whose filters pass each lead, and save the watcher's ``state``, in one
+        transaction; returns the rows added."""
+        due = self._d.reading(lambda: self._reminders.came_due(start, end, sla))
+        return self._alerts.queue_for_leads(due, self._apply.routes, self._leads, state)
+
     def save_alert_state(self, state: dict[str, Any]) -> None:
         self._alerts.save(state)
 

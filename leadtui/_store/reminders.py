@@ -114,6 +114,36 @@ class Reminders:
         )
         return [(int(i), float(ts) + sla) for i, ts in q.tuples()]
 
+    def came_due(self, start: float, end: float, sla: float | None) -> list[tuple[str, int, float]]:
+        """Follow-ups and first-contact limits of any owner that came due in (start, end]:
+        ("reminder.due" | "sla.breached", lead id, due time), oldest first. What the outbox's
+        watcher tells ``[[notify]]`` targets, once each (its window moves on as it tells)."""
+        lead = self._d.m.Lead
+        found = [
+            ("reminder.due", int(i), float(ts))
+            for i, ts in lead.select(lead.id, lead.follow_up_ts)
+            .where(
+                (lead.follow_up_ts > start)
+                & (lead.follow_up_ts <= end)
+                & self._status().in_(OPEN_STATUSES)
+            )
+            .tuples()
+        ]
+        if sla:
+            found += [
+                ("sla.breached", int(i), float(ts) + sla)
+                for i, ts in lead.select(lead.id, lead.first_seen_ts)
+                .where(
+                    (lead.first_seen_ts > start - sla)
+                    & (lead.first_seen_ts <= end - sla)
+                    & (self._status() == "new")
+                    & lead.contacted_ts.is_null(True)
+                    & (lead.received_ts >= lead.first_seen_ts - OLD_MAIL)
+                )
+                .tuples()
+            ]
+        return sorted(found, key=lambda x: x[2])
+
     def last_alert_id(self) -> int:
         """Where a TUI starting now begins: alerts up to here rang before it opened."""
         alert = self._d.m.Alert
