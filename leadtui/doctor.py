@@ -22,6 +22,9 @@ from leadtui import config, sources
 from leadtui.store import Store, StoreError, current_actor, describe_url, sqlite_file
 
 
+NAME_WIDTH = 14  # the longest check name ("exportersindia"): every detail starts in one column
+
+
 @dataclass
 class Doctor:
     """Prints one check a line: a mark, the name, the detail and, for a failure, the fix."""
@@ -32,7 +35,7 @@ class Doctor:
     def line(self, ok: bool | None, name: str, detail: str, fix: str = "") -> None:
         """One check. A long detail and its fix wrap at spaces, indented under the detail."""
         mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[ok]
-        head = Text.assemble((f"{mark} ", style), (f"{name:<10}", "bold"), " ")
+        head = Text.assemble((f"{mark} ", style), (f"{name:<{NAME_WIDTH}}", "bold"), " ")
         indent = len(head)
         wrap = functools.partial(
             textwrap.wrap,
