@@ -21,6 +21,8 @@ from rich.text import Text
 from leadtui import config, sources
 from leadtui.store import Store, StoreError, current_actor, describe_url, sqlite_file
 
+NAME_WIDTH = len("exportersindia")  # the longest source name: every detail starts in one column
+
 
 @dataclass
 class Doctor:
@@ -32,7 +34,7 @@ class Doctor:
     def line(self, ok: bool | None, name: str, detail: str, fix: str = "") -> None:
         """One check. A long detail and its fix wrap at spaces, indented under the detail."""
         mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("·", "dim")}[ok]
-        head = Text.assemble((f"{mark} ", style), (f"{name:<10}", "bold"), " ")
+        head = Text.assemble((f"{mark} ", style), (f"{name:<{NAME_WIDTH}}", "bold"), " ")
         indent = len(head)
         wrap = functools.partial(
             textwrap.wrap,

@@ -717,7 +717,10 @@ class PullSource:
 
 @dataclass
 class MisconfiguredSource:
-    """Stands in for the pull when its settings are unusable: says why in the health line."""
+    """Stands in for a source whose settings are unusable: says why in its health line.
+
+    The CRM pull's by default; the other channels (the vendor pulls, Gmail, lead ads) pass
+    their own ``name`` and ``source``."""
 
     problem: str
     report: HealthCallback
@@ -976,15 +979,7 @@ def check(
     except StoreError as exc:
         checks.append(Check("last call", None, f"unknown: {exc}"))
         return checks
-    if calls.last_call_ts is None:
-        checks.append(Check("last call", None, "none yet"))
-    else:
-        result = calls.last_result or "unknown"
-        if calls.last_error and calls.last_code not in (200, 204):
-            result = f"{result}: {calls.last_error}"
-        ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
-        fix = KEY_FIX if calls.last_code == 401 else ""
-        checks.append(Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix))
+    checks.append(last_call_check(calls, now, KEY_FIX if calls.last_code == 401 else ""))
     if cursor is None:
         checks.append(
             Check("synced", None, f"never; the first pull fetches {cfg.backfill_days} days")
@@ -992,14 +987,7 @@ def check(
     else:
         checks.append(Check("synced", True, f"leads fetched up to {format_ist(cursor.end)} IST"))
     if missed:
-        checks.append(
-            Check(
-                "missed by email",
-                None,
-                f"{missed} lead{'s' * (missed != 1)} in {MISSED_DAYS} days came only through the "
-                "API: check the mailbox's filters, forwarding and space",
-            )
-        )
+        checks.append(missed_check(missed))
     due = calls.due(cfg.interval)
     if calls.last_call_ts is not None and now < due:
         checks.append(
@@ -1013,6 +1001,28 @@ def check(
         return checks
     checks.append(asyncio.run(_live_check(cfg, store, clock, timeout)))
     return checks
+
+
+def last_call_check(calls: Calls, now: float, fix: str) -> Check:
+    """Doctor's "last call" line from a pull's stored record of calls (the CRM pull's and the
+    vendor pulls'): when, and what came of it; ``fix`` shows when it failed."""
+    if calls.last_call_ts is None:
+        return Check("last call", None, "none yet")
+    result = calls.last_result or "unknown"
+    if calls.last_error and calls.last_code not in (200, 204):
+        result = f"{result}: {calls.last_error}"
+    ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
+    return Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix)
+
+
+def missed_check(missed: int) -> Check:
+    """Doctor's line for leads that came only through a marketplace's API lately."""
+    return Check(
+        "missed by email",
+        None,
+        f"{missed} lead{'s' * (missed != 1)} in {MISSED_DAYS} days came only through the API: "
+        "check the mailbox's filters, forwarding and space",
+    )
 
 
 async def _live_check(cfg: PullConfig, store: Store, clock: Clock, seconds: float) -> Check:

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from leadtui import config
 from leadtui.cli import main
 from leadtui.config import Check
+from leadtui.doctor import NAME_WIDTH
 from leadtui.ingest import ROUTES, check, openapi_document
 from leadtui.ingest.openapi import OPERATIONS, Operation, RouteSchemaMismatch, check_routes
 from leadtui.ingest.routes import Ingest
@@ -61,7 +62,7 @@ def doctor_lines(checks: list[Check]) -> list[str]:
     marks = {True: "✓", False: "✗", None: "·"}
     lines: list[str] = []
     for c in checks:
-        head = f"{marks[c.ok]} {c.name:<10} "
+        head = f"{marks[c.ok]} {c.name:<{NAME_WIDTH}} "
         lines.append(head + c.detail)
         if c.fix and c.ok is False:
             lines.append(" " * len(head) + f"→ {c.fix}")

@@ -20,7 +20,6 @@ import aiohttp
 
 from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
 from leadtui.channels.vendor_pull import (
-    MISSED_DAYS,
     DayCursor,
     DayPuller,
     DayWindow,
@@ -32,6 +31,7 @@ from leadtui.channels.vendor_pull import (
 )
 from leadtui.config import Check
 from leadtui.pull import (
+    MISSED_DAYS,
     REJECTED_RECHECK,
     RUN_ONCE_ATTEMPTS,
     Answer,
@@ -44,6 +44,8 @@ from leadtui.pull import (
     ago,
     client_session,
     hm,
+    last_call_check,
+    missed_check,
     one_line,
     until_stopped,
 )
@@ -375,15 +377,9 @@ def check(
         missed = puller.missed_by_email(now)
     except StoreError as exc:
         return [*lines, Check("last call", None, f"unknown: {exc}")]
-    if calls.last_call_ts is None:
-        lines.append(Check("last call", None, "none yet"))
-    else:
-        result = calls.last_result or "unknown"
-        if calls.last_error and calls.last_code not in (200, 204):
-            result = f"{result}: {calls.last_error}"
-        ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
-        fix = vendor.key_fix if calls.rejected == cfg.fingerprint else ""
-        lines.append(Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix))
+    lines.append(
+        last_call_check(calls, now, vendor.key_fix if calls.rejected == cfg.fingerprint else "")
+    )
     if cursor is None:
         lines.append(
             Check("synced", None, f"never; the first pull fetches {cfg.backfill_days} days")
@@ -392,10 +388,7 @@ def check(
         through = (cursor.next_day - timedelta(days=1)).isoformat()
         lines.append(Check("synced", True, f"inquiries settled through {through} (IST)"))
     if missed:
-        text = f"{missed} lead{'s' * (missed != 1)} in {MISSED_DAYS} days came only through the API"
-        lines.append(
-            Check("missed by email", None, f"{text}: check the mailbox's filters and forwarding")
-        )
+        lines.append(missed_check(missed))
     due = calls.due(cfg.gap)
     if calls.rejected != cfg.fingerprint and now < due:
         lines.append(
@@ -407,6 +400,31 @@ def check(
         )
         return lines
     return [*lines, asyncio.run(_live_check(puller, timeout))]
+
+
+def doctor_lines(
+    vendor: Vendor,
+    enabled: bool,
+    build: Callable[[], VendorConfig],
+    store: Store | None,
+    timeout: float,
+) -> list[Check]:
+    """One vendor pull's lines under its own name: how to turn it on when it is off, what is
+    wrong with its settings, or :func:`check`'s lines (the registry calls this per vendor)."""
+    if not enabled:
+        return [
+            Check(
+                vendor.name, None, f"off: {vendor.settings_hint} to pull {vendor.label} inquiries"
+            )
+        ]
+    try:
+        cfg = build()
+    except PullError as exc:
+        return [Check(vendor.name, False, str(exc), vendor.settings_hint)]
+    return [
+        Check(vendor.name, item.ok, f"{item.name}: {item.detail}", item.fix)
+        for item in check(cfg, store, timeout=timeout)
+    ]
 
 
 async def _live_check(puller: DayPuller, seconds: float) -> Check:
