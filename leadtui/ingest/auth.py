@@ -192,6 +192,13 @@ class Gate:
         """Count a wrong credential against the client's address."""
         self.failures.take(_address(request))
 
+    def admit(self, request: web.Request, configured: str) -> web.Response | None:
+        """The first look of a channel's route: 404 when the channel is off here (nothing
+        ``configured``), 429 for an address that guessed too often; None to go on."""
+        if not configured:
+            return not_found()
+        return self.throttled(request)
+
     def path_token(self, request: web.Request, configured: str) -> web.Response | None:
         """The door of a URL whose last segment is its credential (JustDial, Gmail push).
 
@@ -199,9 +206,7 @@ class Gate:
         URL, so a guess learns nothing (a wrong one is counted); 429 for an address that
         guessed too often; None lets the request in.
         """
-        if not configured:
-            return not_found()
-        refused = self.throttled(request)
+        refused = self.admit(request, configured)
         if refused is not None:
             return refused
         if not secret_matches(request.match_info.get("token", ""), configured):
@@ -348,9 +353,7 @@ async def meta_signed_body(gate: Gate, request: web.Request, secret: str) -> byt
 
     WhatsApp Cloud and Page lead ads notifications share it; each passes its own app secret.
     """
-    if not secret:
-        return not_found()
-    refused = gate.throttled(request)
+    refused = gate.admit(request, secret)
     if refused is not None:
         return refused
     signature = request.headers.get("X-Hub-Signature-256", "")
@@ -371,9 +374,7 @@ def meta_handshake(gate: Gate, request: web.Request, verify_token: str) -> web.R
 
     WhatsApp Cloud and Page lead ads webhooks share it; each passes its own verify token.
     """
-    if not verify_token:
-        return not_found()
-    refused = gate.throttled(request)
+    refused = gate.admit(request, verify_token)
     if refused is not None:
         return refused
     mode = request.query.get("hub.mode", "")
