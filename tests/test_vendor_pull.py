@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -479,6 +480,24 @@ def test_leadtui_pull_source_once_prints_a_summary(
     assert "1 lead: 1 new, 0 already known" in result.stdout
     assert api.ti_key not in result.output
     assert DAY  # the shared constants stay importable
+
+
+def test_leadtui_pull_source_once_without_a_network_says_what_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("LEADTUI_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_KEY", "ei-key-fedcba9876543210")
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_EMAIL", "sales@seller.example")
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_URL", f"http://127.0.0.1:{port}/api")
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_BACKFILL_DAYS", "0")
+    result = CliRunner().invoke(main, ["pull", "--source", "exportersindia", "--once"])
+    assert result.exit_code != 0
+    (last,) = result.output.strip().splitlines()[-1:]
+    assert "check the network (and LEADTUI_EXPORTERSINDIA_URL), then run it again" in last
+    assert "ei-key-fedcba9876543210" not in result.output
 
 
 def test_a_pulled_object_no_vendor_claims_goes_to_review_not_to_a_generic_lead(

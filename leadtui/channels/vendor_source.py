@@ -334,8 +334,14 @@ async def _run_once(
                     f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
                 )
                 break
-            if answer.code in (0, 400):
-                report.error = f"{vendor.label}: {answer.describe()}"
+            if answer.code == 400:
+                report.error = f"{vendor.label} refused the request: {answer.describe()}"
+                break
+            if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
+                report.error = (
+                    f"{answer.describe()}; check the network (and {vendor.url_env}), "
+                    "then run it again"
+                )
                 break
             attempts += 1
             if attempts >= RUN_ONCE_ATTEMPTS:
