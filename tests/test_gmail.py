@@ -376,6 +376,18 @@ def test_doctor_lines(google: FakeGoogle, sqlite_url: str) -> None:
     assert f"reading {EMAIL} (INBOX), read-only" in lines["gmail"].detail
     assert lines["gmail push"].ok is None
     assert TOPIC in lines["gmail push"].detail
+    # The URL to give Pub/Sub, as JustDial's and lead ads' lines give theirs; never the token.
+    public = {
+        c.name: c
+        for c in check(
+            settings_of(gmail_env(google)).replace(http_public_url="https://leads.example.in"),
+            store,
+            timeout=10,
+        )
+    }
+    push = public["gmail push"].detail
+    assert "https://leads.example.in/api/webhooks/gmail/<LEADTUI_GMAIL_PUSH_TOKEN>" in push
+    assert GMAIL_TOKEN not in push
 
     google.revoked = True
     [login, _push] = check(settings_of(gmail_env(google)), store, timeout=10)

@@ -15,6 +15,7 @@ from leadtui.channels.gmail_api import ApiError, GmailApi, GmailConfig, as_int, 
 from leadtui.config import Check, Settings
 from leadtui.imap import redact
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
+from leadtui.ingest.gmail import GMAIL_PREFIX
 from leadtui.pull import ago
 from leadtui.store import Store
 
@@ -105,10 +106,12 @@ def _push_check(settings: Settings, cfg: GmailConfig, store: Store | None) -> Ch
     watch = (store.get_state(WATCH_STATE) if store is not None else None) or {}
     expires = as_int(watch.get("expiration_ms"))
     if watch.get("topic") != cfg.topic or not expires:
+        base = settings.http_public_url.rstrip("/") or "https://<this server's public address>"
         return Check(
             "gmail push",
             None,
-            f"on via {cfg.topic}: /api/webhooks/gmail/<token>; the watch starts with capture",
+            f"on via {cfg.topic}: push endpoint {base}{GMAIL_PREFIX}<LEADTUI_GMAIL_PUSH_TOKEN>; "
+            "the watch starts with capture",
         )
     left = expires / 1000 - time.time()
     return Check(
