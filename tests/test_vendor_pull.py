@@ -495,8 +495,9 @@ def test_leadtui_pull_source_once_without_a_network_says_what_to_check(
     monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_BACKFILL_DAYS", "0")
     result = CliRunner().invoke(main, ["pull", "--source", "exportersindia", "--once"])
     assert result.exit_code != 0
-    (last,) = result.output.strip().splitlines()[-1:]
+    *said, last = result.output.strip().splitlines()
     assert "check the network (and LEADTUI_EXPORTERSINDIA_URL), then run it again" in last
+    assert not any("0 leads" in line for line in said)  # nothing was pulled: no count
     assert "ei-key-fedcba9876543210" not in result.output
 
 

@@ -248,9 +248,10 @@ class DayReport:
             out.append(f"pulled {self.label} {span} in {self.calls} call{'s' * (self.calls != 1)}")
         leads = len(self.lead_ids)
         known = len(self.lead_ids - self.new_ids)
-        out.append(
-            f"{leads} lead{'s' * (leads != 1)}: {len(self.new_ids)} new, {known} already known"
-        )
+        if self.first is not None or self.error is None:  # not "0 leads" for a refused first call
+            out.append(
+                f"{leads} lead{'s' * (leads != 1)}: {len(self.new_ids)} new, {known} already known"
+            )
         if self.review:
             out.append(f"{self.review} inquiry batch(es) kept in the review queue: leadtui review")
         if self.error:
