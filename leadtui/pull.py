@@ -740,16 +740,36 @@ def pull_factory(settings: Settings, *, clock: Clock | None = None) -> SourceFac
     Never raises: unusable settings (a URL that is not http(s)) become a source that reports
     the problem as its health, so the other sources still start.
     """
+    return settled_factory(
+        lambda: PullConfig.from_settings(settings),
+        PullError,
+        lambda cfg, store, pipeline, report: PullSource(
+            cfg, store, pipeline, report, clock or SystemClock()
+        ),
+        SOURCE,
+    )
+
+
+def settled_factory(
+    build: Callable[[], T],
+    errors: type[Exception],
+    start: Callable[[T, Store, Pipeline, HealthCallback], Source],
+    source: str,
+) -> SourceFactory:
+    """A capture factory that reads its settings now (``build``) and never raises for them:
+    settings ``build`` refuses with ``errors`` become a :class:`MisconfiguredSource` reporting
+    the problem as ``source``'s health, so the other sources still start. The CRM pull, the
+    vendor pulls, Gmail and lead ads all start this way."""
     try:
-        cfg: PullConfig | None = PullConfig.from_settings(settings)
+        cfg: T | None = build()
         problem = ""
-    except PullError as exc:
+    except errors as exc:
         cfg, problem = None, str(exc)
 
     def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
         if cfg is None:
-            return MisconfiguredSource(problem, report)
-        return PullSource(cfg, store, pipeline, report, clock or SystemClock())
+            return MisconfiguredSource(problem, report, name=source, source=source)
+        return start(cfg, store, pipeline, report)
 
     return make
 

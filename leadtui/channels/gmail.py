@@ -45,7 +45,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, TypeVar
 
-from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
+from leadtui.capture import HealthCallback, Pipeline, RawItem, SourceFactory
 from leadtui.channels.gmail_api import (
     WATCH_FIX,
     ApiError,
@@ -60,7 +60,7 @@ from leadtui.imap import Backoff, redact
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
 from leadtui.ingest.gmail import PUSH_STATE, WAKEUPS
 from leadtui.ingest.source import bridge
-from leadtui.pull import MisconfiguredSource, hm, until_stopped
+from leadtui.pull import hm, settled_factory, until_stopped
 from leadtui.store import Health, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -436,16 +436,10 @@ def gmail_factory(
             f"LEADTUI_GMAIL_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters, and the push "
             "URL is its only credential: use a long random one"
         )
-    try:
-        cfg: GmailConfig | None = GmailConfig.from_settings(settings)
-        problem = ""
-    except ValueError as exc:
-        cfg, problem = None, str(exc)
-
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        if cfg is None:
-            return MisconfiguredSource(problem, report, name=SOURCE, source=SOURCE)
-        return GmailSource(
+    return settled_factory(
+        lambda: GmailConfig.from_settings(settings),
+        ValueError,
+        lambda cfg, store, pipeline, report: GmailSource(
             cfg,
             settings.imap_senders,
             store,
@@ -453,6 +447,6 @@ def gmail_factory(
             report,
             clock or time.time,
             rng or random.Random(),
-        )
-
-    return make
+        ),
+        SOURCE,
+    )

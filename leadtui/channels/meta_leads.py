@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
+from leadtui.capture import HealthCallback, Pipeline, SourceFactory
 from leadtui.channels import meta_graph as graph
 from leadtui.channels.meta_graph import Answer, GraphConfig, MetaError, Problem
 from leadtui.channels.meta_sync import (
@@ -40,7 +40,7 @@ from leadtui.channels.meta_sync import (
 from leadtui.config import Check, Settings
 from leadtui.formats.text import one_line
 from leadtui.ingest.meta_leads import PATH
-from leadtui.pull import MisconfiguredSource, hm, until_stopped
+from leadtui.pull import hm, settled_factory, until_stopped
 from leadtui.store import Health, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -141,18 +141,14 @@ class MetaLeadsSource:
 
 def meta_factory(settings: Settings) -> SourceFactory:
     """The capture service's factory (``sources.SOURCES`` calls it). Never raises."""
-    try:
-        cfg: GraphConfig | None = GraphConfig.from_settings(settings)
-        problem = ""
-    except MetaError as exc:
-        cfg, problem = None, str(exc)
-
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        if cfg is None:
-            return MisconfiguredSource(problem, report, name=SOURCE, source=SOURCE)
-        return MetaLeadsSource(MetaLeads(cfg, store, pipeline), report)
-
-    return make
+    return settled_factory(
+        lambda: GraphConfig.from_settings(settings),
+        MetaError,
+        lambda cfg, store, pipeline, report: MetaLeadsSource(
+            MetaLeads(cfg, store, pipeline), report
+        ),
+        SOURCE,
+    )
 
 
 def run_backfill(

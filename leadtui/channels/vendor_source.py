@@ -18,7 +18,7 @@ from datetime import date, timedelta
 
 import aiohttp
 
-from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
+from leadtui.capture import HealthCallback, Pipeline, SourceFactory
 from leadtui.channels.vendor_pull import (
     DayCursor,
     DayPuller,
@@ -38,7 +38,6 @@ from leadtui.pull import (
     Calls,
     Clock,
     Committed,
-    MisconfiguredSource,
     PullError,
     SystemClock,
     ago,
@@ -47,6 +46,7 @@ from leadtui.pull import (
     last_call_check,
     missed_check,
     one_line,
+    settled_factory,
     until_stopped,
 )
 from leadtui.store import Health, Store, StoreError
@@ -207,18 +207,14 @@ def factory(
     make_config: Callable[[], VendorConfig], vendor: Vendor, *, clock: Clock | None = None
 ) -> SourceFactory:
     """The capture service's factory; unusable settings become a source that says why."""
-    try:
-        cfg: VendorConfig | None = make_config()
-        problem = ""
-    except PullError as exc:
-        cfg, problem = None, str(exc)
-
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        if cfg is None:
-            return MisconfiguredSource(problem, report, name=vendor.name, source=vendor.name)
-        return VendorPullSource(cfg, store, pipeline, report, clock or SystemClock())
-
-    return make
+    return settled_factory(
+        make_config,
+        PullError,
+        lambda cfg, store, pipeline, report: VendorPullSource(
+            cfg, store, pipeline, report, clock or SystemClock()
+        ),
+        vendor.name,
+    )
 
 
 # --------------------------------------------------------------------------- a manual pull
