@@ -832,6 +832,19 @@ class PullReport:
         return out
 
 
+def stop_reason(answer: Answer, label: str, rejected: str, url_env: str) -> str | None:
+    """Why a manual pull stops at this failed answer, with what to do, in one line; None when
+    calling again may help (a rate limit, the vendor's server failing). ``rejected`` is the
+    line for a refused key (the CRM pull's and the vendor pulls' word it differently)."""
+    if answer.code == 401:
+        return rejected
+    if answer.code == 400:
+        return f"{label} refused the request: {answer.describe()}"
+    if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
+        return f"{answer.describe()}; check the network (and {url_env}), then run it again"
+    return None
+
+
 def _since_ts(since: datetime, now: float) -> float:
     moment = since if since.tzinfo is not None else since.replace(tzinfo=IST)
     ts = moment.timestamp()
@@ -942,17 +955,10 @@ async def _run_once(
                     break
                 start = window.end - OVERLAP
                 continue
-            if answer.code == 401:
-                report.error = f"{KEY_REJECTED} ({answer.message or 'CODE 401'})"
-                break
-            if answer.code == 400:
-                report.error = f"IndiaMART refused the request: {answer.describe()}"
-                break
-            if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
-                report.error = (
-                    f"{answer.describe()}; check the network (and LEADTUI_INDIAMART_URL), "
-                    "then run it again"
-                )
+            rejected = f"{KEY_REJECTED} ({answer.message or 'CODE 401'})"
+            reason = stop_reason(answer, "IndiaMART", rejected, "LEADTUI_INDIAMART_URL")
+            if reason is not None:
+                report.error = reason
                 break
             attempts += 1
             if attempts >= RUN_ONCE_ATTEMPTS:

@@ -47,6 +47,7 @@ from leadtui.pull import (
     missed_check,
     one_line,
     settled_factory,
+    stop_reason,
     until_stopped,
 )
 from leadtui.store import Health, Store, StoreError
@@ -326,19 +327,10 @@ async def _run_once(
                 say((committed or Committed()).describe())
                 start = window.last + timedelta(days=1)
                 continue
-            if answer.code == 401:
-                report.error = (
-                    f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
-                )
-                break
-            if answer.code == 400:
-                report.error = f"{vendor.label} refused the request: {answer.describe()}"
-                break
-            if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
-                report.error = (
-                    f"{answer.describe()}; check the network (and {vendor.url_env}), "
-                    "then run it again"
-                )
+            rejected = f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
+            reason = stop_reason(answer, vendor.label, rejected, vendor.url_env)
+            if reason is not None:
+                report.error = reason
                 break
             attempts += 1
             if attempts >= RUN_ONCE_ATTEMPTS:
