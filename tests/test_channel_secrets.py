@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 from unittest import mock
 
 import pytest
@@ -44,7 +45,8 @@ TRADEINDIA, EXPORTERSINDIA = "/utils/my_inquiry.html", "/api/inquiries"
 async def _echo(request: web.Request) -> web.Response:
     """Refuse anything, repeating the request back: URL, headers and body."""
     body = (await request.read()).decode("utf-8", "replace")
-    echo = f"{request.method} {request.path_qs} {dict(request.headers)} {body}"
+    # The body and the query first: an error line is cut short, and these carry the secrets.
+    echo = f"{body} {request.path_qs} {dict(request.headers)}"
     if request.path.endswith("/token"):  # Google's OAuth endpoint
         return web.json_response({"error": "invalid_grant", "error_description": echo}, status=400)
     if request.path in (TRADEINDIA, EXPORTERSINDIA):  # the marketplaces refuse with a 200 text
@@ -124,4 +126,5 @@ def test_no_channel_secret_reaches_doctor_the_pulls_or_the_logs(
     )
     for where, text in {**outputs, "logs": logs}.items():
         for setting, secret in SECRETS.items():
-            assert secret not in text, f"{setting} reached the {where}"
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                assert form not in text, f"{setting} reached the {where} as {form}"
