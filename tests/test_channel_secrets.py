@@ -17,8 +17,8 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 from unittest import mock
+from urllib.parse import quote, quote_plus
 
 import pytest
 from aiohttp import web
