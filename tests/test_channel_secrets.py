@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -23,10 +24,13 @@ from urllib.parse import quote, quote_plus
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+from helpers import wait_for
 from loopback import LoopbackServer
 
+from leadtui import config, sources
+from leadtui.capture import Pipeline
 from leadtui.cli import main
-from leadtui.store import Store
+from leadtui.store import FAILING_STATES, Health, Store
 
 SECRETS = {
     "LEADTUI_JUSTDIAL_TOKEN": "jdTokenA1b2C3d4E5f6G7h8",
@@ -128,3 +132,43 @@ def test_no_channel_secret_reaches_doctor_the_pulls_or_the_logs(
         for setting, secret in SECRETS.items():
             for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
                 assert form not in text, f"{setting} reached the {where} as {form}"
+
+
+RUNNING = ("meta leads", "gmail", "tradeindia", "exportersindia")
+
+
+def test_no_channel_secret_reaches_a_running_sources_health_or_log(
+    hostile: str, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The capture service's own calls, refused the same way: the health lines the header and
+    ``/healthz`` show say the channel fails, and carry no secret."""
+    settings = config.load(environ=_environment(hostile, sqlite_url))
+    store = Store.open(sqlite_url)
+    reported: list[Health] = []
+    stop = threading.Event()
+    threads = []
+    with caplog.at_level(logging.DEBUG):
+        for spec in [s for s in sources.SOURCES if s.name in RUNNING]:
+            source = spec.factory(settings, sources.Run())(store, Pipeline(store), reported.append)
+            thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
+            thread.start()
+            threads.append(thread)
+        try:
+            failing = wait_for(
+                lambda: (
+                    {h.source for h in list(reported) if h.state in FAILING_STATES}
+                    >= {"meta leads", "gmail", "tradeindia", "exportersindia"}
+                ),
+                timeout=30,
+                what="every channel's health to say it fails",
+            )
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+            store.close()
+    assert failing
+    shown = caplog.text + "".join(f"{h.state} {h.detail} {h.last_error}" for h in reported)
+    for setting, secret in SECRETS.items():
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            assert form not in shown, f"{setting} reached a health line or the log as {form}"
