@@ -187,7 +187,7 @@ def check(settings: Settings, store: Store | None, timeout: float = 15.0) -> lis
     try:
         cfg = GraphConfig.from_settings(settings)
     except MetaError as exc:
-        return [Check(SOURCE, False, str(exc))]
+        return [Check(SOURCE, False, str(exc), "README: Facebook and Instagram lead ads")]
     lines = [_webhook_check(settings)]
     forms = list(cfg.form_ids)
     if store is not None:
