@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from fake_vendors import (
     ist_today,
     ti_inquiry,
 )
-from helpers import FIXTURES, wait_for
+from helpers import FIXTURES, Running, running_source, wait_for
 
 from leadtui import sources
 from leadtui.capture import Pipeline, RawItem
@@ -39,7 +37,7 @@ from leadtui.cli import main
 from leadtui.config import Secret, Settings, load
 from leadtui.formats.text import IST
 from leadtui.parser import parse
-from leadtui.store import Health, LeadQuery, Store, StoreError
+from leadtui.store import LeadQuery, Store, StoreError
 
 T0 = datetime(2026, 3, 20, 12, 0, tzinfo=IST).timestamp()
 TODAY = date(2026, 3, 20)
@@ -92,33 +90,13 @@ def store(db: str) -> Iterator[Store]:
     s.close()
 
 
-@dataclass
-class Running:
-    health: list[Health] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def last(self) -> Health:
-        return self.health[-1]
-
-
 @contextmanager
 def running(
     module: Any, settings: Settings, db: str, clock: FakeClock, pipeline: type[Pipeline] = Pipeline
 ) -> Iterator[Running]:
     """Start one vendor's source as the capture service would; stop it at the end."""
-    store = Store.open(db)
-    run = Running()
-    source = module.factory(settings, clock=clock)(store, pipeline(store), run.health.append)
-    thread = threading.Thread(target=source.run, args=(run.stop,), daemon=True)
-    thread.start()
-    try:
+    with running_source(module.factory(settings, clock=clock), db, pipeline) as run:
         yield run
-    finally:
-        run.stop.set()
-        thread.join(5)
-        store.close()
-    assert not thread.is_alive(), "the source did not stop"
 
 
 def settle(clock: FakeClock, until: float) -> None:
