@@ -12,8 +12,8 @@ outbox row commits with it). For each lead the figure is
 
     (the webhook request arrived at the receiver) − (the lead's commit returned)
 
-both on this process's monotonic clock: the serve process noticing the row (it polls every
-0.2 s), signing, POSTing and the receiver reading the body. Budget: p99 ≤ 1 s.
+both on this process's monotonic clock: the serve process noticing the row (its sender is woken by
+the commit), signing, POSTing and the receiver reading the body. Budget: p99 ≤ 1 s.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The outbox's watcher: alerts about the service rather than one lead.
+"""The outbox's watcher: alerts about the service, and leads whose time has come.
 
 - ``source.failing``: a source (the mailbox, the CRM pull, …) has failed for more than
   ``[alerts] source_failing_minutes``; told once per failure, again only after it recovered.
@@ -10,6 +10,9 @@
 - ``digest``: once a day at ``digest_at`` in ``ui.timezone``: new leads, uncontacted, due
   today, BuyLeads going stale, leads missed by email. A digest more than three hours late
   (the service was down at the time) is skipped for that day rather than sent at night.
+- ``reminder.due`` / ``sla.breached``: a lead's follow-up came due, or a new lead passed
+  ``sla.first_contact`` with nobody contacting it; the lead travels with the event, so a
+  target's filters (an owner's own phone) apply as for a new lead. Each due time once.
 
 It runs inside the outbox sender, so under the capture lease: one process in a team watches.
 What it has told is kept in the database with the alert (``Store.queue_alert``), so a restart
@@ -26,13 +29,14 @@ from datetime import datetime, tzinfo
 from datetime import time as clock
 from typing import Any
 
-from leadtui.config import ALERT_EVENTS, Settings
+from leadtui.config import ALERT_EVENTS, DUE_EVENTS, Settings
 from leadtui.store import Store
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 15.0  # seconds between looks (the queries are cheap; alerts are not urgent)
 DIGEST_GRACE = 3 * 3600.0  # a digest later than this after its time is skipped that day
+DUE_LOOKBACK = 900.0  # a first look at due reminders goes back this far, no further
 
 
 def _iso(ts: float) -> str:
@@ -56,7 +60,10 @@ class Watcher:
         if now < self._next:
             return 0
         self._next = now + self.every
-        wanted = {e for r in self.store.outbox_routes for e in r.events} & set(ALERT_EVENTS)
+        wanted = {e for r in self.store.outbox_routes for e in r.events} & {
+            *ALERT_EVENTS,
+            *DUE_EVENTS,
+        }
         if not wanted:
             return 0
         state = self.store.alert_state()
@@ -70,6 +77,8 @@ class Watcher:
             added += self._push(now, state)
         if "digest" in wanted:
             added += self._digest(now, state)
+        if wanted & set(DUE_EVENTS):
+            added += self._due(now, state)
         if state != self._saved:
             self.store.save_alert_state(state)
         return added
@@ -157,6 +166,21 @@ class Watcher:
             "found_elsewhere": total,
         }
         return self._queue("push.watchdog", f"push.watchdog:{int(now // 3600)}", payload, state)
+
+    def _due(self, now: float, state: dict[str, Any]) -> int:
+        """Follow-ups and first-contact limits that came due since the last look: each told
+        once (the window and the rows are saved together). A first look starts
+        :data:`DUE_LOOKBACK` ago, so turning the event on does not replay last month."""
+        start = float(state.get("due_until") or now - DUE_LOOKBACK)
+        if now <= start:
+            return 0
+        state["due_until"] = now
+        sla = self.settings.sla_first_contact or None
+        added = self.store.queue_due_alerts(start, now, sla, state)
+        self._saved = copy.deepcopy(state)
+        if added:
+            log.info("notify: %d reminder/first-contact alert(s) queued", added)
+        return added
 
     def _digest(self, now: float, state: dict[str, Any]) -> int:
         local = datetime.fromtimestamp(now, self.zone)

@@ -50,6 +50,7 @@ from leadtui.arrivals import Arrivals
 from leadtui.capture import Pipeline, SourceFactory, holder_id
 from leadtui.capturing import CaptureProblem, Capturing, LeaseChanged
 from leadtui.live import ChangeFeed, FeedChanged, PageLoaded, StateRead, View
+from leadtui.reminders import AlertsRang, RemindersCounted, Reminding
 from leadtui.screens.base import LeadScreen
 from leadtui.screens.main import MainScreen
 from leadtui.screens.messages import (
@@ -161,12 +162,18 @@ class LeadApp(App[int]):
         self.writes = Writes(self, store, lambda: self.actor, lambda: self.settings)
         self.triage.know(*settings.team_members)
         self.arrivals = Arrivals(self, settings, demo=demo is not None)
+        self.reminders = Reminding(
+            self, store, person=self.actor, clock=clock, settings=lambda: self.settings,
+            desktop=self.arrivals.desktop_notify if settings.desktop_notify else None,
+        )  # fmt: skip
         self.holding = False
         self.first_page_shown = False
         self.table = LeadTable(
             clock=clock, highlight_seconds=settings.highlight_seconds, id="leads"
         )
+        self.table.sla_seconds = settings.sla_first_contact
         self.lead_bar = LeadBar(clock=clock, id="lead-bar")
+        self.lead_bar.buylead_valid_hours = settings.buylead_valid_hours
         setup_hint = None
         if demo is None and not settings.imap_configured:
             setup_hint = "mailbox: not set up"
@@ -195,6 +202,7 @@ class LeadApp(App[int]):
             self.run_worker(
                 self.capturing.run, thread=True, exclusive=True, group="capture", name="capture"
             )
+        self.reminders.start()
         self.set_interval(60.0, self.table.refresh_times)
         self.set_interval(2.0, self.capturing.follow_the_config)
         if not self.is_headless:
@@ -308,12 +316,17 @@ class LeadApp(App[int]):
             view = replace(view, filter_name=message.filter_name)
         if message.search is not None:
             view = replace(view, search=message.search)
+        if view.filter_name == "buyleads":  # fresh as of now
+            view = replace(view, now=self.clock(), fresh_hours=self.settings.buylead_valid_hours)
         if view == self.view:
             return
         self.view = view
         self._keep_on_load = self.table.current_id  # stay on this lead if the new view has it
         self.lead_bar.show(self.table.current, view=view.label())
-        self.request_page("head", None, new_view=True)
+        # Calls to return and BuyLeads: the one waiting longest (or going stale soonest) first,
+        # so the cursor starts at the bottom of the view.
+        oldest_first = view.filter_name in {"calls", "buyleads"}
+        self.request_page("tail" if oldest_first else "head", None, new_view=True)
 
     def on_lead_table_page_wanted(self, message: LeadTable.PageWanted) -> None:
         self.request_page(message.kind, message.anchor)
@@ -406,6 +419,14 @@ class LeadApp(App[int]):
                 title="Capture taken over",
                 markup=False,
             )
+
+    def on_alerts_rang(self, message: AlertsRang) -> None:
+        if not self._app_closing():
+            self.reminders.rang(message)
+
+    def on_reminders_counted(self, message: RemindersCounted) -> None:
+        if not self._app_closing():
+            self.top.show_reminders(message.counts)
 
     def on_capture_problem(self, message: CaptureProblem) -> None:
         self.top.add_problem(message.text)
@@ -532,6 +553,7 @@ class LeadApp(App[int]):
 
     def on_triage_done(self, message: TriageDone) -> None:
         self.table.show_team(len(self.triage.people) > 1)
+        self.reminders.nudge()  # a follow-up set, snoozed or done: the header counts again
         if message.undo is not None:
             self.writes.last = message.undo
             self.notify(f"{message.text}  (u undoes)", markup=False, timeout=3)
@@ -572,7 +594,8 @@ class LeadApp(App[int]):
     def action_stats(self) -> None:
         from leadtui.screens.stats import StatsScreen  # noqa: PLC0415 - loaded on first use
 
-        self.push_screen(StatsScreen(self.store, self.clock))
+        sla = self.settings.sla_first_contact or None
+        self.push_screen(StatsScreen(self.store, self.clock, sla))
 
     def action_help(self) -> None:
         from leadtui.screens.help import HelpScreen  # noqa: PLC0415 - loaded on first use

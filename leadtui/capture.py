@@ -52,18 +52,26 @@ class RawItem:
     dedupe_key: str | None = None  # e.g. "idem:<api key name>:<Idempotency-Key>"
 
 
-def parse_item(body: bytes, kind: RawKind | str, channel: str | None) -> list[dict[str, Any]]:
-    """Run the pure parser over a raw item's bytes. Never raises."""
+def parse_item(
+    body: bytes, kind: RawKind | str, channel: str | None, own: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Run the pure parser over a raw item's bytes. Never raises. Mail from the seller's
+    ``own`` addresses is ignored (``parser.own_mail``)."""
     if kind == "json":
         return parser.parse_json_bytes(body, channel=channel)
-    return parser.parse(body)
+    return parser.parse(body, own=own)
 
 
 class Pipeline:
-    """Raw item in, lead(s) out, nothing lost and nothing doubled."""
+    """Raw item in, lead(s) out, nothing lost and nothing doubled.
 
-    def __init__(self, store: Store) -> None:
+    ``own``: the seller's own addresses (``Settings.own_addresses``): their mail that reaches
+    the watched folder is kept as a raw item and ignored, never a lead nor a buyer's reply.
+    """
+
+    def __init__(self, store: Store, own: Sequence[str] = ()) -> None:
         self.store = store
+        self.own = tuple(own)
 
     def accept(self, item: RawItem) -> Outcome:
         raw_id, is_new = self.store.add_raw(
@@ -128,7 +136,7 @@ class Pipeline:
                 raw_id,
                 known[raw_id]
                 if raw_id in known
-                else self._parse(raw_id, item.body, item.kind, item.channel),
+                else self._parse(raw_id, item.body, item.kind, item.channel, self.own),
             )
             for raw_id, item in todo.items()
         ]
@@ -149,16 +157,18 @@ class Pipeline:
         ]
 
     @staticmethod
-    def _parse(raw_id: int, body: bytes, kind: str, channel: str | None) -> list[dict[str, Any]]:
+    def _parse(
+        raw_id: int, body: bytes, kind: str, channel: str | None, own: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
         try:
-            return parse_item(body, kind, channel)
+            return parse_item(body, kind, channel, own)
         except Exception as exc:  # the parser broke its promise: review queue, not a retry loop
             log.exception("parsing raw item %d raised", raw_id)
             reason = f"the parser crashed: {type(exc).__name__}: {exc}".splitlines()[0]
             return [{"kind": "error", "error": reason}]
 
     def _process(self, raw_id: int, body: bytes, kind: str, channel: str | None) -> Outcome:
-        results = self._parse(raw_id, body, kind, channel)
+        results = self._parse(raw_id, body, kind, channel, self.own)
         try:
             return self.store.apply(raw_id, results)
         except StoreError:
@@ -227,6 +237,7 @@ class CaptureService:
     # Who wants which events ([[notify]]): every store this service opens writes outbox rows
     # for them in the transaction of the lead that causes them.
     routes: Sequence[OutboxRoute] = ()
+    own_addresses: Sequence[str] = ()  # the seller's: their mail is never a lead
     lease_ttl: float = LEASE_TTL
     renew_every: float = LEASE_RENEW
     recover_after: float = RECOVER_AFTER
@@ -340,7 +351,8 @@ class CaptureService:
             try:
                 store = Store.open(self.url)
                 store.set_outbox_routes(self.routes)
-                source = factory(store, Pipeline(store), self._reporter(store))
+                pipeline = Pipeline(store, self.own_addresses)
+                source = factory(store, pipeline, self._reporter(store))
             except Exception:
                 log.exception("capture: cannot start a source")
                 continue

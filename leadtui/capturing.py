@@ -97,6 +97,7 @@ class Capturing:
                 holder=self.holder,
                 on_lease=self._lease_changed,
                 routes=sources.outbox_routes(self.settings),
+                own_addresses=self.settings.own_addresses,
             )
             self.service.run(self.stop)
         finally:

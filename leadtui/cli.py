@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -258,7 +258,11 @@ def serve(ctx: Context) -> None:
             log.info("another process captures into this database; waiting to take over")
 
     service = CaptureService(
-        settings.db_url, factories, on_lease=on_lease, routes=sources.outbox_routes(settings)
+        settings.db_url,
+        factories,
+        on_lease=on_lease,
+        routes=sources.outbox_routes(settings),
+        own_addresses=settings.own_addresses,
     )
     watch = sources.SettingsWatch(settings, ctx.reload_settings)
 
@@ -405,7 +409,7 @@ def import_(
         with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
             task = progress.add_task("importing", total=total)
             tally = importing.import_items(
-                Pipeline(store),
+                Pipeline(store, ctx.settings.own_addresses),
                 inputs,
                 channel=channel,
                 on_input=lambda i: progress.update(
@@ -527,6 +531,16 @@ def _when(ts: float) -> str:
 @common_options
 @_query_options
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines with the contract's fields.")
+@click.option(
+    "--due", "timed", flag_value="due", help="Open follow-ups due later today, soonest first."
+)
+@click.option(
+    "--overdue",
+    "timed",
+    flag_value="overdue",
+    help="Open follow-ups whose time has come, oldest first.",
+)
+@click.option("--calls", is_flag=True, help="Phone leads nobody has called back, oldest first.")
 @click.option("--unread", is_flag=True, help="Only leads with a buyer's message nobody read.")
 @pass_ctx
 def list_(
@@ -536,22 +550,37 @@ def list_(
     search: str | None,
     limit: int | None,
     as_json: bool,
+    timed: str | None,
+    calls: bool,
     unread: bool,
 ) -> None:
-    """List leads, newest first."""
+    """List leads, newest first (--due, --overdue, --calls: the ones to act on, soonest first)."""
     store = open_store(ctx.settings)
-    query = LeadQuery(status=status, since_ts=parse_since(since), search=search, unread=unread)
+    query = LeadQuery(
+        status=status,
+        since_ts=parse_since(since),
+        search=search,
+        unread=unread,
+        calls_to_return=calls,
+    )
+    if timed:  # for scripts and cron: the follow-ups themselves, by their time
+        leads_in: Iterable[Lead] = store.follow_ups(timed, limit=limit or 1000)
+    else:
+        leads_in = _iter_leads(store, query, limit if as_json else (limit or 50))
+        if calls:
+            leads_in = reversed(list(leads_in))
     if as_json:
-        for lead in _iter_leads(store, query, limit):
+        for lead in leads_in:
             click.echo(json.dumps(store.with_messages([lead])[0], ensure_ascii=False))
         return
     console = Console(highlight=False)
     display.measure_like_terminals()
-    leads = list(_iter_leads(store, query, limit or 50))
+    leads = list(leads_in)
     if leads:
-        console.print(_lead_table(leads, console.width))
+        console.print(_lead_table(leads, console.width, follow_up=bool(timed)))
     else:
-        console.print("no leads match" if (status or since or search or unread) else "no leads yet")
+        asked = status or since or search or unread or timed or calls
+        console.print("no leads match" if asked else "no leads yet")
 
 
 # The columns of `leadtui list`, in order. The flexible ones share the width the others leave
@@ -563,12 +592,13 @@ _FLEX_MIN = 6
 _OPTIONAL = ("type", "received", "phone")
 
 
-def _lead_table(leads: Sequence[Lead], width: int) -> Table:
-    """The lead table for a terminal (or a pipe) ``width`` columns wide."""
+def _lead_table(leads: Sequence[Lead], width: int, *, follow_up: bool = False) -> Table:
+    """The lead table for a terminal (or a pipe) ``width`` columns wide; with ``follow_up``
+    the time column is the follow-up's."""
     rows = [
         {
             "id": str(lead.id),
-            "received": _when(lead.received_ts),
+            "received": display.follow_up(lead) if follow_up else _when(lead.received_ts),
             "type": display.type_label(lead),
             # a buyer's message nobody has opened the lead to read: marked as the TUI marks it
             "name": (display.UNREAD_MARK if lead.unread else "") + (lead.name or ""),
@@ -596,7 +626,8 @@ def _lead_table(leads: Sequence[Lead], width: int) -> Table:
     for column in columns:
         if column in fixed:
             justify: JustifyMethod = "right" if column == "id" else "left"
-            table.add_column(column, justify=justify, no_wrap=True, min_width=fixed[column])
+            label = "follow-up" if follow_up and column == "received" else column
+            table.add_column(label, justify=justify, no_wrap=True, min_width=fixed[column])
         else:
             table.add_column(column, overflow="ellipsis", no_wrap=True, ratio=_FLEX_RATIOS[column])
     for row in rows:
@@ -716,7 +747,7 @@ def reparse(ctx: Context, raw_id: int | None, all_: bool) -> None:
     if (raw_id is None) == (not all_):
         fail("give one item id, or --all")
     store = open_store(ctx.settings)
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, ctx.settings.own_addresses)
     try:
         outcomes = pipeline.reparse_failed() if all_ else [pipeline.reparse(int(raw_id or 0))]
     except StoreError as exc:

@@ -80,7 +80,9 @@ NOTIFY_TYPES = ("ntfy", "telegram", "webhook", "email", "command")
 LEAD_EVENTS = ("lead.created", "lead.replied", "lead.updated", "lead.status_changed")
 # About the service, not one lead: sent by the outbox's watcher ([alerts] sets when).
 ALERT_EVENTS = ("source.failing", "review.growing", "push.watchdog", "digest")
-NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS
+# About one lead, when its time comes: a follow-up due, a first-contact limit passed.
+DUE_EVENTS = ("reminder.due", "sla.breached")
+NOTIFY_EVENTS = LEAD_EVENTS + ALERT_EVENTS + DUE_EVENTS
 WEBHOOK_EVENTS = LEAD_EVENTS  # [[webhook]]: every lead event unless it names fewer
 NTFY_PRIORITIES = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
 QUIET_CHOICES = ("queue", "drop")  # in quiet hours: send when they end, or never
@@ -608,6 +610,18 @@ def _to_list(v: Any) -> tuple[str, ...]:
     return tuple(x.strip().lower() for x in items if x.strip())
 
 
+def _to_limit(v: Any) -> float:
+    """``15m``, ``1h``, ``90s``, a number of minutes, or ``off`` (0): seconds."""
+    text = _to_str(v).lower().replace(" ", "")
+    if text in {"off", "0", "false", "no", "none"}:
+        return 0.0
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|min|h|hr)?", text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError("expected a time like 15m, 1h or 90s, or off")
+    unit = {"s": 1, "h": 3600, "hr": 3600}.get(match.group(2) or "m", 60)
+    return float(match.group(1)) * unit
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def convert(v: Any) -> str:
         text = _to_str(v).lower()
@@ -786,7 +800,11 @@ FIELDS: tuple[Field, ...] = (
     Field("smtp_user", "smtp.user", "LEADTUI_SMTP_USER", _to_str, "SMTP login (default: the mailbox login)"),
     Field("smtp_password", "smtp.password", "LEADTUI_SMTP_PASSWORD", _to_secret, "SMTP password (default: the mailbox password)"),
     Field("smtp_from", "smtp.from", "LEADTUI_SMTP_FROM", _to_str, "the From address of replies (default: the SMTP login)"),
+    Field("smtp_ca_file", "smtp.ca_file", "LEADTUI_SMTP_CA_FILE", _to_str, "a CA bundle for a self-signed SMTP server (default: imap.ca_file)"),
     Field("call_retry_hours", "calls.retry_hours", "LEADTUI_CALL_RETRY_HOURS", _to_float, "hours until a follow-up after no answer, busy or switched off"),
+    Field("sla_first_contact", "sla.first_contact", "LEADTUI_SLA_FIRST_CONTACT", _to_limit, "first contact limit for a new lead: 15m (default), 1h, 90s, or off"),
+    Field("buylead_valid_hours", "sla.buylead_valid_hours", "LEADTUI_BUYLEAD_VALID_HOURS", _to_float, "hours a BuyLead stays fresh, from when the buyer posted it (72)"),
+    Field("seller_emails", "seller.emails", "LEADTUI_SELLER_EMAILS", _to_list, "your own addresses: mail from them is never a lead or a buyer's reply"),
     Field("alert_source_failing_minutes", "alerts.source_failing_minutes", "", _to_float, "source.failing: after a source has failed this many minutes"),
     Field("alert_review_growth", "alerts.review_growth", "", _to_int, "review.growing: when the review queue grew by this many items"),
     Field("alert_push_silence_hours", "alerts.push_silence_hours", "", _to_float, "push.watchdog: no IndiaMART push for this many hours while email or pull find leads"),
@@ -871,7 +889,11 @@ class Settings:
     smtp_user: str = ""
     smtp_password: Secret = Secret("")
     smtp_from: str = ""
+    smtp_ca_file: str = ""
     call_retry_hours: float = 2.0
+    sla_first_contact: float = 900.0  # seconds; 0: off
+    buylead_valid_hours: float = 72.0
+    seller_emails: tuple[str, ...] = ()
     # [templates.NAME]: the reply templates by name; "default" ships and can be replaced.
     templates: Mapping[str, Template] = dataclasses.field(
         default_factory=lambda: {DEFAULT.name: DEFAULT}
@@ -924,6 +946,18 @@ class Settings:
         if self.smtp_user:
             return self.smtp_user, self.smtp_password
         return self.imap_user, self.smtp_password or self.imap_password
+
+    @property
+    def smtp_uses_oauth(self) -> bool:
+        """XOAUTH2 with the mailbox's refresh token, when SMTP has no password of its own."""
+        return not self.smtp_password and bool(self.imap_oauth_refresh_token)
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        """The seller's own addresses (seller.emails, the SMTP From and login, the mailbox
+        login): mail from them that reaches the watched folder is never a lead."""
+        found = (*self.seller_emails, self.smtp_from, self.smtp_user, self.imap_user)
+        return tuple(dict.fromkeys(a.strip().lower() for a in found if "@" in a))
 
     @property
     def seller(self) -> dict[str, str]:
@@ -1232,6 +1266,7 @@ SAMPLE_CONFIG = """\
 # name = "Asha"                          # {seller} in a reply template
 # company = "Shree Steel Traders"        # {seller_company}
 # phone = "+91 98765 43210"              # {seller_phone}
+# emails = ["asha@shreesteel.in"]        # your own addresses: their mail is never a lead
 
 [smtp]
 # Email replies (R, then an Email line). Login and password default to the mailbox's.
@@ -1245,6 +1280,10 @@ SAMPLE_CONFIG = """\
 
 [calls]
 # retry_hours = 2                        # d: no answer, busy, switched off → follow-up then
+
+[sla]
+# first_contact = "15m"                  # a new lead turns amber at half, red at the limit; "off"
+# buylead_valid_hours = 72               # a BuyLead goes stale this long after the buyer posted it
 
 [ui]
 # bell = true

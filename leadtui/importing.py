@@ -243,9 +243,11 @@ def _sheet_input(
     return Input(label, items, len(sheet.rows), rows=labels, note=note)
 
 
-def _parse_batch(items: list[tuple[bytes, RawKind, str | None]]) -> list[list[dict[str, Any]]]:
+def _parse_batch(
+    items: list[tuple[bytes, RawKind, str | None]], own: tuple[str, ...] = ()
+) -> list[list[dict[str, Any]]]:
     """Parse a batch in the parser process (a top-level function, so it can be sent there)."""
-    return [parse_item(body, kind, channel) for body, kind, channel in items]
+    return [parse_item(body, kind, channel, own) for body, kind, channel in items]
 
 
 def import_items(
@@ -290,7 +292,7 @@ def import_items(
         parsing = None
         if pool is not None:
             work = [(i.body, i.kind, i.channel) for i in batch]
-            parsing = pool.submit(_parse_batch, work)
+            parsing = pool.submit(_parse_batch, work, pipeline.own)
         pending.append((batch, origins, parsing))
         while len(pending) > 2:  # one batch parsing ahead of the one being stored
             store_oldest()

@@ -39,6 +39,8 @@ class View:
 
     filter_name: str = "all"
     search: str = ""
+    now: float = 0.0  # for "buyleads": BuyLeads posted since now - fresh_hours
+    fresh_hours: float = 72.0
 
     def query(self, me: str) -> LeadQuery:
         search = self.search.strip() or None
@@ -49,6 +51,13 @@ class View:
             return LeadQuery(owner=me, search=search, limit=PAGE)
         if name == "due":
             return LeadQuery(follow_up_due=True, search=search, limit=PAGE)
+        if name == "calls":
+            return LeadQuery(calls_to_return=True, search=search, limit=PAGE)
+        if name == "buyleads":  # still fresh, the soonest stale at the bottom
+            since = self.now - self.fresh_hours * 3600
+            return LeadQuery(
+                status="open", query_type="B", since_ts=since, search=search, limit=PAGE
+            )
         if name == "unread":
             return LeadQuery(unread=True, search=search, limit=PAGE)
         return LeadQuery(search=search, limit=PAGE)
@@ -66,6 +75,8 @@ def _unfiltered(query: LeadQuery) -> bool:
         or (query.search and query.search.strip())
         or query.owner
         or query.follow_up_due
+        or query.calls_to_return
+        or query.query_type
         or query.unread
         or query.since_ts is not None
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -67,8 +68,29 @@ def build(reply: Reply, sender: str) -> EmailMessage:
     return message
 
 
-def send(settings: Settings, reply: Reply, timeout: float = TIMEOUT) -> str:
-    """Send ``reply``; returns its Message-ID. Raises :class:`MailError` in one line."""
+class XOAuth2:
+    """The XOAUTH2 client answer, as Gmail and Outlook take it. A second call is the server's
+    error challenge: an empty answer ends the exchange with its refusal (535)."""
+
+    def __init__(self, user: str, token: str) -> None:
+        self._user = user
+        self._token = token
+
+    def __call__(self, challenge: bytes | None = None, /) -> str:
+        return "" if challenge else f"user={self._user}\x01auth=Bearer {self._token}\x01\x01"
+
+
+def send(
+    settings: Settings,
+    reply: Reply,
+    timeout: float = TIMEOUT,
+    access_token: Callable[[], str] | None = None,
+) -> str:
+    """Send ``reply``; returns its Message-ID. Raises :class:`MailError` in one line.
+
+    With ``access_token`` (the mailbox's XOAUTH2 token source) the login is XOAUTH2 instead of
+    a password; a token that cannot be had is a :class:`MailError` too (raised by the caller's
+    source as any exception whose text is safe to show)."""
     if not settings.smtp_configured:
         raise MailError("email is not set up: set [smtp] host (and user, password) in the config")
     try:
@@ -82,21 +104,30 @@ def send(settings: Settings, reply: Reply, timeout: float = TIMEOUT) -> str:
     message = build(reply, sender)
     host, port = settings.smtp_host, settings.smtp_effective_port
     where = f"{host}:{port}"
+    context = ssl.create_default_context(
+        cafile=settings.smtp_ca_file or settings.imap_ca_file or None
+    )
     try:
         client: smtplib.SMTP
         if settings.smtp_security == "ssl":
-            client = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=ssl.create_default_context()
-            )
+            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
         else:
             client = smtplib.SMTP(host, port, timeout=timeout)
         with client:
             if settings.smtp_security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if user and password:
+                client.starttls(context=context)
+            if access_token is not None:
+                client.ehlo_or_helo_if_needed()
+                client.auth("XOAUTH2", XOAuth2(user, access_token()))
+            elif user and password:
                 client.login(user, password.reveal())
             client.send_message(message)
     except smtplib.SMTPAuthenticationError:
+        if access_token is not None:
+            raise MailError(
+                f"the mail server {where} refused the XOAUTH2 login for {user}: the mailbox's "
+                "token may lack the mail-sending scope; or set [smtp] password"
+            ) from None
         raise MailError(
             f"the mail server {where} refused the login for {user}: check [smtp] user and "
             "password (Gmail wants an app password)"

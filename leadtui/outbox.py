@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 GIVE_UP_AFTER = 24 * 3600.0  # then a dead letter
 BASE_DELAY = 5.0  # the first retry, before jitter
 MAX_DELAY = 3600.0  # backoff stops growing here
-POLL_SECONDS = 0.2  # how often the sender looks for due rows (the 1 s budget)
+POLL_SECONDS = 0.5  # the sender's longest sleep; a commit elsewhere wakes it at once
 _IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 
@@ -206,17 +206,24 @@ class Sender:
         except StoreError as exc:
             log.warning("notify: %s", exc)
         self._health()
-        while not stop.is_set():
-            try:
-                if self.watcher is not None:
-                    self.watcher.tick()
-                sent = self.deliver_due(stop)
-            except StoreError as exc:
-                log.warning("notify: %s", exc)
-                sent = 0
-                stop.wait(1.0)
-            if not sent:
-                stop.wait(self.poll)
+        # Woken by another connection's commit (a captured lead writes its outbox rows in
+        # its own transaction), so a notification leaves within milliseconds; ``poll`` is
+        # the longest sleep, for retries falling due and for a stop on PostgreSQL.
+        waiter = self.store.waiter()
+        try:
+            while not stop.is_set():
+                try:
+                    if self.watcher is not None:
+                        self.watcher.tick()
+                    sent = self.deliver_due(stop)
+                except StoreError as exc:
+                    log.warning("notify: %s", exc)
+                    sent = 0
+                    stop.wait(1.0)
+                if not sent:
+                    waiter.wait(self.poll, stop)
+        finally:
+            waiter.close()
 
     def deliver_due(self, stop: threading.Event | None = None, limit: int = 20) -> int:
         """One pass: deliver the rows due now. Returns how many were attempted."""

@@ -22,7 +22,8 @@ family, and the raw item stays in the review queue.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,28 @@ def _reachable(result: Result, mail: Mail) -> Result:
     )
 
 
-def _parse_email(raw: bytes) -> Result:
+_OUR_MESSAGE_ID = re.compile(r"\.leadtui@", re.IGNORECASE)  # mailer.build's make_msgid("leadtui")
+
+
+def own_mail(mail: Mail, own: Collection[str]) -> str | None:
+    """Why ``mail`` is the seller's own (a reply leadtui or the seller sent, come back into the
+    watched folder, or relayed back by the marketplace), or None.
+
+    Own: From one of the seller's addresses (``own``: seller.emails, the SMTP and mailbox
+    logins), or a Message-ID that leadtui's mailer made (``<….leadtui@your.domain>``; the
+    domain alone is not enough: a company server may give a forwarded IndiaMART mail a
+    Message-ID of its own domain). Such mail is never a lead nor a buyer's reply.
+    """
+    addresses = {a.strip().lower() for a in own if "@" in a}
+    if mail.sender in addresses:
+        return f"your own mail (from {mail.sender})"
+    message_id = mail.message_id or ""
+    if _OUR_MESSAGE_ID.search(message_id):
+        return "a reply leadtui sent"
+    return None
+
+
+def _parse_email(raw: bytes, own: Collection[str] = ()) -> Result:
     if not raw.strip():
         return error("empty input: not an email")
     if len(raw) > MAX_EMAIL_BYTES:
@@ -175,6 +197,8 @@ def _parse_email(raw: bytes) -> Result:
         return error(f"not an email: no From, Subject or Date header (starts with {start!r})")
     if not mail.sender:
         return error(f"email without a From address (subject {mail.subject!r})")
+    if why := own_mail(mail, own):
+        return ignored(f"not a lead: {why}", mail.message_id)
     try:
         family = next((family for family in EMAIL_FAMILIES if family.claims(mail)), None)
     except BodyTooLarge as exc:
@@ -335,16 +359,19 @@ def _parse_json(value: object, channel: str | None) -> list[Result]:
 # ---------------------------------------------------------------- public API
 
 
-def parse(raw: object, *, channel: str | None = None) -> list[dict[str, Any]]:
+def parse(
+    raw: object, *, channel: str | None = None, own: Collection[str] = ()
+) -> list[dict[str, Any]]:
     """Parse one item: the bytes of an RFC 822 email, or an already-decoded JSON value.
 
     ``channel`` (``push``, ``pull`` or ``api``) says how a JSON item arrived; without it
     the channel is inferred from the envelope (FORMATS 1.1). Emails are always ``email``.
+    ``own`` are the seller's own addresses: their mail is ignored (see :func:`own_mail`).
     Never raises: failures are ``{"kind": "error", "error": …}`` results.
     """
     try:
         if isinstance(raw, bytes | bytearray | memoryview):
-            return [_parse_email(bytes(raw))]
+            return [_parse_email(bytes(raw), own)]
         if channel is not None and channel not in API_CHANNELS:
             return [error(f"unknown channel {channel!r} (expected push, pull or api)")]
         return _parse_json(raw, channel)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from leadtui._store.alerts import Alerts
@@ -57,6 +57,7 @@ from leadtui._store.records import (
     RAW_STATUSES,
     SEARCH_FIELDS,
     STATUSES,
+    Alert,
     ChangeSet,
     Event,
     Health,
@@ -67,12 +68,14 @@ from leadtui._store.records import (
     RawSpec,
     RawSummary,
     Reply,
+    SlaRow,
     Stats,
     StoreError,
     current_actor,
 )
+from leadtui._store.reminders import Reminders, recipient_of
 from leadtui._store.schema import SCHEMA_VERSION, open_database
-from leadtui._store.stats import Counts
+from leadtui._store.stats import Counts, start_of_day
 from leadtui._store.triage import CALL_OUTCOMES, Triage
 from leadtui._store.waiters import ChangeWaiter
 
@@ -90,6 +93,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEARCH_FIELDS",
     "STATUSES",
+    "Alert",
     "ChangeSet",
     "ChangeWaiter",
     "Event",
@@ -104,6 +108,7 @@ __all__ = [
     "RawSpec",
     "RawSummary",
     "Reply",
+    "SlaRow",
     "Stats",
     "Store",
     "StoreError",
@@ -111,6 +116,7 @@ __all__ = [
     "describe_url",
     "is_postgres_url",
     "order_value_ceiling",
+    "recipient_of",
     "sqlite_file",
 ]
 
@@ -139,6 +145,7 @@ class Store:
         self._sources = SourceState(database)
         self._counts = Counts(database)
         self._outbox = Outbox(database)
+        self._reminders = Reminders(database)
         self._alerts = Alerts(database)
         self._autoreply = AutoreplyState(database)
         self._closed = False
@@ -312,8 +319,12 @@ class Store:
     def assign(self, lead_id: int, owner: str | None, actor: str | None = None) -> Lead:
         return self._triage.assign(lead_id, owner, actor)
 
-    def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
-        return self._triage.set_follow_up(lead_id, day, actor)
+    def set_follow_up(
+        self, lead_id: int, when: date | datetime | None, actor: str | None = None,
+        *, action: str = "follow-up",
+    ) -> Lead:  # fmt: skip
+        """A day alone rings at 10:00 that day; a (naive, local) datetime at its minute."""
+        return self._triage.set_follow_up(lead_id, when, actor, action=action)
 
     def notes(self, lead_id: int) -> list[str]:
         """The notes on a lead, oldest first."""
@@ -328,7 +339,7 @@ class Store:
         outcome: str,
         actor: str | None = None,
         *,
-        follow_up: date | None = None,
+        follow_up: date | datetime | None = None,
         detail: str = "",
     ) -> Lead:
         return self._triage.log_call(lead_id, outcome, actor, follow_up=follow_up, detail=detail)
@@ -402,8 +413,52 @@ class Store:
         ``cap``)."""
         return self._d.reading(lambda: self._counts.counts(cap, now))
 
-    def stats(self, now: float | None = None, days: int = 14) -> Stats:
-        return self._d.reading(lambda: self._counts.stats(now, days))
+    def stats(
+        self, now: float | None = None, days: int = 14, sla_seconds: float | None = None
+    ) -> Stats:
+        """Leads per day, by type and source, response times; with ``sla_seconds`` also the
+        share contacted within that limit and the median first contact, per day and person."""
+        return self._d.reading(lambda: self._counts.stats(now, days, sla_seconds))
+
+    # ------------------------------------------------------------------ reminders and limits
+
+    def claim_alerts(self, recipient: str, now: float, sla_seconds: float | None) -> None:
+        """Record, once per due time, the reminders and first-contact limits that came due for
+        ``recipient`` (their own leads and the unowned ones); see :meth:`alerts_after`."""
+        self._reminders.claim(recipient, now, sla_seconds)
+
+    def last_alert_id(self) -> int:
+        return self._d.reading(self._reminders.last_alert_id)
+
+    def alerts_after(self, recipient: str, after_id: int) -> list[Alert]:
+        """The alerts for ``recipient`` recorded after ``after_id``, by any of their TUIs."""
+        return self._d.reading(lambda: self._reminders.alerts_after(recipient, after_id))
+
+    def reminder_counts(
+        self, recipient: str, now: float, sla_seconds: float | None, cap: int | None = None
+    ) -> dict[str, int]:
+        """``due`` later today and ``overdue`` for ``recipient``; ``late``: today's leads past
+        the first-contact limit (with ``sla_seconds``). Each stops at ``cap``."""
+        start = start_of_day(now)
+        end = start_of_day(start + 36 * 3600)
+        return self._d.reading(
+            lambda: self._reminders.counts(
+                recipient, now, end_of_day=end, start_of_day=start, sla_seconds=sla_seconds, cap=cap
+            )
+        )
+
+    def follow_ups(self, which: str, now: float | None = None, limit: int = 1000) -> list[Lead]:
+        """Open leads whose follow-up is ``"due"`` (later today) or ``"overdue"`` (its time has
+        come), soonest first."""
+        at = time.time() if now is None else now
+        end = start_of_day(start_of_day(at) + 36 * 3600)
+
+        def read() -> list[Lead]:
+            ids = self._reminders.follow_ups(which, at, end, limit)
+            found = {lead.id: lead for lead in self._leads.get_leads(ids)}
+            return [found[i] for i in ids if i in found]
+
+        return self._d.reading(read)
 
     # ------------------------------------------------------------------ outbox
 
@@ -489,6 +544,15 @@ class Store:
         """Queue an alert (no lead) for the routes that want ``kind`` and save the watcher's
         ``state``, in one transaction; returns the rows added."""
         return self._alerts.queue(kind, event_id, payload, self._apply.routes, state)
+
+    def queue_due_alerts(
+        self, start: float, end: float, sla: float | None, state: dict[str, Any]
+    ) -> int:
+        """Queue ``reminder.due`` and ``sla.breached`` for what came due in (start, end], for
+        the routes whose filters pass each lead, and save the watcher's ``state``, in one
+        transaction; returns the rows added."""
+        due = self._d.reading(lambda: self._reminders.came_due(start, end, sla))
+        return self._alerts.queue_for_leads(due, self._apply.routes, self._leads, state)
 
     def save_alert_state(self, state: dict[str, Any]) -> None:
         self._alerts.save(state)

@@ -66,6 +66,10 @@ def title_of(event: Mapping[str, Any]) -> str:
     kind = event.get("type")
     if kind == "lead.replied":
         return f"{who} wrote again: {product}"
+    if kind == "reminder.due":
+        return f"Follow up now: {who} - {product}"
+    if kind == "sla.breached":
+        return f"Not contacted in time: {who} - {product}"
     if kind == "lead.status_changed":
         moved = f"{event.get('previous_status')} -> {event.get('status')}"
         return f"{who} ({product}): {moved} by {event.get('actor') or 'someone'}"

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -55,10 +56,22 @@ def _assign(store: Store, lead_id: int, value: Any, actor: str) -> Written:
     return lead, f"{display.buyer(lead)}: " + (f"owner {owner}" if owner else "unassigned")
 
 
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    """A follow-up pushed on (``z``): the history says snoozed."""
+
+    until: datetime
+
+
 def _set_follow_up(store: Store, lead_id: int, value: Any, actor: str) -> Written:
-    day: date | None = value
-    lead = store.set_follow_up(lead_id, day, actor)
-    return lead, (f"Follow up {display.buyer(lead)} on {day}" if day else "Follow-up cleared")
+    if isinstance(value, Snooze):
+        lead = store.set_follow_up(lead_id, value.until, actor, action="snooze")
+        return lead, f"{display.buyer(lead)} snoozed to {display.follow_up(lead)}"
+    when: date | datetime | None = value
+    lead = store.set_follow_up(lead_id, when, actor)
+    if when is None:
+        return lead, "Follow-up cleared"
+    return lead, f"Follow up {display.buyer(lead)}: {display.follow_up(lead)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +100,7 @@ class Call:
 def _log_call(store: Store, lead_id: int, value: Any, actor: str) -> Written:
     call: Call = value
     detail = f"next call {call.next_call:%Y-%m-%d %H:%M}" if call.next_call else ""
-    lead = store.log_call(
-        lead_id,
-        call.outcome,
-        actor,
-        follow_up=call.next_call.date() if call.next_call else None,
-        detail=detail,
-    )
+    lead = store.log_call(lead_id, call.outcome, actor, follow_up=call.next_call, detail=detail)
     if call.spam:
         lead = store.set_status(lead_id, "spam", actor)
     text = f"Call to {display.buyer(lead)}: {call.outcome}"
@@ -127,7 +134,7 @@ def unchanged(action: StoreAction, lead: Lead) -> str:
     if action == "assign":
         owner = display.clean(lead.owner)
         return f"{buyer}: " + (f"already owned by {owner}" if owner else "already unassigned")
-    return f"{buyer}: follow-up already {lead.follow_up or 'none'}"
+    return f"{buyer}: follow-up already {display.follow_up(lead) or 'none'}"
 
 
 @dataclass(frozen=True)
@@ -148,8 +155,12 @@ def describe(action: StoreAction, value: Any) -> str:
         return f"sent {value.channel}"
     if isinstance(value, Call):
         return f"call {value.outcome}"
+    if isinstance(value, Snooze):
+        return f"snooze to {value.until:%d %b %H:%M}"
     if action in {"contacted", "note"}:
         return "contacted" if action == "contacted" else "the note"
+    if isinstance(value, datetime):
+        return f"{action} {value:%Y-%m-%d %H:%M}"
     shown = value.isoformat() if isinstance(value, date) else (value or "cleared")
     return f"{action} {display.clean(str(shown))}"
 
@@ -289,30 +300,62 @@ class Triage:
 
     def ask_follow_up(self, lead: Lead) -> None:
         prompts = _prompts()
-        today = datetime.fromtimestamp(self.clock()).date()
+        now = datetime.fromtimestamp(self.clock())
+        today = now.date()
+        shown = display.follow_up(lead) if lead.follow_up else ""
+        current = lead.follow_up or ""
+        if lead.follow_up_ts is not None:
+            current = f"{datetime.fromtimestamp(lead.follow_up_ts):%d/%m/%Y %H:%M}"
 
         def check(text: str) -> str | None:
+            if text.strip() == current:
+                return None
             try:
-                day = prompts.parse_follow_up(text, today)
+                when = prompts.parse_follow_up_at(text, now)
             except ValueError as exc:
                 return str(exc)
-            if day is not None and day < today and text.strip() != (lead.follow_up or ""):
-                return f"{day:%d %b %Y} has passed: use today or a later date"
+            if isinstance(when, datetime) and when < now:
+                return f"{when:%d %b %H:%M} has passed: use a later time"
+            if isinstance(when, date) and not isinstance(when, datetime) and when < today:
+                return f"{when:%d %b %Y} has passed: use today or a later date"
             return None
 
         def done(text: str | None) -> None:
-            if text is not None:
-                self.write("follow-up", lead, prompts.parse_follow_up(text, today))
+            if text is not None and text.strip() != current:
+                self.write("follow-up", lead, prompts.parse_follow_up_at(text, now))
 
         self.app.push_screen(
             prompts.TextPrompt(
-                f"Follow up {display.buyer(lead)} on",
-                value=lead.follow_up or "",
+                f"Follow up {display.buyer(lead)}" + (f" (now {shown})" if shown else ""),
+                value=current,
                 placeholder=prompts.follow_up_example(today),
-                hint="a date, today, tomorrow, +3 (days) or a weekday; empty clears it",
+                hint="a day and a time (tomorrow 11:00, fri 4pm, 15/12 10:30), +2h, +3 (days); "
+                "a day alone rings at 10:00; empty clears it",
                 check=check,
             ),
             done,
+        )
+
+    def ask_snooze(self, lead: Lead) -> None:
+        """``z``: push the follow-up on by an hour, or to tomorrow 10:00: two keys."""
+        now = datetime.fromtimestamp(self.clock()).replace(second=0, microsecond=0)
+        choices = {
+            "+1 h": now + timedelta(hours=1),
+            "tomorrow 10:00": datetime.combine(now.date() + timedelta(days=1), dtime(10, 0)),
+        }
+
+        def chosen(choice: str | None) -> None:
+            if choice in choices:
+                self.write("follow-up", lead, Snooze(choices[choice]))
+
+        self.app.push_screen(
+            _prompts().ChoicePrompt(
+                f"Snooze {display.buyer(lead)}",
+                list(choices),
+                letters={"+1 h": "h", "tomorrow 10:00": "t"},
+                hint="h: an hour from now · t: tomorrow 10:00 · escape: leave it",
+            ),
+            chosen,
         )
 
     # -------------------------------------------------------------- reply (R)
@@ -545,5 +588,6 @@ ACTIONS: dict[TriageAction, Callable[[Triage, Lead], object]] = {
     "whatsapp": Triage.copy_whatsapp,
     "reply": Triage.ask_reply,
     "call": Triage.ask_call,
+    "snooze": Triage.ask_snooze,
 }
 """What each triage key does on the UI thread: act at once, or ask first and then write."""

@@ -14,7 +14,7 @@ from typing import Any
 from textual.app import App
 from textual.message import Message
 
-from leadtui import mailer
+from leadtui import imap, mailer
 from leadtui.config import Settings
 from leadtui.store import Lead, Store, StoreError
 from leadtui.triage import UNDO_SECONDS, WRITES, StoreAction, Undoable, describe, unchanged
@@ -95,9 +95,17 @@ class Writes:
                 problem = "the buyer's address is hidden and the original mail has no Reply-To"
                 self.app.post_message(EmailDone(lead.id, draft, problem))
                 return
+            settings = self.settings()
+            tokens = None
+            if settings.smtp_uses_oauth:  # the mailbox's XOAUTH2 grant signs in to SMTP too
+                tokens = imap.TokenSource.for_account(imap.ImapAccount.from_settings(settings))
             try:
-                mailer.send(self.settings(), mailer.Reply(to, subject, text, lead.message_id))
-            except mailer.MailError as exc:
+                mailer.send(
+                    settings,
+                    mailer.Reply(to, subject, text, lead.message_id),
+                    access_token=tokens.access_token if tokens else None,
+                )
+            except (mailer.MailError, imap.OAuthError) as exc:
                 self.app.post_message(EmailDone(lead.id, draft, str(exc)))
                 return
             store.record_sent(lead.id, f"email to {to} · {name}", f"{subject} — {text}", self.actor)

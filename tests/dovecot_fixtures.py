@@ -55,7 +55,7 @@ def _run(args: Sequence[str], timeout: float = 30.0) -> str:
     return done.stdout
 
 
-def _make_certificates(directory: Path) -> None:
+def make_certificates(directory: Path) -> None:
     """A test CA and a server certificate for 127.0.0.1/localhost signed by it."""
     d = directory
     _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
@@ -110,7 +110,7 @@ class DovecotServer:
             (self.dir / sub).mkdir()
         os.chown(self.dir / "mail", self._uid, self._gid)
         self.users.mkdir()
-        _make_certificates(self.dir)
+        make_certificates(self.dir)
         self.conf.write_text(self._config(internal, internal_group, login))
 
     def _config(self, internal: str, internal_group: str, login: str) -> str:

@@ -1154,8 +1154,8 @@ async def test_a_viewer_says_when_nobody_reads_the_teams_mailbox(filled: str) ->
         store.set_state("imap:sales@example.in@imap.example.in/INBOX", {"last_uid": 9})
     settings = Settings(db=filled, http_listen="off")  # a salesperson's TUI: no mailbox here
     app = LeadApp(settings, Store.open(filled), capture=False, clock=lambda: NOW)
+    heard = Recorder(app)  # before the start: the first state read may come at once
     async with app.run_test(size=SIZE) as pilot:
-        heard = Recorder(app)
         header = await until(
             pilot,
             lambda: "nobody captures" in str(app.top.render()) and str(app.top.render()),

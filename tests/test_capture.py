@@ -115,7 +115,7 @@ def test_a_parser_bug_keeps_the_mail_for_review_and_a_reparse_makes_the_lead(
 ) -> None:
     body, expected = lead_mail(2)
 
-    def broken(raw: bytes) -> dict[str, Any]:
+    def broken(raw: bytes, *_own: object) -> dict[str, Any]:  # (raw, the seller's addresses)
         raise KeyError("a bug in the email family")
 
     with monkeypatch.context() as patch:

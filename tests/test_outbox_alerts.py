@@ -238,3 +238,46 @@ def test_an_alert_reaches_a_webhook_signed_with_its_own_title(
     event = json.loads(receivers.ok("webhook")[0].body)
     assert event["type"] == "digest"
     assert event["title"].startswith("leadtui digest for ")
+
+
+def test_a_follow_up_and_a_missed_first_contact_are_told_once_to_the_targets_that_want_them(
+    db_url: str,
+) -> None:
+    """``reminder.due`` and ``sla.breached``: the seller's phone hears of a follow-up that
+    came due, and the owner's of a lead nobody called in time; once each, across a restart;
+    a target's owner filter applies as for any lead event."""
+    everyone = NotifyTarget(
+        "everyone", "ntfy", url="http://127.0.0.1:9/all", events=frozenset({"reminder.due"})
+    )
+    asha = NotifyTarget(
+        "asha",
+        "ntfy",
+        url="http://127.0.0.1:9/asha",
+        events=frozenset({"reminder.due", "sla.breached"}),
+        owners=frozenset({"asha"}),
+    )
+    settings = settings_with(everyone, asha, sla_first_contact=900.0)
+    t0 = time.time()
+    with opened(db_url, settings) as store:
+        _lead(store, 41, "email")
+        _lead(store, 42, "email")
+        lead = store.m.Lead
+        first, second = sorted(x.id for x in lead.select(lead.id))
+        lead.update(follow_up_ts=t0 + 600, received_ts=t0, first_seen_ts=t0).execute()
+        lead.update(owner="Asha").where(lead.id == first).execute()
+        w = watcher(store, settings)
+        assert w.tick(t0) == 0  # nothing due yet
+        assert w.tick(t0 + 700) == 3  # both follow-ups to everyone, Asha's to Asha
+        due = sorted((i.target, i.lead_id) for i in store.outbox_items(limit=100))
+        assert due == [("asha", first), ("everyone", first), ("everyone", second)]
+        item = next(i for i in store.outbox_items(limit=100) if i.target == "asha")
+        assert item.kind == "reminder.due"
+        assert item.payload["lead"]["owner"] == "Asha"
+    with opened(db_url, settings) as store:  # a restart: nothing told twice
+        w = watcher(store, settings)
+        assert w.tick(t0 + 800) == 0
+        # 15 min after they came, both leads are still new and uncalled: Asha hears of hers.
+        assert w.tick(t0 + 1000) == 1
+        (breach,) = [i for i in store.outbox_items(limit=100) if i.kind == "sla.breached"]
+        assert (breach.target, breach.lead_id) == ("asha", first)
+        assert watcher(store, settings).tick(t0 + 2000) == 0

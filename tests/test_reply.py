@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from test_app import Recorder, accept, lead_named, make_app, sample, select, started, until
+from test_app import NOW, Recorder, accept, lead_named, make_app, sample, select, started, until
 from textual.pilot import Pilot
 
 from leadtui import config, templates
@@ -253,6 +253,7 @@ async def test_d_copies_the_number_and_no_answer_sets_a_follow_up_in_2_hours(
         ]
         lead = lead_named(filled, "Sunil Rao")
         assert (lead.follow_up, lead.status, lead.contacted_ts) == ("2026-03-12", "new", None)
+        assert lead.follow_up_ts == NOW + 2 * 3600  # a reminder rings at 22:00
 
 
 async def test_d_connected_is_a_contact_and_busy_follows_the_configured_hours(
@@ -292,6 +293,7 @@ async def test_d_wrong_number_offers_spam_and_call_back_takes_a_time(filled: str
             ("asha", "call", "call back · next call 2026-03-13 11:00")
         ]
         assert lead_named(filled, "Kiran Patel").follow_up == "2026-03-13"
+        assert lead_named(filled, "Kiran Patel").follow_up_ts == NOW + 15 * 3600  # 11:00 IST
 
 
 # --------------------------------------------------------------------------- R: email

@@ -133,7 +133,7 @@ def test_a_schema_6_database_gets_unread_and_its_index(db_url: str) -> None:
         s.db.execute_sql("ALTER TABLE lead DROP COLUMN unread")
         s.m.Meta.update(value="6").where(s.m.Meta.key == "schema_version").execute()
     with Store.open(db_url) as s:
-        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION) == "7"
+        assert s.m.Meta.get(s.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         assert "lead_unread" in {i.name for i in s.db.get_indexes("lead")}
         assert _unread(s, lead_id) == 0  # seen before the upgrade
         raw_id, _ = s.add_raw(b"new reply", source="test", kind="email")

@@ -18,6 +18,7 @@ from typing import Any
 
 from leadtui._store.database import Database
 from leadtui._store.health import SourceState
+from leadtui._store.leads import Leads
 from leadtui._store.outbox import OutboxRoute
 from leadtui._store.records import iso
 
@@ -27,6 +28,7 @@ _INSERT_SQL = (
     "INSERT INTO outbox (event_id, kind, target, lead_id, payload, created_ts, next_attempt_ts,"
     " attempts, state) VALUES (?, ?, ?, NULL, ?, ?, ?, 0, 'pending') ON CONFLICT DO NOTHING"
 )
+_LEAD_INSERT_SQL = _INSERT_SQL.replace(", NULL, ?", ", ?, ?")  # an alert about one lead
 
 
 class Alerts:
@@ -60,6 +62,48 @@ class Alerts:
             added = 0
             for row in rows:
                 added += int(self._d.sql(_INSERT_SQL, row).rowcount or 0)
+            self._state.set_state_txn(STATE_KEY, state)
+            return added
+
+        return self._d.retrying(txn, idempotent=True)
+
+    def queue_for_leads(
+        self,
+        due: Sequence[tuple[str, int, float]],
+        routes: Sequence[OutboxRoute],
+        leads: Leads,
+        state: dict[str, Any],
+    ) -> int:
+        """Queue ``due`` (kind, lead id, due time) for the routes whose filters pass the lead,
+        and save the watcher's ``state``, in one transaction. The event id is the kind, lead
+        and due time, so the unique (event id, target) index refuses a second copy."""
+        now = time.time()
+        by_id = {lead.id: lead.to_json() for lead in leads.get_leads(i for _k, i, _d in due)}
+        rows: list[tuple[Any, ...]] = []
+        for kind, lead_id, due_ts in due:
+            lead = by_id.get(lead_id)
+            if lead is None:
+                continue
+            targets = [r.target for r in routes if r.wants(kind, lead, now)]
+            if not targets:
+                continue
+            event_id = f"{kind}:{lead_id}:{int(due_ts)}"
+            body = json.dumps(
+                {
+                    "id": event_id,
+                    "type": kind,
+                    "created": iso(now),
+                    "due": iso(due_ts),
+                    "lead": lead,
+                },
+                ensure_ascii=False,
+            )
+            rows.extend((event_id, kind, t, lead_id, body, now, now) for t in targets)
+
+        def txn() -> int:
+            added = 0
+            for row in rows:
+                added += int(self._d.sql(_LEAD_INSERT_SQL, row).rowcount or 0)
             self._state.set_state_txn(STATE_KEY, state)
             return added
 

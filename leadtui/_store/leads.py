@@ -68,6 +68,10 @@ class Leads:
             q = q.where(
                 lead.follow_up.is_null(False) & (lead.follow_up <= date.today().isoformat())
             )
+        if query.query_type:
+            q = q.where(lead.query_type == query.query_type)
+        if query.calls_to_return:
+            q = q.where((lead.query_type == "P") & (lead.status == "new"))
         if query.unread:
             q = q.where(UNREAD)  # literally, so the partial index lead_unread serves it
         if query.search and query.search.strip():

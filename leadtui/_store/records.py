@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -85,6 +85,7 @@ class Lead:
     status: str
     owner: str | None
     follow_up: str | None
+    follow_up_ts: float | None  # when the follow-up's reminder rings (schema 8)
     received_ts: float
     first_seen_ts: float
     updated_ts: float
@@ -117,6 +118,7 @@ class Lead:
             status=self.status,
             owner=self.owner,
             follow_up=self.follow_up,
+            follow_up_at=iso(self.follow_up_ts),
             first_seen_at=iso(self.first_seen_ts),
             updated_at=iso(self.updated_ts),
             contacted_at=iso(self.contacted_ts) if self.contacted_ts else None,
@@ -246,10 +248,39 @@ class LeadQuery:
     since_ts: float | None = None
     owner: str | None = None
     follow_up_due: bool = False
+    calls_to_return: bool = False  # phone leads (Call, missed calls) nobody has called back
+    query_type: str | None = None  # IndiaMART's QUERY_TYPE: W, B (BuyLead), P (call) …
     unread: bool = False  # only leads with a buyer's message nobody has read
     before_id: int | None = None  # keyset paging: leads older than this id
     after_id: int | None = None  # keyset paging the other way
     limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A reminder (``kind`` "follow-up") or a first-contact limit ("sla") that rang for
+    ``recipient``: every open TUI of that person shows it once."""
+
+    id: int
+    lead_id: int
+    kind: str
+    due_ts: float
+    recipient: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRow:
+    """First contact on time for one day or one person: leads whose limit has passed or who
+    were contacted, how many of them were contacted within it, and the median first contact."""
+
+    label: str
+    leads: int
+    on_time: int
+    median_seconds: float | None
+
+    @property
+    def share(self) -> float | None:
+        return self.on_time / self.leads if self.leads else None
 
 
 @dataclass
@@ -262,6 +293,9 @@ class Stats:
     contacted_today: int
     new_today: int
     awaiting_contact: int
+    sla_seconds: float | None = None  # the first-contact limit (None: off)
+    sla_by_day: list[SlaRow] = field(default_factory=list)
+    sla_by_person: list[SlaRow] = field(default_factory=list)
 
 
 def iso(ts: float | None) -> str | None:

@@ -10,6 +10,8 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from datetime import time as dtime
 from typing import Any
 
 import peewee
@@ -22,7 +24,7 @@ pw: Any = peewee  # untyped, as in models.py
 
 log = logging.getLogger("leadtui.store")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Indexes for the capture path's lookups that the models cannot declare (an expression, a
 # partial index on a column the models index otherwise), created with a new database and by
@@ -150,6 +152,34 @@ def _migrate_6_unread(d: Database) -> None:
     d.db.execute_sql(UNREAD_INDEX)
 
 
+def _migrate_7_reminders(d: Database) -> None:
+    """Schema 8: reminders that ring. ``follow_up_ts`` (indexed) is the follow-up's time, next
+    to the readable ``follow_up`` day; a day set before has its reminder at 10:00 that day in
+    the process's zone (``ui.timezone``). ``alert`` records who was alerted for which due time."""
+    if "follow_up_ts" not in {c.name for c in d.db.get_columns("lead")}:
+        d.db.execute_sql("ALTER TABLE lead ADD COLUMN follow_up_ts DOUBLE PRECISION")
+    lead = d.m.Lead
+    days = lead.select(lead.follow_up).where(lead.follow_up.is_null(False)).distinct().tuples()
+    for (day,) in list(days):
+        try:
+            ts = follow_up_ts_of(date.fromisoformat(str(day)))
+        except ValueError:
+            continue
+        lead.update(follow_up_ts=ts).where(lead.follow_up == day).execute()
+    d.db.execute_sql(FOLLOW_UP_INDEX)
+    d.db.create_tables([d.m.Alert], safe=True)
+
+
+FOLLOW_UP_INDEX = (  # the models' index of schema 8, by the name Peewee gives it
+    "CREATE INDEX IF NOT EXISTS lead_follow_up_ts_status_owner ON lead (follow_up_ts, status, owner)"
+)
+
+
+def follow_up_ts_of(day: date) -> float:
+    """When a follow-up set as a day alone rings: 10:00 local time that day."""
+    return datetime.combine(day, dtime(10, 0)).timestamp()
+
+
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     1: _migrate_1_dedupe_indexes,
     2: _migrate_2_phone_suffix_search,
@@ -157,4 +187,5 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     4: _migrate_4_reply_indexes,
     5: _migrate_5_outbox,
     6: _migrate_6_unread,
+    7: _migrate_7_reminders,
 }

@@ -11,7 +11,8 @@ import peewee
 
 from leadtui._store.database import Database
 from leadtui._store.leads import UNREAD
-from leadtui._store.records import Stats
+from leadtui._store.records import SlaRow, Stats
+from leadtui._store.reminders import OLD_MAIL
 
 pw: Any = peewee  # untyped, as in models.py
 
@@ -50,7 +51,9 @@ class Counts:
             "unread": count(lead.select().where(UNREAD)),  # leads with a message unread
         }
 
-    def stats(self, now: float | None = None, days: int = 14) -> Stats:
+    def stats(
+        self, now: float | None = None, days: int = 14, sla_seconds: float | None = None
+    ) -> Stats:
         now = time.time() if now is None else now
         lead = self._d.m.Lead
         today = start_of_day(now)
@@ -65,6 +68,8 @@ class Counts:
                 lead.query_type,
                 lead.source,
                 lead.status,
+                lead.contacted_by,
+                lead.owner,
             )
             .where(lead.received_ts >= since)
             .tuples()
@@ -77,8 +82,11 @@ class Counts:
         resp_today: list[float] = []
         resp_week: list[float] = []
         new_today = 0
-        for received, first_seen, contacted, qtype, source, _status in rows:
+        sla = SlaTally(sla_seconds, now) if sla_seconds else None
+        for received, first_seen, contacted, qtype, source, status, by, owner in rows:
             day = datetime.fromtimestamp(received).date()
+            if sla is not None:
+                sla.add(day, received, first_seen, contacted, status=status, person=by or owner)
             if day in per_day:
                 per_day[day] += 1
             if received >= week:
@@ -103,7 +111,57 @@ class Counts:
             contacted_today=contacted_today,
             new_today=new_today,
             awaiting_contact=int(awaiting),
+            sla_seconds=sla_seconds or None,
+            sla_by_day=sla.by_day() if sla else [],
+            sla_by_person=sla.by_person() if sla else [],
         )
+
+
+class SlaTally:
+    """First contact on time, per day (the buyer's) and per person (who made the first contact,
+    or the owner of a lead nobody contacted yet). A lead counts once its limit has passed or it
+    was contacted; old mail (an import) and spam do not count."""
+
+    def __init__(self, limit: float, now: float) -> None:
+        self.limit = limit
+        self.now = now
+        self.days: dict[date, list[float | None]] = {}
+        self.people: dict[str, list[float | None]] = {}
+
+    def add(
+        self, day: date, received: float, first_seen: float, contacted: float | None,
+        *, status: str, person: str | None,
+    ) -> None:  # fmt: skip
+        """One lead of ``day`` (the buyer's, as the per-day counts)."""
+        if status == "spam" or received < first_seen - OLD_MAIL:
+            return
+        if contacted is None:
+            if self.now - first_seen < self.limit:
+                return  # the clock still runs
+            waited = None
+        else:
+            waited = contacted - first_seen if contacted > first_seen else 0.0
+        days, people = self.days, self.people
+        if day in days:
+            days[day].append(waited)
+        else:
+            days[day] = [waited]
+        who = person or "unassigned"
+        if who in people:
+            people[who].append(waited)
+        else:
+            people[who] = [waited]
+
+    def row(self, label: str, waits: list[float | None]) -> SlaRow:
+        done = [w for w in waits if w is not None]
+        on_time = sum(1 for w in done if w <= self.limit)
+        return SlaRow(label, len(waits), on_time, statistics.median(done) if done else None)
+
+    def by_day(self) -> list[SlaRow]:
+        return [self.row(f"{d:%a %d %b}", self.days[d]) for d in sorted(self.days, reverse=True)]
+
+    def by_person(self) -> list[SlaRow]:
+        return [self.row(p, self.people[p]) for p in sorted(self.people, key=str.casefold)]
 
 
 def start_of_day(ts: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from leadtui._store.database import Database
@@ -17,6 +17,7 @@ from leadtui._store.records import (
     StoreError,
     current_actor,
 )
+from leadtui._store.schema import follow_up_ts_of
 
 CALL_OUTCOMES = ("connected", "no answer", "busy", "switched off", "wrong number", "call back")
 """What ``d`` asks after a call; each is a ``call`` event in the lead's history."""
@@ -144,9 +145,15 @@ class Triage:
         clean = (owner or "").strip()[:64] or None
         return self._set(lead_id, actor, "assign", clean or "unassigned", owner=clean)
 
-    def set_follow_up(self, lead_id: int, day: date | None, actor: str | None = None) -> Lead:
-        text = day.isoformat() if day else None
-        return self._set(lead_id, actor, "follow-up", text or "cleared", follow_up=text)
+    def set_follow_up(
+        self, lead_id: int, when: date | datetime | None, actor: str | None = None,
+        *, action: str = "follow-up",
+    ) -> Lead:  # fmt: skip
+        """Set (or clear) the follow-up: a day alone rings at 10:00 that day, a datetime (naive:
+        the configured zone) at its minute. ``action`` "snooze" says it was pushed on."""
+        values = follow_up_values(when)
+        shown = f"{when:%Y-%m-%d %H:%M}" if isinstance(when, datetime) else values["follow_up"]
+        return self._set(lead_id, actor, action, shown or "cleared", **values)
 
     def notes(self, lead_id: int) -> list[str]:
         """The lead's notes, oldest first (for an export)."""
@@ -165,8 +172,13 @@ class Triage:
         A new lead becomes contacted; one further on keeps its status (as ``c`` does)."""
         who = actor or current_actor()
         body = " ".join(text.split())[:3800]
+        contact = self._contact(who)
         return self._change_lead(
-            lead_id, who, "sent", f"{channel[:150]}: {body}", self._contact(who)
+            lead_id,
+            who,
+            "sent",
+            f"{channel[:150]}: {body}",
+            lambda current: {**contact(current), **_done_follow_up(current)},
         )
 
     def record_autoreply(self, lead_id: int, channel: str, text: str) -> Lead:
@@ -183,11 +195,12 @@ class Triage:
         outcome: str,
         actor: str | None = None,
         *,
-        follow_up: date | None = None,
+        follow_up: date | datetime | None = None,
         detail: str = "",
     ) -> Lead:
         """A call to the buyer and its outcome, as one ``call`` event. ``connected`` is a
-        contact (as ``c``); ``follow_up`` sets the next call's day; ``detail`` adds the time."""
+        contact (as ``c``); ``follow_up`` sets the next call (a reminder at that time); without
+        one, a follow-up whose time has come is done (this call was it)."""
         if outcome not in CALL_OUTCOMES:
             raise StoreError(
                 f"unknown call outcome {outcome!r}; use one of {', '.join(CALL_OUTCOMES)}"
@@ -198,8 +211,8 @@ class Triage:
         def updates(current: Any) -> dict[str, Any]:
             values = contact(current) if outcome == "connected" else {}
             if follow_up is not None:
-                values = {**(values or {}), "follow_up": follow_up.isoformat()}
-            return values or {}
+                return {**values, **follow_up_values(follow_up)}
+            return {**values, **_done_follow_up(current)}
 
         shown = f"{outcome} · {detail}" if detail else outcome
         return self._change_lead(lead_id, who, "call", shown[:400], updates)
@@ -262,6 +275,7 @@ class Triage:
                 "contacted_by": before.contacted_by,
                 "owner": before.owner,
                 "follow_up": before.follow_up,
+                "follow_up_ts": before.follow_up_ts,
                 "notes_count": before.notes_count,
             }
 
@@ -278,3 +292,21 @@ class Triage:
             return dict(values)
 
         return self._change_lead(lead_id, actor or current_actor(), action, detail, updates)
+
+
+def follow_up_values(when: date | datetime | None) -> dict[str, Any]:
+    """The lead's ``follow_up`` (its day, readable) and ``follow_up_ts`` (when it rings)."""
+    if when is None:
+        return {"follow_up": None, "follow_up_ts": None}
+    if isinstance(when, datetime):
+        return {"follow_up": when.date().isoformat(), "follow_up_ts": when.timestamp()}
+    return {"follow_up": when.isoformat(), "follow_up_ts": follow_up_ts_of(when)}
+
+
+def _done_follow_up(current: Any) -> dict[str, Any]:
+    """A call or a message sent once the follow-up's time has come is that follow-up: it no
+    longer counts as overdue (a later one, set by the call itself, stays)."""
+    due = current.follow_up_ts
+    if due is not None and due <= time.time():
+        return {"follow_up": None, "follow_up_ts": None}
+    return {}

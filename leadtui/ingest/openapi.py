@@ -497,6 +497,7 @@ def _lead_out_schema() -> Schema:
         "status": {"type": "string"},
         "owner": _NULLABLE_TEXT,
         "follow_up": _NULLABLE_TEXT,
+        "follow_up_at": _NULLABLE_TEXT,
         "first_seen_at": _NULLABLE_TEXT,
         "updated_at": _NULLABLE_TEXT,
         "contacted_at": _NULLABLE_TEXT,

@@ -25,7 +25,8 @@ TRIAGE_BINDINGS: list[BindingType] = [
     Binding("s", "triage('status')", "Status", id="status", tooltip="Set the status: new, contacted, quoted, won, lost, spam"),
     Binding("n", "triage('note')", "Note", id="note", tooltip="Add a note to the lead"),
     Binding("a", "triage('assign')", "Claim", id="assign", tooltip="Claim the lead, or assign it to a teammate"),
-    Binding("f", "triage('follow-up')", "Follow-up", id="follow-up", tooltip="Set or clear the follow-up date"),
+    Binding("f", "triage('follow-up')", "Follow-up", id="follow-up", tooltip="The follow-up day and time: it rings then"),
+    Binding("z", "triage('snooze')", "Snooze", show=False, id="snooze", tooltip="Push the follow-up on: +1 h or tomorrow 10:00"),
     Binding("u", "undo", "Undo", show=False, id="undo", tooltip="Undo your last change to a lead (within 30 seconds)"),
 ]  # fmt: skip
 

@@ -232,7 +232,7 @@ class DetailScreen(LeadScreen):
             ("Message-ID", display.plain(lead.message_id)),
             ("Status", display.plain(lead.status)),
             ("Owner", display.plain(lead.owner)),
-            ("Follow-up", lead.follow_up or ""),
+            ("Follow-up", display.follow_up(lead)),
             ("Contacted", self._contacted(lead)),
             ("Enquiry no.", f"{lead.enquiry_no} from this buyer" if lead.enquiry_no > 1 else ""),
         ]

@@ -32,6 +32,8 @@ FILTERS = (
     ("7", "spam", "Spam"),
     ("8", "mine", "Mine"),
     ("9", "due", "Follow-up due"),
+    ("C", "calls", "Calls to return"),
+    ("B", "buyleads", "Fresh BuyLeads"),
     ("m", "unread", "Unread messages"),
 )
 FILTER_LABELS = {name: label for _key, name, label in FILTERS}

@@ -24,10 +24,11 @@ TriageAction = Literal[
     "whatsapp",
     "reply",
     "call",
+    "snooze",
 ]
 TRIAGE_ACTIONS: tuple[TriageAction, ...] = get_args(TriageAction)
 PROMPTED: frozenset[TriageAction] = frozenset(
-    {"status", "note", "assign", "follow-up", "reply", "call"}
+    {"status", "note", "assign", "follow-up", "reply", "call", "snooze"}
 )
 """The actions that open a prompt: the keys typed right after theirs belong to it."""
 

@@ -95,6 +95,23 @@ def parse_when(text: str, now: datetime) -> datetime:
     return when
 
 
+_HAS_TIME = re.compile(
+    r"\d:\d\d|\d\s*(am|pm)$|^\+\s*\d+\s*(m|min|mins|h|hr|hrs|hours?)$|\s\d{1,2}[:.]\d\d$"
+)
+
+
+def parse_follow_up_at(text: str, now: datetime) -> date | datetime | None:
+    """A follow-up: a day alone (:func:`parse_follow_up`, it rings at 10:00) or a day and a
+    time (:func:`parse_when`: ``tomorrow 11:00``, ``+2h``, ``fri 4pm``, ``15/12 10:30``).
+
+    ``now`` is naive local time (the configured zone). Empty clears (None); ValueError says how.
+    """
+    value = " ".join(text.strip().lower().split())
+    if _HAS_TIME.search(value):
+        return parse_when(value, now)
+    return parse_follow_up(value, now.date())
+
+
 def _clock(text: str) -> time | None:
     match = _TIME.fullmatch(text)
     if not match or (match.group(2) is None and match.group(3) is None):

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Sparkline, Static
 
-from leadtui.store import Stats, Store
+from leadtui.store import SlaRow, Stats, Store
 from leadtui.widgets import display
 
 DAYS = 14
@@ -34,10 +34,13 @@ class StatsScreen(Screen[None]):
         Binding("t", "reload", "Refresh", id="stats-refresh", tooltip="Count again"),
     ]
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float], sla_seconds: float | None = None
+    ) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
+        self.sla_seconds = sla_seconds  # sla.first_contact (None: off)
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Leads in the last {DAYS} days", style="bold"), id="stats-title")
@@ -59,7 +62,9 @@ class StatsScreen(Screen[None]):
     def _load(self) -> None:
         store = self.store
         try:
-            self.post_message(StatsLoaded(store.stats(now=self.clock(), days=DAYS)))
+            self.post_message(
+                StatsLoaded(store.stats(now=self.clock(), days=DAYS, sla_seconds=self.sla_seconds))
+            )
         finally:
             store.close()
 
@@ -102,5 +107,24 @@ class StatsScreen(Screen[None]):
             by_source.add_row(display.SOURCE_LABELS.get(source, display.clean(source)), f"{n:,}")
 
         # Side by side when they fit, one under another on a narrow terminal.
-        tables = Columns([answer, by_type, by_source], padding=(1, 4))
+        shown: list[Table] = [answer, by_type, by_source]
+        if stats.sla_seconds:
+            limit = display.duration(stats.sla_seconds)
+            shown.append(sla_table(f"Within {limit}, per day", stats.sla_by_day))
+            shown.append(sla_table(f"Within {limit}, per person", stats.sla_by_person))
+        tables = Columns(shown, padding=(1, 4))
         self.query_one("#stats-tables", Static).update(tables)
+
+
+def sla_table(title: str, rows: list[SlaRow]) -> Table:
+    """Share of leads contacted within the limit and the median first contact, one row each."""
+    table = Table(title=title, title_justify="left", box=None)
+    table.add_column("")
+    table.add_column("on time", justify="right")
+    table.add_column("median", justify="right")
+    for row in rows:
+        share = "—" if row.share is None else f"{row.share:.0%} of {row.leads:,}"
+        table.add_row(display.plain(row.label), share, display.duration(row.median_seconds))
+    if not rows:
+        table.add_row(Text("no leads yet", style="dim"), "", "")
+    return table

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 
 from leadtui.store import Health, Lead, LeaseInfo
-from leadtui.widgets import display
+from leadtui.widgets import display, reminders
 
 COUNT_CAP = 10_000
 
@@ -62,6 +62,7 @@ class TopBar(Widget):
         self.state = CaptureState()
         self.holding = False
         self.problems: list[str] = []
+        self.reminders: dict[str, int] = {}  # due, overdue, late (the reminder watcher's)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
@@ -77,6 +78,11 @@ class TopBar(Widget):
         if holding is not None:
             self.holding = holding
         self.refresh(layout=True)
+
+    def show_reminders(self, counts: dict[str, int]) -> None:
+        if counts != self.reminders:
+            self.reminders = counts
+            self.refresh(layout=True)
 
     def add_problem(self, text: str) -> None:
         self.problems.append(text)
@@ -132,6 +138,10 @@ class TopBar(Widget):
         if unread:
             out.append(" · ")
             out.append(f"unread {display.count(unread, COUNT_CAP)}", style="bold yellow")
+        timed = reminders.counts_text(self.reminders, COUNT_CAP)
+        if timed:
+            out.append(" · ")
+            out.append_text(timed)
         review = counts.get("review", 0)
         if review:
             out.append(" · ")
@@ -171,6 +181,7 @@ class LeadBar(Static):
         self.clock = clock
         self.lead: Lead | None = None
         self.view = ""
+        self.buylead_valid_hours = 72.0
 
     def on_mount(self) -> None:
         self.set_interval(30.0, self._draw)  # "2 min ago" moves on
@@ -195,7 +206,10 @@ class LeadBar(Static):
         if lead.owner:
             bits.append(f"owner {display.clean(lead.owner)}")
         if lead.follow_up:
-            bits.append(f"follow-up {lead.follow_up}")
+            bits.append(f"follow-up {display.follow_up(lead)}")
+        left = reminders.stale_in(lead, now, self.buylead_valid_hours)
+        if left is not None:
+            bits.append(f"BuyLead {reminders.stale_label(left)}")
         if lead.notes_count:
             bits.append(f"{lead.notes_count} note{'s' if lead.notes_count != 1 else ''}")
         if lead.messages_count:

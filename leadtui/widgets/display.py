@@ -193,6 +193,14 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def follow_up(lead: Lead) -> str:
+    """The follow-up as the seller reads it: ``Fri 15 Mar 16:00`` (its day alone before its
+    time was known)."""
+    if lead.follow_up_ts is None:
+        return clean(lead.follow_up)
+    return datetime.fromtimestamp(lead.follow_up_ts).strftime("%a %d %b %H:%M")
+
+
 def last_action(lead: Lead, now: float) -> str:
     """``contacted by asha, 2 min ago`` (what a teammate did last), or ``""``."""
     if not lead.last_action or lead.last_action_ts is None:
@@ -202,7 +210,8 @@ def last_action(lead: Lead, now: float) -> str:
         "status": f"marked {lead.status}",
         "note": "note added",
         "assign": f"assigned to {clean(lead.owner)}" if lead.owner else "unassigned",
-        "follow-up": f"follow-up {lead.follow_up}" if lead.follow_up else "follow-up cleared",
+        "follow-up": f"follow-up {follow_up(lead)}" if lead.follow_up else "follow-up cleared",
+        "snooze": f"snoozed to {follow_up(lead)}" if lead.follow_up else "follow-up cleared",
         "reply": "buyer replied",
     }.get(lead.last_action, clean(lead.last_action))
     who = clean(lead.last_actor)

@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from leadtui.store import Lead
-from leadtui.widgets import display
+from leadtui.widgets import display, reminders
 
 PAGE = 100
 PageKind = Literal["head", "tail", "older", "newer"]
@@ -207,6 +207,7 @@ class LeadTable(DataTable[Text]):
         self._layout: list[tuple[ColumnSpec, int]] = []
         self.team = False  # more than one person: the owner column is kept
         self._last_focused: tuple[int, int] | None = (-1, -1)
+        self.sla_seconds = 0.0  # sla.first_contact: waiting new leads turn amber, then red
 
     # ------------------------------------------------------------------ columns
 
@@ -267,6 +268,9 @@ class LeadTable(DataTable[Text]):
 
     def _cells(self, lead: Lead) -> dict[str, tuple[str, str]]:
         values = cells_of(lead, self.clock())
+        late = reminders.sla_style(lead, self.clock(), self.sla_seconds)
+        if late and not self.is_highlighted(lead.id):
+            values = {k: (text, f"{style} {late}".strip()) for k, (text, style) in values.items()}
         if self.is_highlighted(lead.id):
             values = {
                 k: (text, f"{style} {HIGHLIGHT_STYLE}".strip())
