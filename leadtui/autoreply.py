@@ -15,7 +15,6 @@ whose ``code`` says whether trying again can help: Meta answers HTTP 400 for rat
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -155,17 +154,10 @@ class WhatsAppAcknowledgement(Acknowledgement, HttpTarget):
             "Authorization": f"Bearer {self.config.token.reveal()}",
             "Content-Type": "application/json",
         }
-        status, answer_headers, body, error = self._post(
-            self.config.url, json.dumps(message).encode(), headers
-        )
-        if status is None:
-            return Answer(False, None, error)
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            return self._answer(status, answer_headers, body, error, what="WhatsApp")
+        posted = self._post_json(self.config.url, message, headers, what="WhatsApp")
+        if isinstance(posted, Answer):
+            return posted
+        status, data = posted
         if 200 <= status < 300 and data.get("messages"):
             wamid = self.scrub(str((data["messages"][0] or {}).get("id", "?")))
             params = ", ".join(

@@ -1230,13 +1230,14 @@ SAMPLE_CONFIG = """\
 # key = "your CRM key from Lead Manager"
 
 [meta]
-# Facebook and Instagram lead ads (README: "Facebook and Instagram lead ads").
+# Facebook and Instagram lead ads (README: Other lead channels).
 # page_token = "EAAB…"                   # a Page access token with leads_retrieval
 # app_secret = "…"                       # signs the webhook (default: [http] meta_app_secret)
 # verify_token = "long-random-string"    # typed into the app's Webhooks settings
 # form_ids = ["1234567890"]              # forms to backfill (notified forms are added)
+
 [gmail]
-# For Google Workspace domains where IMAP is off: the Gmail API, read-only (README: Gmail without IMAP).
+# For Google Workspace domains where IMAP is off: the Gmail API, read-only (README: Other lead channels).
 # enable = true
 # refresh_token = "1//0g…"               # scope https://www.googleapis.com/auth/gmail.readonly
 # client_id = "…apps.googleusercontent.com"
@@ -1246,7 +1247,8 @@ SAMPLE_CONFIG = """\
 # push_token = "long-random-string"      # push URL: /api/webhooks/gmail/<token>
 
 [justdial]
-# token = "long-random-string"           # JustDial's lead URL: /api/justdial/<token>
+# JustDial's lead push (README: Other lead channels).
+# token = "long-random-string"           # at least 16 characters; JustDial's URL: /api/justdial/<token>
 
 [tradeindia]
 # userid = "1234567"                     # TradeIndia → My Inquiry API: userid, profile_id, key

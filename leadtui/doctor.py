@@ -21,6 +21,8 @@ from rich.text import Text
 from leadtui import config, sources
 from leadtui.store import Store, StoreError, current_actor, describe_url, sqlite_file
 
+NAME_WIDTH = len("exportersindia")  # the longest source name: every detail starts in one column
+
 
 NAME_WIDTH = 14  # the longest check name ("exportersindia"): every detail starts in one column
 

@@ -490,10 +490,22 @@ def describe_error(exc: BaseException, account: ImapAccount) -> str:
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every one of ``secrets`` replaced by ``********``."""
-    for value in secrets:
-        if value:
-            text = text.replace(value, "********")
+    """``text`` with every one of ``secrets`` replaced by ``********``, also as a URL or a
+    form body carries it (an OAuth endpoint that echoes its request shows the refresh token
+    ``1//0g…`` as ``1%2F%2F0g…``)."""
+    forms = {
+        form
+        for value in secrets
+        if value
+        for form in (
+            value,
+            urllib.parse.quote(value, safe=""),
+            urllib.parse.quote_plus(value),
+            urllib.parse.quote(value),
+        )
+    }
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "********")
     return text
 
 

@@ -717,7 +717,10 @@ class PullSource:
 
 @dataclass
 class MisconfiguredSource:
-    """Stands in for the pull when its settings are unusable: says why in the health line."""
+    """Stands in for a source whose settings are unusable: says why in its health line.
+
+    The CRM pull's by default; the other channels (the vendor pulls, Gmail, lead ads) pass
+    their own ``name`` and ``source``."""
 
     problem: str
     report: HealthCallback
@@ -737,16 +740,36 @@ def pull_factory(settings: Settings, *, clock: Clock | None = None) -> SourceFac
     Never raises: unusable settings (a URL that is not http(s)) become a source that reports
     the problem as its health, so the other sources still start.
     """
+    return settled_factory(
+        lambda: PullConfig.from_settings(settings),
+        PullError,
+        lambda cfg, store, pipeline, report: PullSource(
+            cfg, store, pipeline, report, clock or SystemClock()
+        ),
+        SOURCE,
+    )
+
+
+def settled_factory(
+    build: Callable[[], T],
+    errors: type[Exception],
+    start: Callable[[T, Store, Pipeline, HealthCallback], Source],
+    source: str,
+) -> SourceFactory:
+    """A capture factory that reads its settings now (``build``) and never raises for them:
+    settings ``build`` refuses with ``errors`` become a :class:`MisconfiguredSource` reporting
+    the problem as ``source``'s health, so the other sources still start. The CRM pull, the
+    vendor pulls, Gmail and lead ads all start this way."""
     try:
-        cfg: PullConfig | None = PullConfig.from_settings(settings)
+        cfg: T | None = build()
         problem = ""
-    except PullError as exc:
+    except errors as exc:
         cfg, problem = None, str(exc)
 
     def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
         if cfg is None:
-            return MisconfiguredSource(problem, report)
-        return PullSource(cfg, store, pipeline, report, clock or SystemClock())
+            return MisconfiguredSource(problem, report, name=source, source=source)
+        return start(cfg, store, pipeline, report)
 
     return make
 
@@ -807,6 +830,19 @@ class PullReport:
         if self.error:
             out.append(f"stopped: {self.error}")
         return out
+
+
+def stop_reason(answer: Answer, label: str, rejected: str, url_env: str) -> str | None:
+    """Why a manual pull stops at this failed answer, with what to do, in one line; None when
+    calling again may help (a rate limit, the vendor's server failing). ``rejected`` is the
+    line for a refused key (the CRM pull's and the vendor pulls' word it differently)."""
+    if answer.code == 401:
+        return rejected
+    if answer.code == 400:
+        return f"{label} refused the request: {answer.describe()}"
+    if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
+        return f"{answer.describe()}; check the network (and {url_env}), then run it again"
+    return None
 
 
 def _since_ts(since: datetime, now: float) -> float:
@@ -919,17 +955,10 @@ async def _run_once(
                     break
                 start = window.end - OVERLAP
                 continue
-            if answer.code == 401:
-                report.error = f"{KEY_REJECTED} ({answer.message or 'CODE 401'})"
-                break
-            if answer.code == 400:
-                report.error = f"IndiaMART refused the request: {answer.describe()}"
-                break
-            if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
-                report.error = (
-                    f"{answer.describe()}; check the network (and LEADTUI_INDIAMART_URL), "
-                    "then run it again"
-                )
+            rejected = f"{KEY_REJECTED} ({answer.message or 'CODE 401'})"
+            reason = stop_reason(answer, "IndiaMART", rejected, "LEADTUI_INDIAMART_URL")
+            if reason is not None:
+                report.error = reason
                 break
             attempts += 1
             if attempts >= RUN_ONCE_ATTEMPTS:
@@ -976,15 +1005,7 @@ def check(
     except StoreError as exc:
         checks.append(Check("last call", None, f"unknown: {exc}"))
         return checks
-    if calls.last_call_ts is None:
-        checks.append(Check("last call", None, "none yet"))
-    else:
-        result = calls.last_result or "unknown"
-        if calls.last_error and calls.last_code not in (200, 204):
-            result = f"{result}: {calls.last_error}"
-        ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
-        fix = KEY_FIX if calls.last_code == 401 else ""
-        checks.append(Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix))
+    checks.append(last_call_check(calls, now, KEY_FIX if calls.last_code == 401 else ""))
     if cursor is None:
         checks.append(
             Check("synced", None, f"never; the first pull fetches {cfg.backfill_days} days")
@@ -992,14 +1013,7 @@ def check(
     else:
         checks.append(Check("synced", True, f"leads fetched up to {format_ist(cursor.end)} IST"))
     if missed:
-        checks.append(
-            Check(
-                "missed by email",
-                None,
-                f"{missed} lead{'s' * (missed != 1)} in {MISSED_DAYS} days came only through the "
-                "API: check the mailbox's filters, forwarding and space",
-            )
-        )
+        checks.append(missed_check(missed))
     due = calls.due(cfg.interval)
     if calls.last_call_ts is not None and now < due:
         checks.append(
@@ -1013,6 +1027,28 @@ def check(
         return checks
     checks.append(asyncio.run(_live_check(cfg, store, clock, timeout)))
     return checks
+
+
+def last_call_check(calls: Calls, now: float, fix: str) -> Check:
+    """Doctor's "last call" line from a pull's stored record of calls (the CRM pull's and the
+    vendor pulls'): when, and what came of it; ``fix`` shows when it failed."""
+    if calls.last_call_ts is None:
+        return Check("last call", None, "none yet")
+    result = calls.last_result or "unknown"
+    if calls.last_error and calls.last_code not in (200, 204):
+        result = f"{result}: {calls.last_error}"
+    ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
+    return Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix)
+
+
+def missed_check(missed: int) -> Check:
+    """Doctor's line for leads that came only through a marketplace's API lately."""
+    return Check(
+        "missed by email",
+        None,
+        f"{missed} lead{'s' * (missed != 1)} in {MISSED_DAYS} days came only through the API: "
+        "check the mailbox's filters, forwarding and space",
+    )
 
 
 async def _live_check(cfg: PullConfig, store: Store, clock: Clock, seconds: float) -> Check:

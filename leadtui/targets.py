@@ -227,6 +227,23 @@ class HttpTarget(Target):
         detail = f"{status}{hint} {text}".strip()
         return Answer(False, status, detail, retry_after, permanent=status in PERMANENT)
 
+    def _post_json(
+        self, url: str, message: Mapping[str, Any], headers: Mapping[str, str], what: str
+    ) -> tuple[int, dict[str, Any]] | Answer:
+        """POST ``message`` as JSON to an API that answers a JSON object (Telegram, WhatsApp
+        Cloud): the status and that object, or the :class:`Answer` when there was no answer or
+        the body is not a JSON object (read as any HTTP answer)."""
+        status, answer_headers, body, error = self._post(url, json.dumps(message).encode(), headers)
+        if status is None:
+            return Answer(False, None, error)
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return self._answer(status, answer_headers, body, error, what=what)
+        return status, data
+
     @staticmethod
     def _id_headers(event: Mapping[str, Any]) -> dict[str, str]:
         event_id = str(event.get("id") or "")
@@ -290,15 +307,10 @@ class TelegramTarget(HttpTarget):
             message["reply_markup"] = {"inline_keyboard": [[{"text": "WhatsApp", "url": whatsapp}]]}
         url = f"{self.config.url.rstrip('/')}/bot{self.config.token.reveal()}/sendMessage"
         headers = {**self._id_headers(event), "Content-Type": "application/json"}
-        status, answer_headers, body, error = self._post(url, json.dumps(message).encode(), headers)
-        if status is None:
-            return Answer(False, None, error)
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            return self._answer(status, answer_headers, body, error, what="Telegram")
+        posted = self._post_json(url, message, headers, what="Telegram")
+        if isinstance(posted, Answer):
+            return posted
+        status, data = posted
         description = self.scrub(str(data.get("description") or ""))[:300]
         if status == 200 and data.get("ok") is True:
             result = data.get("result") or {}

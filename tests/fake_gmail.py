@@ -22,18 +22,17 @@ request (route, query, whether the bearer token was valid).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from loopback import LoopbackServer
 
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 EMAIL = "sales@shreesteel.in"
@@ -115,9 +114,7 @@ class FakeGoogle:
     tokens: set[str] = field(default_factory=set)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _runner: web.AppRunner | None = None
-    _thread: threading.Thread | None = None
+    _server: LoopbackServer = field(default_factory=lambda: LoopbackServer("fake-google"))
 
     # ------------------------------------------------------------------ the mailbox
 
@@ -157,37 +154,14 @@ class FakeGoogle:
     # ------------------------------------------------------------------ serving
 
     def __enter__(self) -> FakeGoogle:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_post("/token", self._token)
-            app.router.add_route("*", "/gmail/v1/users/me/{rest:.*}", self._gmail)
-            self._runner = web.AppRunner(app, access_log=None)
-            loop.run_until_complete(self._runner.setup())
-            site = web.SockSite(self._runner, sock)
-            loop.run_until_complete(site.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-google", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        self.url = f"http://127.0.0.1:{port}"
+        app = web.Application()
+        app.router.add_post("/token", self._token)
+        app.router.add_route("*", "/gmail/v1/users/me/{rest:.*}", self._gmail)
+        self.url = f"http://127.0.0.1:{self._server.start(app)}"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
 
     @property
     def token_url(self) -> str:

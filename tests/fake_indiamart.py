@@ -30,7 +30,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from loopback import LoopbackServer
 
 from leadtui.formats.text import IST
 
@@ -195,9 +195,7 @@ class FakeIndiaMart:
         self._last_call: float | None = None
         self._no_leads_answers = 0
         self._next_id = 2790100000
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer("fake-indiamart")
         self.port = 0
 
     # ------------------------------------------------------------------ setup
@@ -229,36 +227,14 @@ class FakeIndiaMart:
             return list(self.calls)
 
     def start(self) -> FakeIndiaMart:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_get(self.PATH, self._handle)
-            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            self._runner = runner
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-indiamart", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake IndiaMART server did not start")
+        app = web.Application()
+        app.router.add_get(self.PATH, self._handle)
+        self.port = self._server.start(app)
         return self
 
     def close(self) -> None:
         self.hang = False
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
+        self._server.stop()
 
     def __enter__(self) -> FakeIndiaMart:
         return self.start()

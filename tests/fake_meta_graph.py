@@ -18,9 +18,7 @@ logged in ``calls`` (path and query, token included, for assertions).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from loopback import LoopbackServer
 
 PAGE_ID = "104857600123456"
 PAGE_NAME = "Shree Steel Traders"
@@ -79,8 +78,7 @@ class FakeGraph:
         self.unknown_forms: set[str] = set()  # ids that are no form of this Page: code 100
         self.down = False
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer("fake-graph")
         self.port = 0
 
     @property
@@ -109,35 +107,14 @@ class FakeGraph:
     # ------------------------------------------------------------------ running
 
     def start(self) -> FakeGraph:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_get("/{version}/{obj}", self._object)
-            app.router.add_get("/{version}/{form}/leads", self._form_leads)
-            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-graph", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake Graph API did not start")
+        app = web.Application()
+        app.router.add_get("/{version}/{obj}", self._object)
+        app.router.add_get("/{version}/{form}/leads", self._form_leads)
+        self.port = self._server.start(app)
         return self
 
     def close(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
+        self._server.stop()
 
     def __enter__(self) -> FakeGraph:
         return self.start()

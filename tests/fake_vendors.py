@@ -22,9 +22,7 @@ ExportersIndia ``GET /api-inquiry-detail.php?k&email&date_from``
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
+from loopback import LoopbackServer
 
 from leadtui.formats.text import IST
 
@@ -119,8 +118,7 @@ class FakeVendors:
         self.script: list[tuple[int, str]] = []
         self.calls: list[VendorCall] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer("fake-vendors")
         self.port = 0
 
     @property
@@ -204,35 +202,14 @@ class FakeVendors:
     # ------------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> FakeVendors:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_get(TI_PATH, self._tradeindia)
-            app.router.add_get(EI_PATH, self._exportersindia)
-            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-vendors", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake vendor server did not start")
+        app = web.Application()
+        app.router.add_get(TI_PATH, self._tradeindia)
+        app.router.add_get(EI_PATH, self._exportersindia)
+        self.port = self._server.start(app)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
+        self._server.stop()
 
 
 def ist_today(now: Callable[[], float]) -> Callable[[], date]:

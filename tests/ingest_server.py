@@ -35,7 +35,18 @@ TWILIO_TOKEN = "twilio-auth-token-5e8b1d"
 META_SECRET = "meta-app-secret-c41a07"
 META_VERIFY = "meta-verify-token-9d2e6f"
 META_PAGE_TOKEN = "EAAGmetaPageToken4f1c9e"  # turns the lead ads webhook on (nothing is fetched)
-SECRETS = (*API_KEYS.values(), PUSH_TOKEN, TWILIO_TOKEN, META_SECRET, META_VERIFY, META_PAGE_TOKEN)
+JUSTDIAL_TOKEN = "justdial-5c8e2a7f1b9d4036"  # the path tokens of the JustDial and Gmail pushes
+GMAIL_PUSH_TOKEN = "gmail-push-e41b7c9a2d5f8036"
+SECRETS = (
+    *API_KEYS.values(),
+    PUSH_TOKEN,
+    TWILIO_TOKEN,
+    META_SECRET,
+    META_VERIFY,
+    META_PAGE_TOKEN,
+    JUSTDIAL_TOKEN,
+    GMAIL_PUSH_TOKEN,
+)
 PUBLIC_URL = "https://leads.example.in"
 
 
@@ -48,6 +59,8 @@ def environment(**overrides: str) -> dict[str, str]:
         "LEADTUI_META_APP_SECRET": META_SECRET,
         "LEADTUI_META_VERIFY_TOKEN": META_VERIFY,
         "LEADTUI_META_PAGE_TOKEN": META_PAGE_TOKEN,
+        "LEADTUI_JUSTDIAL_TOKEN": JUSTDIAL_TOKEN,
+        "LEADTUI_GMAIL_PUSH_TOKEN": GMAIL_PUSH_TOKEN,
         "LEADTUI_HTTP_RATE_PER_MINUTE": "1000000",
         "LEADTUI_HTTP_PUBLIC_URL": PUBLIC_URL,
     }

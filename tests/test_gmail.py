@@ -14,12 +14,11 @@ import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from fake_gmail import EMAIL, FakeGoogle, pubsub_push
-from helpers import wait_for
+from helpers import Running, running_source, wait_for
 from ingest_server import running as ingest_running
 
 from leadtui import config, sources, synth
@@ -28,7 +27,7 @@ from leadtui.channels import gmail
 from leadtui.channels.gmail_check import check
 from leadtui.config import Settings
 from leadtui.ingest.gmail import GMAIL_PREFIX, PUSH_STATE, push_notification
-from leadtui.store import Health, Store, StoreError
+from leadtui.store import Store, StoreError
 
 GMAIL_TOKEN = "gmail-push-3b9e1f7a5c2d4e6f8a0b"
 TOPIC = "projects/shree-leads/topics/leadtui-gmail"
@@ -67,37 +66,13 @@ class Clock:
         return self._time() + self.offset
 
 
-@dataclass
-class Running:
-    source: Any
-    health: list[Health] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def last(self) -> Health:
-        return self.health[-1]
-
-    def reached(self, state: str) -> Health | None:
-        return next((h for h in reversed(self.health) if h.state == state), None)
-
-
 @contextmanager
 def gmail_running(
     settings: Settings, db_url: str, *, pipeline: type[Pipeline] = Pipeline, clock: Any = None
 ) -> Iterator[Running]:
-    store = Store.open(db_url)
-    run = Running(None)
     factory = gmail.gmail_factory(settings, clock=clock, rng=random.Random(7))
-    run.source = factory(store, pipeline(store), run.health.append)
-    thread = threading.Thread(target=run.source.run, args=(run.stop,), daemon=True)
-    thread.start()
-    try:
+    with running_source(factory, db_url, pipeline) as run:
         yield run
-    finally:
-        run.stop.set()
-        thread.join(5)
-        store.close()
-    assert not thread.is_alive(), "the Gmail source did not stop within 5 s"
 
 
 PERSONAL = b"From: Ravi <ravi.friend@gmail.com>\r\nSubject: lunch?\r\n\r\nSee you at 1.\r\n"
@@ -376,6 +351,18 @@ def test_doctor_lines(google: FakeGoogle, sqlite_url: str) -> None:
     assert f"reading {EMAIL} (INBOX), read-only" in lines["gmail"].detail
     assert lines["gmail push"].ok is None
     assert TOPIC in lines["gmail push"].detail
+    # The URL to give Pub/Sub, as JustDial's and lead ads' lines give theirs; never the token.
+    public = {
+        c.name: c
+        for c in check(
+            settings_of(gmail_env(google)).replace(http_public_url="https://leads.example.in"),
+            store,
+            timeout=10,
+        )
+    }
+    push = public["gmail push"].detail
+    assert "https://leads.example.in/api/webhooks/gmail/<LEADTUI_GMAIL_PUSH_TOKEN>" in push
+    assert GMAIL_TOKEN not in push
 
     google.revoked = True
     [login, _push] = check(settings_of(gmail_env(google)), store, timeout=10)

@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest_server import (
     API_KEYS,
+    GMAIL_PUSH_TOKEN,
+    JUSTDIAL_TOKEN,
     META_SECRET,
     PUBLIC_URL,
     PUSH_TOKEN,
@@ -38,6 +40,8 @@ from leadtui.ingest import INPUT_FIELDS, auth
 from leadtui.store import LeadQuery
 
 PUSH = f"/api/indiamart/push/{PUSH_TOKEN}"
+JUSTDIAL = f"/api/justdial/{JUSTDIAL_TOKEN}"
+GMAIL_PUSH = f"/api/webhooks/gmail/{GMAIL_PUSH_TOKEN}"
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,9 @@ def check_answer(server: Server, status: int, text: str) -> None:
 
 @pytest.mark.slow
 @given(
-    path=st.sampled_from(["/api/leads", PUSH, "/api/whatsapp/twilio", "/api/whatsapp/meta"]),
+    path=st.sampled_from(
+        ["/api/leads", PUSH, JUSTDIAL, GMAIL_PUSH, "/api/whatsapp/twilio", "/api/whatsapp/meta"]
+    ),
     content_type=CONTENT_TYPES,
     body=bodies,
     keyed=st.booleans(),
@@ -221,4 +227,11 @@ def test_the_server_is_alive_and_consistent_after_the_fuzzing(live: Server) -> N
     assert live.thread.is_alive()
     assert live.request("GET", "/healthz").status == 200
     for lead in live.store.list_leads(LeadQuery(limit=1000)):
-        assert lead.source in {"indiamart", "tradeindia", "website", "whatsapp", "other"}
+        assert lead.source in {
+            "indiamart",
+            "tradeindia",
+            "justdial",
+            "website",
+            "whatsapp",
+            "other",
+        }

@@ -27,6 +27,8 @@ from click.testing import CliRunner
 from helpers import wait_for
 from ingest_server import (
     API_KEYS,
+    GMAIL_PUSH_TOKEN,
+    JUSTDIAL_TOKEN,
     META_SECRET,
     PUBLIC_URL,
     PUSH_TOKEN,
@@ -278,6 +280,13 @@ MALFORMED = {
     ).encode(),
     "push URL over 8,190 bytes": (
         f"POST {PUSH}?pad={'p' * 8300} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}"
+    ).encode(),
+    "JustDial URL over 8,190 bytes": (
+        f"GET /api/justdial/{JUSTDIAL_TOKEN}?leadid=1&name={'n' * 8300} HTTP/1.1\r\nHost: x\r\n\r\n"
+    ).encode(),
+    "Gmail push URL with a control byte": (
+        f"POST /api/webhooks/gmail/{GMAIL_PUSH_TOKEN}\x01 HTTP/1.1\r\nHost: x\r\n"
+        "Content-Length: 2\r\n\r\n{}"
     ).encode(),
 }
 

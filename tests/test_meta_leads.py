@@ -455,7 +455,11 @@ def test_doctor_shows_the_webhook_the_forms_and_whether_the_token_works(
             store.close()
     off = [c for c in sources.checks(config.Settings(), None, 1.0) if c.name == "meta leads"]
     assert [(c.ok, c.detail) for c in off] == [
-        (None, "off: set LEADTUI_META_PAGE_TOKEN to capture Facebook and Instagram lead ads")
+        (
+            None,
+            "off: set LEADTUI_META_PAGE_TOKEN (or page_token under [meta]) to capture "
+            "Facebook and Instagram lead ads",
+        )
     ]
 
 

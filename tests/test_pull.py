@@ -15,20 +15,19 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_indiamart import DAY, RATE_MESSAGE, FakeClock, FakeIndiaMart, ist_text
-from helpers import FIXTURES, wait_for
+from helpers import FIXTURES, Running, running_source, wait_for
 
 from leadtui import pull, sources
 from leadtui.capture import CaptureService, Pipeline, RawItem
 from leadtui.config import Check, Secret, Settings
 from leadtui.formats.text import IST
-from leadtui.store import Health, LeadQuery, Store
+from leadtui.store import LeadQuery, Store
 
 T0 = datetime(2026, 3, 20, 12, 0, tzinfo=IST).timestamp()
 INTERVAL = 300.0
@@ -70,40 +69,11 @@ def store(db: str) -> Iterator[Store]:
     s.close()
 
 
-@dataclass
-class Running:
-    """A pull source running in its thread, and the health it reported."""
-
-    health: list[Health] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def last(self) -> Health:
-        return self.health[-1]
-
-    def states(self) -> list[str]:
-        out: list[str] = []
-        for h in self.health:
-            if not out or out[-1] != h.state:
-                out.append(h.state)
-        return out
-
-
 @contextmanager
 def running(settings: Settings, db: str, clock: FakeClock) -> Iterator[Running]:
     """Start the source as the capture service would, stop it at the end (within a deadline)."""
-    store = Store.open(db)
-    run = Running()
-    source = pull.pull_factory(settings, clock=clock)(store, Pipeline(store), run.health.append)
-    thread = threading.Thread(target=source.run, args=(run.stop,), daemon=True)
-    thread.start()
-    try:
+    with running_source(pull.pull_factory(settings, clock=clock), db) as run:
         yield run
-    finally:
-        run.stop.set()
-        thread.join(5)
-        store.close()
-    assert not thread.is_alive(), "the pull source did not stop"
 
 
 def settle(clock: FakeClock, until: float) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from fake_vendors import (
     ist_today,
     ti_inquiry,
 )
-from helpers import FIXTURES, wait_for
+from helpers import FIXTURES, Running, running_source, wait_for
 
 from leadtui import sources
 from leadtui.capture import Pipeline, RawItem
@@ -38,7 +37,7 @@ from leadtui.cli import main
 from leadtui.config import Secret, Settings, load
 from leadtui.formats.text import IST
 from leadtui.parser import parse
-from leadtui.store import Health, LeadQuery, Store, StoreError
+from leadtui.store import LeadQuery, Store, StoreError
 
 T0 = datetime(2026, 3, 20, 12, 0, tzinfo=IST).timestamp()
 TODAY = date(2026, 3, 20)
@@ -91,33 +90,13 @@ def store(db: str) -> Iterator[Store]:
     s.close()
 
 
-@dataclass
-class Running:
-    health: list[Health] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def last(self) -> Health:
-        return self.health[-1]
-
-
 @contextmanager
 def running(
     module: Any, settings: Settings, db: str, clock: FakeClock, pipeline: type[Pipeline] = Pipeline
 ) -> Iterator[Running]:
     """Start one vendor's source as the capture service would; stop it at the end."""
-    store = Store.open(db)
-    run = Running()
-    source = module.factory(settings, clock=clock)(store, pipeline(store), run.health.append)
-    thread = threading.Thread(target=source.run, args=(run.stop,), daemon=True)
-    thread.start()
-    try:
+    with running_source(module.factory(settings, clock=clock), db, pipeline) as run:
         yield run
-    finally:
-        run.stop.set()
-        thread.join(5)
-        store.close()
-    assert not thread.is_alive(), "the source did not stop"
 
 
 def settle(clock: FakeClock, until: float) -> None:
@@ -479,6 +458,25 @@ def test_leadtui_pull_source_once_prints_a_summary(
     assert "1 lead: 1 new, 0 already known" in result.stdout
     assert api.ti_key not in result.output
     assert DAY  # the shared constants stay importable
+
+
+def test_leadtui_pull_source_once_without_a_network_says_what_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("LEADTUI_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_KEY", "ei-key-fedcba9876543210")
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_EMAIL", "sales@seller.example")
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_URL", f"http://127.0.0.1:{port}/api")
+    monkeypatch.setenv("LEADTUI_EXPORTERSINDIA_BACKFILL_DAYS", "0")
+    result = CliRunner().invoke(main, ["pull", "--source", "exportersindia", "--once"])
+    assert result.exit_code != 0
+    *said, last = result.output.strip().splitlines()
+    assert "check the network (and LEADTUI_EXPORTERSINDIA_URL), then run it again" in last
+    assert not any("0 leads" in line for line in said)  # nothing was pulled: no count
+    assert "ei-key-fedcba9876543210" not in result.output
 
 
 def test_a_pulled_object_no_vendor_claims_goes_to_review_not_to_a_generic_lead(

@@ -14,7 +14,7 @@ from leadtui.channels import vendor_source
 from leadtui.channels.vendor_pull import DayWindow, Vendor, VendorConfig
 from leadtui.config import Check, Settings
 from leadtui.formats import exportersindia_api
-from leadtui.pull import Clock, PullError
+from leadtui.pull import Clock
 from leadtui.store import Store
 
 SETTINGS_HINT = (
@@ -66,15 +66,6 @@ def factory(settings: Settings, *, clock: Clock | None = None) -> SourceFactory:
 
 
 def check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
-    if not enabled(settings):
-        return [
-            Check("exportersindia", None, f"off: {SETTINGS_HINT} to pull ExportersIndia inquiries")
-        ]
-    try:
-        cfg = config(settings)
-    except PullError as exc:
-        return [Check("exportersindia", False, str(exc), SETTINGS_HINT)]
-    return [
-        Check("exportersindia", item.ok, f"{item.name}: {item.detail}", item.fix)
-        for item in vendor_source.check(cfg, store, timeout=timeout)
-    ]
+    return vendor_source.doctor_lines(
+        VENDOR, enabled(settings), lambda: config(settings), store, timeout
+    )

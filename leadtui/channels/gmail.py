@@ -41,12 +41,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, TypeVar
 
-from leadtui.capture import HealthCallback, Pipeline, RawItem, Source, SourceFactory
+from leadtui.capture import HealthCallback, Pipeline, RawItem, SourceFactory
 from leadtui.channels.gmail_api import (
     WATCH_FIX,
     ApiError,
@@ -61,7 +60,7 @@ from leadtui.imap import Backoff, redact
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
 from leadtui.ingest.gmail import PUSH_STATE, WAKEUPS
 from leadtui.ingest.source import bridge
-from leadtui.pull import until_stopped
+from leadtui.pull import hm, settled_factory, until_stopped
 from leadtui.store import Health, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -106,10 +105,6 @@ def from_lead_sender(raw: bytes, senders: Sequence[str]) -> bool:
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
     sender = " ".join(str(v) for v in headers.get_all("From") or []).lower()
     return any(domain.lower() in sender for domain in senders)
-
-
-def _hm(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M")
 
 
 @dataclass
@@ -378,7 +373,7 @@ class GmailSource:
         parts = [f"{who}{self.cfg.label}"]
         if self._push_on():
             renew = self._renew_at()
-            parts.append(f"push via {self.cfg.topic}" + (f", renews {_hm(renew)}" if renew else ""))
+            parts.append(f"push via {self.cfg.topic}" + (f", renews {hm(renew)}" if renew else ""))
             state = "watching"
         else:
             parts.append(f"checks every {self.cfg.poll_seconds:g} s")
@@ -388,7 +383,7 @@ class GmailSource:
         if synced.caught_up:
             parts.append(synced.caught_up)
         if synced.messages or synced.review:
-            parts.append(f"last sync {_hm(self.clock())}: {synced.new} new lead(s)")
+            parts.append(f"last sync {hm(self.clock())}: {synced.new} new lead(s)")
         if synced.review:
             parts.append(f"{synced.review} kept for review")
         self._say(Health(SOURCE, state, " · ".join(parts), last_success_ts=self.clock()), "")
@@ -424,19 +419,6 @@ class GmailSource:
             log.exception("gmail: cannot report health")
 
 
-@dataclass
-class MisconfiguredSource:
-    """Stands in for the Gmail source when its settings are unusable: says why in its health."""
-
-    problem: str
-    report: HealthCallback
-    name: str = SOURCE
-
-    def run(self, stop: threading.Event) -> None:
-        self.report(Health(SOURCE, "error", self.problem, last_error=self.problem))
-        stop.wait()
-
-
 def gmail_factory(
     settings: Settings,
     *,
@@ -454,16 +436,10 @@ def gmail_factory(
             f"LEADTUI_GMAIL_PUSH_TOKEN is shorter than {PUSH_TOKEN_MIN} characters, and the push "
             "URL is its only credential: use a long random one"
         )
-    try:
-        cfg: GmailConfig | None = GmailConfig.from_settings(settings)
-        problem = ""
-    except ValueError as exc:
-        cfg, problem = None, str(exc)
-
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        if cfg is None:
-            return MisconfiguredSource(problem, report)
-        return GmailSource(
+    return settled_factory(
+        lambda: GmailConfig.from_settings(settings),
+        ValueError,
+        lambda cfg, store, pipeline, report: GmailSource(
             cfg,
             settings.imap_senders,
             store,
@@ -471,6 +447,6 @@ def gmail_factory(
             report,
             clock or time.time,
             rng or random.Random(),
-        )
-
-    return make
+        ),
+        SOURCE,
+    )

@@ -38,6 +38,7 @@ import aiohttp
 from leadtui import __version__
 from leadtui.config import Settings, is_loopback_host
 from leadtui.imap import OAuthError, TokenSource, redact
+from leadtui.pull import one_line
 
 SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=15)
@@ -110,11 +111,6 @@ class ApiError(Exception):
         return f"{what}: {fix}" if fix else what
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def error_of(status: int, body: bytes) -> ApiError:
     """Google's error envelope as an :class:`ApiError` (any body at all is accepted)."""
     try:
@@ -133,7 +129,7 @@ def error_of(status: int, body: bytes) -> ApiError:
             if isinstance(item, dict) and item.get("reason"):
                 reason = str(item["reason"])
                 break
-    message = _one_line(str(error.get("message") or error.get("status") or f"HTTP {status}"))
+    message = one_line(str(error.get("message") or error.get("status") or f"HTTP {status}"), 200)
     return ApiError(status, message, reason or str(error.get("status") or ""))
 
 
@@ -331,7 +327,7 @@ class GmailApi:
         except TimeoutError:
             raise ApiError(0, f"{host} did not answer within {HTTP_TIMEOUT.total:g} s") from None
         except (aiohttp.ClientError, OSError) as exc:
-            text = self.clean(_one_line(f"{type(exc).__name__}: {exc}"))
+            text = self.clean(one_line(f"{type(exc).__name__}: {exc}", 200))
             raise ApiError(0, f"cannot reach {host}: {text}") from None
 
     # ------------------------------------------------------------------ the calls

@@ -15,7 +15,11 @@ from leadtui.channels.gmail_api import ApiError, GmailApi, GmailConfig, as_int, 
 from leadtui.config import Check, Settings
 from leadtui.imap import redact
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
+from leadtui.ingest.gmail import GMAIL_PREFIX
+from leadtui.pull import ago
 from leadtui.store import Store
+
+NETWORK_FIX = "check the internet connection (and LEADTUI_GMAIL_API_URL if you set it)"
 
 
 def check(settings: Settings, store: Store | None, timeout: float = 15.0) -> list[Check]:
@@ -25,8 +29,8 @@ def check(settings: Settings, store: Store | None, timeout: float = 15.0) -> lis
             Check(
                 "gmail",
                 None,
-                "off: set LEADTUI_GMAIL_ENABLE=true to read Gmail through the Gmail API "
-                "where IMAP is off (README: Gmail without IMAP)",
+                "off: set LEADTUI_GMAIL_ENABLE=true (or enable = true under [gmail]) to read "
+                "Gmail through the Gmail API where IMAP is off",
             )
         ]
     try:
@@ -38,12 +42,20 @@ def check(settings: Settings, store: Store | None, timeout: float = 15.0) -> lis
         profile = asyncio.run(asyncio.wait_for(_profile(cfg), timeout))
     except ApiError as exc:
         what, fix = exc.explain()
+        fix = fix or (NETWORK_FIX if exc.status == 0 else "")
         lines = [Check("gmail", False, redact(what, list(cfg.secrets)), fix)]
     except TimeoutError:
-        lines = [Check("gmail", False, f"Gmail did not answer within {timeout:g} s")]
+        lines = [
+            Check(
+                "gmail",
+                False,
+                f"Gmail did not answer within {timeout:g} s",
+                NETWORK_FIX,
+            )
+        ]
     else:
         synced = (
-            f"; history {cursor.history_id} read {_ago(time.time() - cursor.synced_ts)} ago"
+            f"; history {cursor.history_id} read {ago(time.time() - cursor.synced_ts)} ago"
             if cursor and cursor.synced_ts
             else "; not synced yet"
         )
@@ -94,25 +106,18 @@ def _push_check(settings: Settings, cfg: GmailConfig, store: Store | None) -> Ch
     watch = (store.get_state(WATCH_STATE) if store is not None else None) or {}
     expires = as_int(watch.get("expiration_ms"))
     if watch.get("topic") != cfg.topic or not expires:
+        base = settings.http_public_url.rstrip("/") or "https://<this server's public address>"
         return Check(
             "gmail push",
             None,
-            f"on via {cfg.topic}: /api/webhooks/gmail/<token>; the watch starts with capture",
+            f"on via {cfg.topic}: push endpoint {base}{GMAIL_PREFIX}<LEADTUI_GMAIL_PUSH_TOKEN>; "
+            "the watch starts with capture",
         )
     left = expires / 1000 - time.time()
     return Check(
         "gmail push",
         left > 0,
-        f"on via {cfg.topic}: watch renewed {_ago(time.time() - float(watch['renewed_ts']))} "
+        f"on via {cfg.topic}: watch renewed {ago(time.time() - float(watch['renewed_ts']))} "
         f"ago, lasts until {day(expires)}",
         "" if left > 0 else "start leadtui serve: it renews the watch every day",
     )
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
+from leadtui.capture import HealthCallback, Pipeline, SourceFactory
 from leadtui.channels import meta_graph as graph
 from leadtui.channels.meta_graph import Answer, GraphConfig, MetaError, Problem
 from leadtui.channels.meta_sync import (
@@ -40,16 +40,12 @@ from leadtui.channels.meta_sync import (
 from leadtui.config import Check, Settings
 from leadtui.formats.text import one_line
 from leadtui.ingest.meta_leads import PATH
-from leadtui.pull import until_stopped
+from leadtui.pull import hm, settled_factory, until_stopped
 from leadtui.store import Health, Store, StoreError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["MetaError", "MetaLeadsSource", "check", "meta_factory", "run_backfill"]
-
-
-def _hm(ts: float) -> str:
-    return time.strftime("%H:%M", time.localtime(ts))
 
 
 # --------------------------------------------------------------------------- the source
@@ -123,7 +119,7 @@ class MetaLeadsSource:
             fix = graph.PERMISSION_FIX if problem is Problem.PERMISSION else fix
             text = f"Meta: {calls.error}" + (f"; {fix}" if fix else "")
             retry = calls.not_before
-            parts = [text, *parts, f"next try {_hm(retry)}"]
+            parts = [text, *parts, f"next try {hm(retry)}"]
             state = STATES.get(problem, "error")
             self._health(state, " · ".join(parts), calls.last_success_ts, text, retry)
             return
@@ -133,7 +129,7 @@ class MetaLeadsSource:
             return
         parts.insert(0, f"{calls.fetched} lead{'s' * (calls.fetched != 1)} fetched")
         if calls.last_backfill_ts:
-            parts.append(f"backfill {_hm(calls.last_backfill_ts)}")
+            parts.append(f"backfill {hm(calls.last_backfill_ts)}")
         self._health("waiting", " · ".join(parts), calls.last_success_ts, None, None)
 
     def _health(
@@ -143,33 +139,16 @@ class MetaLeadsSource:
             self.report(Health(SOURCE, state, detail, ok, error, due))
 
 
-@dataclass
-class MisconfiguredSource:
-    """Stands in for the source when its settings are unusable: says why in the health line."""
-
-    problem: str
-    report: HealthCallback
-    name: str = "meta leads"
-
-    def run(self, stop: threading.Event) -> None:
-        self.report(Health(SOURCE, "error", self.problem, last_error=self.problem))
-        stop.wait()
-
-
 def meta_factory(settings: Settings) -> SourceFactory:
     """The capture service's factory (``sources.SOURCES`` calls it). Never raises."""
-    try:
-        cfg: GraphConfig | None = GraphConfig.from_settings(settings)
-        problem = ""
-    except MetaError as exc:
-        cfg, problem = None, str(exc)
-
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        if cfg is None:
-            return MisconfiguredSource(problem, report)
-        return MetaLeadsSource(MetaLeads(cfg, store, pipeline), report)
-
-    return make
+    return settled_factory(
+        lambda: GraphConfig.from_settings(settings),
+        MetaError,
+        lambda cfg, store, pipeline, report: MetaLeadsSource(
+            MetaLeads(cfg, store, pipeline), report
+        ),
+        SOURCE,
+    )
 
 
 def run_backfill(
@@ -201,13 +180,14 @@ def check(settings: Settings, store: Store | None, timeout: float = 15.0) -> lis
             Check(
                 SOURCE,
                 None,
-                "off: set LEADTUI_META_PAGE_TOKEN to capture Facebook and Instagram lead ads",
+                "off: set LEADTUI_META_PAGE_TOKEN (or page_token under [meta]) to capture "
+                "Facebook and Instagram lead ads",
             )
         ]
     try:
         cfg = GraphConfig.from_settings(settings)
     except MetaError as exc:
-        return [Check(SOURCE, False, str(exc))]
+        return [Check(SOURCE, False, str(exc), "README: Facebook and Instagram lead ads")]
     lines = [_webhook_check(settings)]
     forms = list(cfg.form_ids)
     if store is not None:

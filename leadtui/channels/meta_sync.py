@@ -36,7 +36,6 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -53,6 +52,7 @@ from leadtui.formats.meta_leads import (
 )
 from leadtui.formats.text import one_line
 from leadtui.formats.website_form import without_lone_surrogates
+from leadtui.pull import hm
 from leadtui.store import Store
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,6 @@ STATES = {
     Problem.RATE: "rate limited",
     Problem.DOWN: "retrying",
 }
-
-
-def _hm(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M")
 
 
 def fingerprint(cfg: GraphConfig) -> str:
@@ -221,7 +217,7 @@ class MetaLeads:
         wait = min(base * 2 ** min(calls.failures - 1, 10), MAX_BACKOFF)
         calls.not_before = now + wait * (1 + self.rng.uniform(0, JITTER))
         calls.save(self.store)
-        log.warning("meta leads: %s; next call %s", calls.error, _hm(calls.not_before))
+        log.warning("meta leads: %s; next call %s", calls.error, hm(calls.not_before))
         return calls
 
     def _succeeded(self, now: float, fetched: int = 0, backfill: bool = False) -> None:

@@ -16,7 +16,7 @@ from leadtui.channels import vendor_source
 from leadtui.channels.vendor_pull import DayWindow, Vendor, VendorConfig
 from leadtui.config import Check, Settings
 from leadtui.formats import tradeindia_api
-from leadtui.pull import Clock, PullError
+from leadtui.pull import Clock
 from leadtui.store import Store
 
 SETTINGS_HINT = (
@@ -76,13 +76,6 @@ def factory(settings: Settings, *, clock: Clock | None = None) -> SourceFactory:
 
 
 def check(settings: Settings, store: Store | None, timeout: float) -> list[Check]:
-    if not enabled(settings):
-        return [Check("tradeindia", None, f"off: {SETTINGS_HINT} to pull TradeIndia inquiries")]
-    try:
-        cfg = config(settings)
-    except PullError as exc:
-        return [Check("tradeindia", False, str(exc), SETTINGS_HINT)]
-    return [
-        Check("tradeindia", item.ok, f"{item.name}: {item.detail}", item.fix)
-        for item in vendor_source.check(cfg, store, timeout=timeout)
-    ]
+    return vendor_source.doctor_lines(
+        VENDOR, enabled(settings), lambda: config(settings), store, timeout
+    )

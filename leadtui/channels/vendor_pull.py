@@ -46,6 +46,7 @@ from leadtui.config import Secret
 from leadtui.formats.text import IST
 from leadtui.pull import (
     LOOPBACK_MIN_INTERVAL,
+    MISSED_DAYS,
     Answer,
     Calls,
     Clock,
@@ -64,7 +65,6 @@ SETTLE = 2 * 3600  # a day is fetched once more this long after its midnight (IS
 CATCH_UP_GAP = 20.0  # seconds between calls while behind (public clients call back to back)
 RETRY_BASE = 600.0  # the first wait after an error; doubles, up to 12×, with jitter
 MAX_BACKFILL_DAYS = 90
-MISSED_DAYS = 30
 ACCEPT = {"Accept": "application/json"}
 
 # An error text that means the credentials were refused (the vendors' wording is unknown).

@@ -18,9 +18,8 @@ from datetime import date, timedelta
 
 import aiohttp
 
-from leadtui.capture import HealthCallback, Pipeline, Source, SourceFactory
+from leadtui.capture import HealthCallback, Pipeline, SourceFactory
 from leadtui.channels.vendor_pull import (
-    MISSED_DAYS,
     DayCursor,
     DayPuller,
     DayWindow,
@@ -32,19 +31,23 @@ from leadtui.channels.vendor_pull import (
 )
 from leadtui.config import Check
 from leadtui.pull import (
+    MISSED_DAYS,
     REJECTED_RECHECK,
     RUN_ONCE_ATTEMPTS,
     Answer,
     Calls,
     Clock,
     Committed,
-    MisconfiguredSource,
     PullError,
     SystemClock,
     ago,
     client_session,
     hm,
+    last_call_check,
+    missed_check,
     one_line,
+    settled_factory,
+    stop_reason,
     until_stopped,
 )
 from leadtui.store import Health, Store, StoreError
@@ -205,18 +208,14 @@ def factory(
     make_config: Callable[[], VendorConfig], vendor: Vendor, *, clock: Clock | None = None
 ) -> SourceFactory:
     """The capture service's factory; unusable settings become a source that says why."""
-    try:
-        cfg: VendorConfig | None = make_config()
-        problem = ""
-    except PullError as exc:
-        cfg, problem = None, str(exc)
-
-    def make(store: Store, pipeline: Pipeline, report: HealthCallback) -> Source:
-        if cfg is None:
-            return MisconfiguredSource(problem, report, name=vendor.name, source=vendor.name)
-        return VendorPullSource(cfg, store, pipeline, report, clock or SystemClock())
-
-    return make
+    return settled_factory(
+        make_config,
+        PullError,
+        lambda cfg, store, pipeline, report: VendorPullSource(
+            cfg, store, pipeline, report, clock or SystemClock()
+        ),
+        vendor.name,
+    )
 
 
 # --------------------------------------------------------------------------- a manual pull
@@ -246,9 +245,10 @@ class DayReport:
             out.append(f"pulled {self.label} {span} in {self.calls} call{'s' * (self.calls != 1)}")
         leads = len(self.lead_ids)
         known = len(self.lead_ids - self.new_ids)
-        out.append(
-            f"{leads} lead{'s' * (leads != 1)}: {len(self.new_ids)} new, {known} already known"
-        )
+        if self.first is not None or self.error is None:  # not "0 leads" for a refused first call
+            out.append(
+                f"{leads} lead{'s' * (leads != 1)}: {len(self.new_ids)} new, {known} already known"
+            )
         if self.review:
             out.append(f"{self.review} inquiry batch(es) kept in the review queue: leadtui review")
         if self.error:
@@ -327,13 +327,10 @@ async def _run_once(
                 say((committed or Committed()).describe())
                 start = window.last + timedelta(days=1)
                 continue
-            if answer.code == 401:
-                report.error = (
-                    f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
-                )
-                break
-            if answer.code in (0, 400):
-                report.error = f"{vendor.label}: {answer.describe()}"
+            rejected = f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
+            reason = stop_reason(answer, vendor.label, rejected, vendor.url_env)
+            if reason is not None:
+                report.error = reason
                 break
             attempts += 1
             if attempts >= RUN_ONCE_ATTEMPTS:
@@ -375,15 +372,9 @@ def check(
         missed = puller.missed_by_email(now)
     except StoreError as exc:
         return [*lines, Check("last call", None, f"unknown: {exc}")]
-    if calls.last_call_ts is None:
-        lines.append(Check("last call", None, "none yet"))
-    else:
-        result = calls.last_result or "unknown"
-        if calls.last_error and calls.last_code not in (200, 204):
-            result = f"{result}: {calls.last_error}"
-        ok = None if calls.last_code == 429 else calls.last_code in (200, 204)
-        fix = vendor.key_fix if calls.rejected == cfg.fingerprint else ""
-        lines.append(Check("last call", ok, f"{ago(now - calls.last_call_ts)} ago: {result}", fix))
+    lines.append(
+        last_call_check(calls, now, vendor.key_fix if calls.rejected == cfg.fingerprint else "")
+    )
     if cursor is None:
         lines.append(
             Check("synced", None, f"never; the first pull fetches {cfg.backfill_days} days")
@@ -392,10 +383,7 @@ def check(
         through = (cursor.next_day - timedelta(days=1)).isoformat()
         lines.append(Check("synced", True, f"inquiries settled through {through} (IST)"))
     if missed:
-        text = f"{missed} lead{'s' * (missed != 1)} in {MISSED_DAYS} days came only through the API"
-        lines.append(
-            Check("missed by email", None, f"{text}: check the mailbox's filters and forwarding")
-        )
+        lines.append(missed_check(missed))
     due = calls.due(cfg.gap)
     if calls.rejected != cfg.fingerprint and now < due:
         lines.append(
@@ -407,6 +395,31 @@ def check(
         )
         return lines
     return [*lines, asyncio.run(_live_check(puller, timeout))]
+
+
+def doctor_lines(
+    vendor: Vendor,
+    enabled: bool,
+    build: Callable[[], VendorConfig],
+    store: Store | None,
+    timeout: float,
+) -> list[Check]:
+    """One vendor pull's lines under its own name: how to turn it on when it is off, what is
+    wrong with its settings, or :func:`check`'s lines (the registry calls this per vendor)."""
+    if not enabled:
+        return [
+            Check(
+                vendor.name, None, f"off: {vendor.settings_hint} to pull {vendor.label} inquiries"
+            )
+        ]
+    try:
+        cfg = build()
+    except PullError as exc:
+        return [Check(vendor.name, False, str(exc), vendor.settings_hint)]
+    return [
+        Check(vendor.name, item.ok, f"{item.name}: {item.detail}", item.fix)
+        for item in check(cfg, store, timeout=timeout)
+    ]
 
 
 async def _live_check(puller: DayPuller, seconds: float) -> Check:

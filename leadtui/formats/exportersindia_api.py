@@ -20,11 +20,12 @@ from leadtui.formats.requirement import apply_pairs, split_query_message
 from leadtui.formats.results import Result, error, finish_lead, guarded, new_lead
 from leadtui.formats.text import (
     as_text,
-    clean_text,
     emails_in,
     first_two,
     normalize_name,
     phones_in,
+    some_keys,
+    text_reader,
 )
 from leadtui.formats.tradeindia_api import keep_unknown, listed_time, reachable
 
@@ -58,12 +59,11 @@ def is_inquiry(obj: Mapping[str, Any]) -> bool:
 
 
 def parse_inquiry(row: Mapping[str, Any], channel: str) -> Result:
-    def get(key: str) -> str | None:
-        return clean_text(as_text(row.get(key)))
+    get = text_reader(row)
 
     external_id = get(ID_FIELD)
     if not external_id:
-        keys = ", ".join(sorted(str(key) for key in list(row)[:8]))
+        keys = some_keys(row)
         return error(f"ExportersIndia inquiry without an inq_id (keys: {keys}): kept for review")
     lead = new_lead(SOURCE, channel)
     lead["external_id"] = external_id

@@ -21,12 +21,12 @@ from leadtui.formats.results import (
 )
 from leadtui.formats.text import (
     as_text,
-    clean_text,
     first_two,
     normalize_email,
     normalize_name,
     normalize_phone,
     small_int,
+    text_reader,
 )
 
 KNOWN_FIELDS = frozenset(LEAD_FIELDS) - {"kind", "channel"}
@@ -52,8 +52,7 @@ def is_generic(obj: Mapping[str, Any]) -> bool:
 
 
 def parse_generic(obj: Mapping[str, Any], channel: str) -> Result:
-    def get(key: str) -> str | None:
-        return clean_text(as_text(obj.get(key)))
+    get = text_reader(obj)
 
     source = (get("source") or "other").lower()
     lead = new_lead(source if source in SOURCES else "other", channel)

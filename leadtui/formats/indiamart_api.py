@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from leadtui.formats.text import (
     normalize_name,
     normalize_phone,
     small_int,
+    some_keys,
+    text_reader,
 )
 
 Row = Mapping[str, Any]
@@ -80,15 +82,8 @@ def parse_row(row: object, channel: str) -> Result:
         return guarded("IndiaMART API v2 lead", parse_v2_row, row, channel)
     if is_v1_row(row):
         return guarded("IndiaMART API v1 row", parse_v1_row, row, channel)
-    keys = ", ".join(sorted(str(key) for key in list(row)[:8]))
+    keys = some_keys(row)
     return error(f"{channel} API row without IndiaMART lead fields (keys: {keys or 'none'})")
-
-
-def _field(row: Row) -> Callable[[str], str | None]:
-    def get(key: str) -> str | None:
-        return clean_text(as_text(row.get(key)))
-
-    return get
 
 
 def _pincode(pincode: str | None, address: str | None) -> str | None:
@@ -161,7 +156,7 @@ _V1 = _Columns(**{field: names[1] for field, names in _FIELDS.items()})
 
 
 def _parse_columns(row: Row, channel: str, cols: _Columns) -> Result:
-    get = _field(row)
+    get = text_reader(row)
     lead = new_lead("indiamart", channel)
     lead["external_id"] = get(cols.external_id)
     lead["query_type"] = get(cols.query_type)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
+from typing import Any
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -67,6 +68,17 @@ def as_text(value: object) -> str | None:
     if isinstance(value, float) and math.isfinite(value):
         return str(int(value)) if value.is_integer() and abs(value) < 1e18 else repr(value)
     return None
+
+
+def text_reader(row: Mapping[str, Any]) -> Callable[[str], str | None]:
+    """A reader of ``row``'s values as cleaned text (None for a missing or blank one): the
+    API rows of every marketplace are read this way."""
+    return lambda key: clean_text(as_text(row.get(key)))
+
+
+def some_keys(row: Mapping[str, Any]) -> str:
+    """A few of ``row``'s keys, for an error line that says what did come."""
+    return ", ".join(sorted(str(key) for key in list(row)[:8]))
 
 
 def small_int(text: str | None) -> int | None:

@@ -32,11 +32,12 @@ from leadtui.formats.text import (
     IST,
     api_time,
     as_text,
-    clean_text,
     emails_in,
     first_two,
     normalize_name,
     phones_in,
+    some_keys,
+    text_reader,
 )
 
 ID_FIELD = "rfi_id"
@@ -140,12 +141,11 @@ def split_message(markup: str | None) -> tuple[str | None, dict[str, str]]:
 def parse_inquiry(row: Mapping[str, Any], channel: str) -> Result:
     """One inquiry of ``my_inquiry.html``; the API's fields first, the message's block after."""
 
-    def get(key: str) -> str | None:
-        return clean_text(as_text(row.get(key)))
+    get = text_reader(row)
 
     external_id = get(ID_FIELD)
     if not external_id:
-        keys = ", ".join(sorted(str(key) for key in list(row)[:8]))
+        keys = some_keys(row)
         return error(f"TradeIndia inquiry without an rfi_id (keys: {keys}): kept for review")
     message, contact = split_message(as_text(row.get("message")))
     lead = new_lead("tradeindia", channel)

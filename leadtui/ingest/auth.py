@@ -26,7 +26,8 @@ from aiohttp import web
 
 from leadtui import config
 from leadtui.config import ApiKey, ConfigError, Settings, hash_api_key
-from leadtui.ingest.answers import IDEMPOTENCY_KEY_MAX, not_found, problem
+from leadtui.ingest.answers import IDEMPOTENCY_KEY_MAX, WEBHOOK_LIMIT, not_found, problem
+from leadtui.ingest.bodies import read_body
 
 log = logging.getLogger("leadtui.ingest")  # one logger for the HTTP source, as before the split
 
@@ -191,6 +192,28 @@ class Gate:
         """Count a wrong credential against the client's address."""
         self.failures.take(_address(request))
 
+    def admit(self, request: web.Request, configured: str) -> web.Response | None:
+        """The first look of a channel's route: 404 when the channel is off here (nothing
+        ``configured``), 429 for an address that guessed too often; None to go on."""
+        if not configured:
+            return not_found()
+        return self.throttled(request)
+
+    def path_token(self, request: web.Request, configured: str) -> web.Response | None:
+        """The door of a URL whose last segment is its credential (JustDial, Gmail push).
+
+        404 when the channel is off here (no token) or the token is wrong, as for any unknown
+        URL, so a guess learns nothing (a wrong one is counted); 429 for an address that
+        guessed too often; None lets the request in.
+        """
+        refused = self.admit(request, configured)
+        if refused is not None:
+            return refused
+        if not secret_matches(request.match_info.get("token", ""), configured):
+            self.failed(request)
+            return not_found()
+        return None
+
     async def authorise(self, request: web.Request, scope: Scope) -> str | web.Response:
         """The API key's name, or the 401/403/429 answer."""
         refused = self.throttled(request)
@@ -323,6 +346,27 @@ def meta_signature_valid(app_secret: str, body: bytes, presented: str) -> bool:
     return hmac.compare_digest(_bytes(expected), _bytes(presented.strip().lower()))
 
 
+async def meta_signed_body(gate: Gate, request: web.Request, secret: str) -> bytes | web.Response:
+    """The body of a Meta webhook POST whose ``X-Hub-Signature-256`` matches ``secret``, or the
+    answer: 404 when the channel is off (no secret), 429 for an address that guessed too often,
+    403 for a missing signature (refused before the body is read) or a wrong one.
+
+    WhatsApp Cloud and Page lead ads notifications share it; each passes its own app secret.
+    """
+    refused = gate.admit(request, secret)
+    if refused is not None:
+        return refused
+    signature = request.headers.get("X-Hub-Signature-256", "")
+    if not signature.strip():
+        gate.failed(request)
+        return problem(403, "the X-Hub-Signature-256 header is missing")
+    body = await read_body(request, WEBHOOK_LIMIT)
+    if not meta_signature_valid(secret, body, signature):
+        gate.failed(request)
+        return problem(403, "the X-Hub-Signature-256 does not match this body")
+    return body
+
+
 def meta_handshake(gate: Gate, request: web.Request, verify_token: str) -> web.Response:
     """Meta's webhook verification (``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``):
     the challenge as text/plain when the token matches, else 403; 404 when no verify token is
@@ -330,9 +374,7 @@ def meta_handshake(gate: Gate, request: web.Request, verify_token: str) -> web.R
 
     WhatsApp Cloud and Page lead ads webhooks share it; each passes its own verify token.
     """
-    if not verify_token:
-        return not_found()
-    refused = gate.throttled(request)
+    refused = gate.admit(request, verify_token)
     if refused is not None:
         return refused
     mode = request.query.get("hub.mode", "")

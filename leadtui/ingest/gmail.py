@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from leadtui.ingest.answers import WEBHOOK_LIMIT, not_found, unavailable
-from leadtui.ingest.auth import secret_matches
+from leadtui.ingest.answers import WEBHOOK_LIMIT, unavailable
 from leadtui.ingest.bodies import Unreadable, read_body
 from leadtui.store import Store, StoreError
 
@@ -124,15 +123,9 @@ def record_push(store: Store, history_id: int | None, email: str, now: float) ->
 
 
 async def gmail_push(ingest: Ingest, request: web.Request) -> web.Response:
-    token = ingest.settings.gmail_push_token.reveal()
-    if not token:
-        return not_found()
-    refused = ingest.gate.throttled(request)
+    refused = ingest.gate.path_token(request, ingest.settings.gmail_push_token.reveal())
     if refused is not None:
         return refused
-    if not secret_matches(request.match_info.get("token", ""), token):
-        ingest.gate.failed(request)
-        return not_found()
     try:
         body = await read_body(request, WEBHOOK_LIMIT)
     except Unreadable as exc:

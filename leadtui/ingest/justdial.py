@@ -29,8 +29,7 @@ from aiohttp import web
 from leadtui.capture import RawItem
 from leadtui.config import Settings
 from leadtui.formats import justdial as payload
-from leadtui.ingest.answers import WEBHOOK_LIMIT, not_found, unavailable
-from leadtui.ingest.auth import secret_matches
+from leadtui.ingest.answers import WEBHOOK_LIMIT, unavailable
 from leadtui.ingest.bodies import Unreadable, read_body
 from leadtui.ingest.checks import PUSH_TOKEN_MIN
 from leadtui.ingest.writer import NotApplied
@@ -58,15 +57,9 @@ def token(settings: Settings) -> str:
 
 
 async def receive(ingest: Ingest, request: web.Request) -> web.Response:
-    configured = token(ingest.settings)
-    if not configured:
-        return not_found()
-    refused = ingest.gate.throttled(request)
+    refused = ingest.gate.path_token(request, token(ingest.settings))
     if refused is not None:
         return refused
-    if not secret_matches(request.match_info.get("token", ""), configured):
-        ingest.gate.failed(request)
-        return not_found()
     fields, meta, why = await _read(request)
     if not fields and not why:
         return _received()  # a bare call (JustDial checking the URL, a browser): nothing to keep

@@ -21,9 +21,8 @@ from aiohttp import web
 
 from leadtui.capture import RawItem
 from leadtui.formats.meta_leads import NOTIFICATION_SOURCE
-from leadtui.ingest.answers import WEBHOOK_LIMIT, not_found, problem, unavailable
-from leadtui.ingest.auth import meta_handshake, meta_signature_valid
-from leadtui.ingest.bodies import read_body
+from leadtui.ingest.answers import unavailable
+from leadtui.ingest.auth import meta_handshake, meta_signed_body
 from leadtui.store import StoreError
 
 if TYPE_CHECKING:
@@ -41,19 +40,9 @@ async def leadgen_verify(ingest: Ingest, request: web.Request) -> web.Response:
 async def leadgen(ingest: Ingest, request: web.Request) -> web.Response:
     settings = ingest.settings
     secret = settings.meta_leads_secret.reveal() if settings.meta_leads_enabled else ""
-    if not secret:
-        return not_found()
-    refused = ingest.gate.throttled(request)
-    if refused is not None:
-        return refused
-    signature = request.headers.get("X-Hub-Signature-256", "")
-    if not signature.strip():  # refused before its body is read
-        ingest.gate.failed(request)
-        return problem(403, "the X-Hub-Signature-256 header is missing")
-    body = await read_body(request, WEBHOOK_LIMIT)
-    if not meta_signature_valid(secret, body, signature):
-        ingest.gate.failed(request)
-        return problem(403, "the X-Hub-Signature-256 does not match this body")
+    body = await meta_signed_body(ingest.gate, request, secret)
+    if isinstance(body, web.Response):
+        return body
     item = RawItem(body, source=NOTIFICATION_SOURCE, kind="json", channel="push")
     try:
         await ingest.commit(item, early=True)

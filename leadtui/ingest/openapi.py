@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
+from leadtui.formats.justdial import FIELDS as JUSTDIAL_FIELDS
 from leadtui.formats.website_form import INPUT_FIELDS, REQUIRED_ONE_OF, FieldPlace
 from leadtui.ingest.answers import (
     HEALTH_STATUSES,
@@ -356,27 +357,6 @@ WHATSAPP_TWILIO = Operation(
     ),
 )
 
-_JUSTDIAL_FIELDS = (
-    "leadid",
-    "leadtype",
-    "prefix",
-    "name",
-    "mobile",
-    "phone",
-    "email",
-    "date",
-    "time",
-    "category",
-    "city",
-    "area",
-    "brancharea",
-    "dncmobile",
-    "dncphone",
-    "company",
-    "pincode",
-    "branchpin",
-    "parentid",
-)
 _JUSTDIAL_RECEIVED: Schema = {
     "description": "RECEIVED: stored (also a repeat of a leadid, or a request that went to the "
     "review queue), or a call with no fields at all (nothing to store)",
@@ -392,7 +372,7 @@ JUSTDIAL_GET = Operation(
     _JUSTDIAL_NOTE + "; the lead in the query string",
     parameters=(
         _param("token", "path", required=True),
-        *(_param(name, "query") for name in _JUSTDIAL_FIELDS),
+        *(_param(name, "query") for name in JUSTDIAL_FIELDS),
     ),
     responses={
         "200": _JUSTDIAL_RECEIVED,
@@ -412,7 +392,7 @@ JUSTDIAL_POST = Operation(
             media: {
                 "schema": {
                     "type": "object",
-                    "properties": _string_fields(_JUSTDIAL_FIELDS),
+                    "properties": _string_fields(JUSTDIAL_FIELDS),
                     "additionalProperties": True,
                 }
             }

@@ -62,7 +62,7 @@ from leadtui.ingest.auth import (
     idempotency_key,
     idempotency_key_problem,
     meta_handshake,
-    meta_signature_valid,
+    meta_signed_body,
     public_url,
     secret_matches,
     twilio_valid,
@@ -478,30 +478,14 @@ async def twilio(ingest: Ingest, request: web.Request) -> web.Response:
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
-def _meta_gate(ingest: Ingest, request: web.Request, secret: str) -> web.Response | None:
-    """404 when Meta is not set up here, 429 for an address that guessed too often."""
-    if not secret:
-        return not_found()
-    return ingest.gate.throttled(request)
-
-
 async def meta_verify(ingest: Ingest, request: web.Request) -> web.Response:
     return meta_handshake(ingest.gate, request, ingest.settings.meta_verify_token.reveal())
 
 
 async def meta(ingest: Ingest, request: web.Request) -> web.Response:
-    secret = ingest.settings.meta_app_secret.reveal()
-    refused = _meta_gate(ingest, request, secret)
-    if refused is not None:
-        return refused
-    signature = request.headers.get("X-Hub-Signature-256", "")
-    if not signature.strip():  # refused before its body is read
-        ingest.gate.failed(request)
-        return problem(403, "the X-Hub-Signature-256 header is missing")
-    body = await read_body(request, WEBHOOK_LIMIT)
-    if not meta_signature_valid(secret, body, signature):
-        ingest.gate.failed(request)
-        return problem(403, "the X-Hub-Signature-256 does not match this body")
+    body = await meta_signed_body(ingest.gate, request, ingest.settings.meta_app_secret.reveal())
+    if isinstance(body, web.Response):
+        return body
     try:
         payload: object = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

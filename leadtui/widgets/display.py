@@ -63,6 +63,9 @@ HEALTH_LABELS = {
     "justdial": "JustDial",
     "tradeindia": "TradeIndia pull",
     "exportersindia": "ExportersIndia pull",
+    "meta leads": "Facebook leads",
+    "gmail": "Gmail",
+    "notify": "notifications",
 }
 
 
