@@ -24,9 +24,6 @@ from leadtui.store import Store, StoreError, current_actor, describe_url, sqlite
 NAME_WIDTH = len("exportersindia")  # the longest source name: every detail starts in one column
 
 
-NAME_WIDTH = 14  # the longest check name ("exportersindia"): every detail starts in one column
-
-
 @dataclass
 class Doctor:
     """Prints one check a line: a mark, the name, the detail and, for a failure, the fix."""
