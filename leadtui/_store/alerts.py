@@ -26,9 +26,8 @@ STATE_KEY = "outbox:alerts"
 CLOSED = ("won", "lost", "spam")
 _INSERT_SQL = (
     "INSERT INTO outbox (event_id, kind, target, lead_id, payload, created_ts, next_attempt_ts,"
-    " attempts, state) VALUES (?, ?, ?, NULL, ?, ?, ?, 0, 'pending') ON CONFLICT DO NOTHING"
+    " attempts, state) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'pending') ON CONFLICT DO NOTHING"
 )
-_LEAD_INSERT_SQL = _INSERT_SQL.replace(", NULL, ?", ", ?, ?")  # an alert about one lead
 
 
 class Alerts:
@@ -56,16 +55,10 @@ class Alerts:
         body = json.dumps(
             {"id": event_id, "type": kind, "created": iso(now), **payload}, ensure_ascii=False
         )
-        rows = [(event_id, kind, r.target, body, now, now) for r in routes if kind in r.events]
-
-        def txn() -> int:
-            added = 0
-            for row in rows:
-                added += int(self._d.sql(_INSERT_SQL, row).rowcount or 0)
-            self._state.set_state_txn(STATE_KEY, state)
-            return added
-
-        return self._d.retrying(txn, idempotent=True)
+        rows = [
+            (event_id, kind, r.target, None, body, now, now) for r in routes if kind in r.events
+        ]
+        return self._commit(rows, state)
 
     def queue_for_leads(
         self,
@@ -99,11 +92,15 @@ class Alerts:
                 ensure_ascii=False,
             )
             rows.extend((event_id, kind, t, lead_id, body, now, now) for t in targets)
+        return self._commit(rows, state)
+
+    def _commit(self, rows: Sequence[tuple[Any, ...]], state: dict[str, Any]) -> int:
+        """The outbox rows and the watcher's state, in one transaction: rows added."""
 
         def txn() -> int:
             added = 0
             for row in rows:
-                added += int(self._d.sql(_LEAD_INSERT_SQL, row).rowcount or 0)
+                added += int(self._d.sql(_INSERT_SQL, row).rowcount or 0)
             self._state.set_state_txn(STATE_KEY, state)
             return added
 
