@@ -48,6 +48,9 @@ class Arrivals:
         self.set_title()
 
     def end(self) -> None:
+        if self.timer is not None:  # a burst still waiting is not announced to a closing app
+            self.timer.stop()
+            self.timer = None
         self.write(TITLE_POP)  # the terminal's own title again
 
     def arrived(self, new: list[Lead], replied: list[tuple[Lead, str]] | None = None) -> None:
@@ -68,6 +71,8 @@ class Arrivals:
 
     def announce(self) -> None:
         self.timer = None
+        if not self.app.is_running or not self.app.screen_stack:
+            return  # the app is closing (its screens are gone): nobody to tell
         new, self.pending = self.pending, []
         replies, self.replies = self.replies, []
         if not new and not replies:
