@@ -78,6 +78,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HOLD_KEYS_MAX = 5.0  # seconds keys typed after a prompt's key wait for the prompt
+CAPTURE_STOP_WAIT = 5.0  # seconds quitting waits for capture to stop and give the lease back
 
 
 # --------------------------------------------------------------------------- messages
@@ -258,6 +259,7 @@ class LeadApp(App[int]):
 
     def on_unmount(self) -> None:
         self.stop_capture.set()
+        self.reminders.stop()
         self.arrivals.end()
 
     def _hang_up(self, sig: int) -> None:
@@ -646,5 +648,6 @@ def run_tui(settings: Settings, *, demo: DemoInfo | None = None) -> int:
         code = app.run()
     finally:
         app.stop_capture.set()
+        app.capture_done.wait(CAPTURE_STOP_WAIT)  # the lease released before the process ends
         store.close()
     return int(code or app.return_code or 0)

@@ -176,6 +176,19 @@ def open_store(settings: config.Settings) -> Store:
         fail(str(exc), EXIT_DATABASE)
 
 
+def leave(code: int) -> NoReturn:
+    """End the TUI's process now that it has given the terminal back and released the lease.
+
+    The interpreter's own teardown (collecting every object the session made, joining idle
+    worker threads) added 0.2-0.5 s to a quit that should feel instant; nothing is left for it
+    to do: the stores are closed and the log is flushed here.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 @main.command()
 @common_options
 @pass_ctx
@@ -186,7 +199,7 @@ def tui(ctx: Context) -> None:
     open_store(settings).close()
     from leadtui.app import run_tui  # noqa: PLC0415 - Textual loads only for the UI
 
-    sys.exit(run_tui(settings))
+    leave(run_tui(settings))
 
 
 @main.command()
@@ -208,7 +221,7 @@ def demo(ctx: Context, seed: int | None) -> None:
         info.cleanup()
     if info.http_url:
         click.echo(f"demo over; its database {info.db_url} was removed")
-    sys.exit(code)
+    leave(code)
 
 
 @main.command()

@@ -74,6 +74,7 @@ class ReminderWatcher:
         self.post = post
         self.after: int | None = None  # the last alert seen; None until started
         self._nudge = threading.Event()
+        self._stopped = threading.Event()  # the app is closing: end now, not at the next look
 
     def start(self) -> None:
         """Begin after every alert recorded so far: those rang before this TUI opened."""
@@ -100,10 +101,15 @@ class ReminderWatcher:
         """Look again now (thread-safe): a follow-up was just set, snoozed or done."""
         self._nudge.set()
 
+    def stop(self) -> None:
+        """End :meth:`run` at once (quitting should not wait for the next half second)."""
+        self._stopped.set()
+        self._nudge.set()
+
     def run(self, cancelled: Callable[[], bool]) -> None:
         """The worker's body: a look every ``TICK`` seconds until ``cancelled()``."""
         try:
-            while not cancelled():
+            while not cancelled() and not self._stopped.is_set():
                 try:
                     rang, counts = self.step()
                     if rang:
@@ -173,6 +179,9 @@ class Reminding:
 
     def nudge(self) -> None:
         self.watcher.nudge()
+
+    def stop(self) -> None:
+        self.watcher.stop()
 
     def rang(self, message: AlertsRang) -> None:
         self.rung += len(message.rang)
