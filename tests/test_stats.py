@@ -255,22 +255,12 @@ def test_a_contact_logged_before_capture_counts_as_at_once(store: Store) -> None
     first contact of 0 s, not of minus a minute; the "First contact" table keeps the raw time."""
     now = datetime(2026, 3, 12, 11, 0, tzinfo=IST).timestamp()
     seen = now - 3600
-    store.m.Lead.insert_many(
-        [
-            {
-                "source": "indiamart",
-                "channel": "email",
-                "received_at": "",
-                "received_ts": seen,
-                "first_seen_ts": seen,
-                "updated_ts": seen,
-                "contacted_ts": seen - 60,
-                "contacted_by": "asha",
-                "status": "contacted",
-            }
-            for _ in range(3)
-        ]  # fmt: skip
-    ).execute()
+    lead = {
+        "source": "indiamart", "channel": "email", "received_at": "", "received_ts": seen,
+        "first_seen_ts": seen, "updated_ts": seen, "contacted_ts": seen - 60,
+        "contacted_by": "asha", "status": "contacted",
+    }  # fmt: skip
+    store.m.Lead.insert_many([lead] * 3).execute()
     got = store.stats(now=now, days=14, sla_seconds=SLA)
     assert [(r.label, r.leads, r.on_time, r.median_seconds) for r in got.sla_by_person] == [
         ("asha", 3, 3, 0.0)
