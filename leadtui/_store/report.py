@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from leadtui._store.database import Database
@@ -99,6 +99,11 @@ def day_of(key: int) -> date:
     return date.fromordinal(EPOCH_ORDINAL + int(key))
 
 
+def midnight(d: date) -> float:
+    """The epoch time at which the seller's day ``d`` starts."""
+    return datetime(d.year, d.month, d.day).timestamp()
+
+
 # The figures' expressions over ``lead``: ``sla``, the lead counts for first contact on time
 # (not spam, not old mail, contacted or its limit passed; parameters now, limit); ``waited``,
 # its first contact, never below zero (NULL: not contacted); ``resp``, the response time of the
@@ -110,10 +115,14 @@ _WAITED = """CASE WHEN contacted_ts IS NULL THEN NULL WHEN contacted_ts > first_
 _RESP = "contacted_ts - first_seen_ts"
 _WHO = "COALESCE(NULLIF(contacted_by, ''), NULLIF(owner, ''), 'unassigned')"
 
-# Per day, and by type and source. Parameters: week, today, since.
-_COUNTS = """SELECT {day}, CASE WHEN received_ts >= ? THEN 1 ELSE 0 END,
-    CASE WHEN received_ts >= ? THEN 1 ELSE 0 END, query_type, source, COUNT(*)
-FROM lead WHERE received_ts >= ? GROUP BY 1, 2, 3, 4, 5"""
+# Leads per day: one count of a ``received_ts`` range each, which the index answers alone
+# (200,000 entries in a few milliseconds, where grouping by a computed day read the table).
+_RANGE = "(SELECT COUNT(*) FROM lead WHERE received_ts >= ? AND received_ts < ?)"
+_FROM = "(SELECT COUNT(*) FROM lead WHERE received_ts >= ?)"
+
+# This week by type and source. Parameter: week.
+_TYPES = """SELECT query_type, source, COUNT(*) FROM lead WHERE received_ts >= ?
+GROUP BY query_type, source"""
 
 # PostgreSQL: first contact per day and person, the medians by percentile_cont.
 # Parameters: limit, now, limit, since.
@@ -142,29 +151,36 @@ class Report:
     """The grouped figures of one stats screen: two or three statements over the window."""
 
     def __init__(
-        self, database: Database, *, now: float, since: float, today: float, week: float,
+        self, database: Database, *, now: float, dates: Sequence[date], week: float,
         limit: float | None,
     ) -> None:  # fmt: skip
+        """``dates``: the screen's days, oldest first, the last one today."""
         self._d = database
         self.backend = database.backend.name
-        self.now, self.since, self.today, self.week = now, since, today, week
-        self.limit = limit
+        self.dates = list(dates)
+        self.now, self.week, self.limit = now, week, limit
+        # the seller's midnights, as ``datetime.fromtimestamp`` draws them
+        self.bounds = [midnight(d) for d in self.dates]
+        self.today = self.bounds[-1]
+        # first contact on time counts from 13 × 24 hours before today's midnight, as it did
+        # when Python read the rows (an hour off the first midnight across a clock change)
+        self.since = self.today - (len(self.dates) - 1) * 86400
+        self.bounds.append(midnight(self.dates[-1] + timedelta(days=1)))
 
     def groups(self) -> Groups:
         newest = self._d.row("SELECT MAX(received_ts) FROM lead")
         hi = max(self.now, float(newest[0])) if newest and newest[0] is not None else self.now
         day = day_sql("received_ts", offsets(self.since, hi), self.backend)
         g = Groups()
-        counts = self._d.sql(_COUNTS.format(day=day), (self.week, self.today, self.since))
-        for key, wk, td, qtype, source, n in counts.fetchall():
-            d = day_of(key)
-            g.per_day[d] = g.per_day.get(d, 0) + n
-            if td:
-                g.new_today += n
-            if wk:
-                label = qtype or source or "other"  # as the table's Type column: "Website"
-                g.by_type[label] = g.by_type.get(label, 0) + n
-                g.by_source[source] = g.by_source.get(source, 0) + n
+        ranges = [(lo, hi) for lo, hi in zip(self.bounds, self.bounds[1:], strict=False)]
+        sql = "SELECT " + ", ".join([_RANGE] * len(ranges) + [_FROM])
+        row = self._d.row(sql, [*(t for r in ranges for t in r), self.today]) or ()
+        g.per_day = {d: int(n) for d, n in zip(self.dates, row, strict=False)}
+        g.new_today = int(row[-1])  # today's and any "tomorrow" a wrong clock gave
+        for qtype, source, n in self._d.sql(_TYPES, (self.week,)).fetchall():
+            label = qtype or source or "other"  # as the table's Type column: "Website"
+            g.by_type[label] = g.by_type.get(label, 0) + n
+            g.by_source[source] = g.by_source.get(source, 0) + n
         if self.backend == "postgres":
             self._postgres(g, day)
         else:

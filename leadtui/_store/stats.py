@@ -59,21 +59,15 @@ class Counts:
         now = time.time() if now is None else now
         lead = self._d.m.Lead
         today = start_of_day(now)
-        since = today - (days - 1) * 86400
         week = today - 6 * 86400
         limit = sla_seconds or None
-        g = Report(self._d, now=now, since=since, today=today, week=week, limit=limit).groups()
-        per_day = {
-            d: g.per_day.get(d, 0)
-            for d in (
-                (datetime.fromtimestamp(today) - timedelta(days=i)).date() for i in range(days)
-            )
-        }
+        dates = [(datetime.fromtimestamp(today) - timedelta(days=i)).date() for i in range(days)]
+        g = Report(self._d, now=now, dates=dates[::-1], week=week, limit=limit).groups()
         # Contacted today: whenever the lead came (yesterday's leads called back this morning).
         contacted_today = lead.select().where(lead.contacted_ts >= today).count()
         awaiting = lead.select().where(lead.status == "new").count()
         return Stats(
-            per_day=sorted(per_day.items()),
+            per_day=sorted(g.per_day.items()),
             by_type=g.by_type,
             by_source=g.by_source,
             median_response_today=g.median_today,
