@@ -1,9 +1,12 @@
 """The stats screen's figures, aggregated by the database.
 
 The screen's 14 days hold about 200,000 leads at a million; reading them into Python row by row
-took 1.2 s on SQLite and 1.8 s on PostgreSQL against the 1 s report budget. Here the database
-groups them per day (the seller's, from ``ui.timezone``), person, type and source, and returns
-only the middle values the medians need, so Python handles a few hundred rows.
+took 1.2 s on SQLite and 1.8 s on PostgreSQL against the 1 s report budget. Here the leads per
+day are counts of ``received_ts`` ranges between the seller's midnights (the index alone
+answers them), type and source are grouped over the week, and first contact on time is grouped
+per day and person: on PostgreSQL entirely in SQL (``percentile_cont`` for the medians); on
+SQLite, whose window functions sorted each partition apart and took a second here, one short
+row per lead comes back and Python sorts the values of each group for its median.
 
 A day is the seller's calendar day, the one ``datetime.fromtimestamp`` gives: the UTC offset
 of the process's zone (``ui.timezone``; IST on a UTC server) is added before dividing by 86,400
@@ -125,7 +128,7 @@ _TYPES = """SELECT query_type, source, COUNT(*) FROM lead WHERE received_ts >= ?
 GROUP BY query_type, source"""
 
 # PostgreSQL: first contact per day and person, the medians by percentile_cont.
-# Parameters: limit, now, limit, since.
+# Parameters: limit, since, now, limit.
 _PG_SLA = f"""SELECT GROUPING(day), day, who, COUNT(*),
     COUNT(*) FILTER (WHERE waited <= ?), percentile_cont(0.5) WITHIN GROUP (ORDER BY waited)
 FROM (SELECT {{day}} AS day, {_WHO} AS who, {_WAITED} AS waited
@@ -137,10 +140,10 @@ _PG_RESP = f"""SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESP})
     FILTER (WHERE received_ts >= ?), percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESP})
 FROM lead WHERE received_ts >= ? AND contacted_ts IS NOT NULL"""
 
-# SQLite: the leads the medians need, one short row each: its window functions sort each
-# partition apart and took a second here, while Python sorts the 100,000 values in
-# milliseconds. ``period``: 2 today, 1 this week, 0 before. Parameters: now, limit, today,
-# week, since, now, limit, week.
+# SQLite: the leads first contact on time and the medians need, one short row each (its
+# window functions took a second here; Python sorts 100,000 values in milliseconds).
+# ``period``: 2 today, 1 this week, 0 before. Parameters: now, limit, today, week, since, now,
+# limit, week.
 _LITE_ROWS = f"""SELECT {{day}}, {_WHO}, CASE WHEN {_SLA} THEN 1 ELSE 0 END,
     CASE WHEN received_ts >= ? THEN 2 WHEN received_ts >= ? THEN 1 ELSE 0 END, {_RESP}
 FROM lead WHERE received_ts >= ?
@@ -148,7 +151,7 @@ FROM lead WHERE received_ts >= ?
 
 
 class Report:
-    """The grouped figures of one stats screen: two or three statements over the window."""
+    """The grouped figures of one stats screen: four statements over the window."""
 
     def __init__(
         self, database: Database, *, now: float, dates: Sequence[date], week: float,
