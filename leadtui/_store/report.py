@@ -175,7 +175,7 @@ class Report:
         hi = max(self.now, float(newest[0])) if newest and newest[0] is not None else self.now
         day = day_sql("received_ts", offsets(self.since, hi), self.backend)
         g = Groups()
-        ranges = [(lo, hi) for lo, hi in zip(self.bounds, self.bounds[1:], strict=False)]
+        ranges = list(zip(self.bounds, self.bounds[1:], strict=False))
         sql = "SELECT " + ", ".join([_RANGE] * len(ranges) + [_FROM])
         row = self._d.row(sql, [*(t for r in ranges for t in r), self.today]) or ()
         g.per_day = {d: int(n) for d, n in zip(self.dates, row, strict=False)}
