@@ -127,18 +127,28 @@ _FROM = "(SELECT COUNT(*) FROM lead WHERE received_ts >= ?)"
 _TYPES = """SELECT query_type, source, COUNT(*) FROM lead WHERE received_ts >= ?
 GROUP BY query_type, source"""
 
-# PostgreSQL: first contact per day and person, the medians by percentile_cont.
-# Parameters: limit, since, now, limit.
-_PG_SLA = f"""SELECT GROUPING(day), day, who, COUNT(*),
-    COUNT(*) FILTER (WHERE waited <= ?), percentile_cont(0.5) WITHIN GROUP (ORDER BY waited)
-FROM (SELECT {{day}} AS day, {_WHO} AS who, {_WAITED} AS waited
-    FROM lead WHERE received_ts >= ? AND {_SLA}) s
-GROUP BY GROUPING SETS ((day), (who))"""
+# PostgreSQL: first contact per day (0) and person (1), and the "First contact" medians of
+# today and the week (2), in one statement that reads the window's leads once (three
+# statements took 40% longer); the medians by percentile_cont. Parameters: week, today, now,
+# limit, since; then limit for each of the first two parts.
+_PG_ROWS = f"""WITH r AS MATERIALIZED (
+    SELECT {{day}} AS day, {_WHO} AS who, received_ts >= ? AS wk, received_ts >= ? AS td,
+        {_SLA} AS sla, {_WAITED} AS waited, {_RESP} AS resp
+    FROM lead WHERE received_ts >= ?)
+"""
+_PG_PARTS = (
+    """SELECT 2, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT),
+    CAST(NULL AS BIGINT), percentile_cont(0.5) WITHIN GROUP (ORDER BY resp) FILTER (WHERE td),
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY resp)
+FROM r WHERE wk AND resp IS NOT NULL""",
+    """SELECT 0, day, NULL, COUNT(*), COUNT(*) FILTER (WHERE waited <= ?),
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY waited), NULL
+FROM r WHERE sla GROUP BY day""",
+    """SELECT 1, NULL, who, COUNT(*), COUNT(*) FILTER (WHERE waited <= ?),
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY waited), NULL
+FROM r WHERE sla GROUP BY who""",
+)
 
-# Parameters: today, week.
-_PG_RESP = f"""SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESP})
-    FILTER (WHERE received_ts >= ?), percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESP})
-FROM lead WHERE received_ts >= ? AND contacted_ts IS NOT NULL"""
 
 # SQLite: the leads first contact on time and the medians need, one short row each (its
 # window functions took a second here; Python sorts 100,000 values in milliseconds).
@@ -191,22 +201,22 @@ class Report:
         return g
 
     def _postgres(self, g: Groups, day: str) -> None:
-        if self.limit:
-            limit = self.limit
-            rows = self._d.sql(_PG_SLA.format(day=day), (limit, self.since, self.now, limit))
-            for by_person, key, who, n, on_time, median in rows.fetchall():
-                m = None if median is None else float(median)
-                if by_person:
-                    g.sla_people[who] = [int(n), int(on_time)]
-                    if m is not None:
-                        g.median_person[who] = m
-                else:
-                    g.sla_days[day_of(key)] = [int(n), int(on_time)]
-                    if m is not None:
-                        g.median_day[day_of(key)] = m
-        today, week = self._d.sql(_PG_RESP, (self.today, self.week)).fetchone()
-        g.median_today = None if today is None else float(today)
-        g.median_week = None if week is None else float(week)
+        limit = self.limit or 0.0
+        parts = _PG_PARTS if self.limit else _PG_PARTS[:1]  # without a limit, no tally
+        params = (self.week, self.today, self.now, limit, self.since) + (limit,) * (len(parts) - 1)
+        sql = _PG_ROWS.format(day=day) + " UNION ALL ".join(parts)
+        for kind, key, who, n, on_time, median, other in self._d.sql(sql, params).fetchall():
+            m = None if median is None else float(median)
+            if kind == 2:
+                g.median_today, g.median_week = m, None if other is None else float(other)
+            elif kind == 1:
+                g.sla_people[who] = [int(n), int(on_time)]
+                if m is not None:
+                    g.median_person[who] = m
+            else:
+                g.sla_days[day_of(key)] = [int(n), int(on_time)]
+                if m is not None:
+                    g.median_day[day_of(key)] = m
 
     def _sqlite(self, g: Groups, day: str) -> None:
         # Without a limit, ``? - first_seen_ts >= ?`` with an infinite one keeps the contacted
