@@ -91,7 +91,7 @@ class _Lead(_Base):
     follow_up_ts = pw.DoubleField(null=True)  # schema 8: when the reminder rings (epoch)
     first_seen_ts = pw.DoubleField()
     updated_ts = pw.DoubleField()
-    contacted_ts = pw.DoubleField(null=True)
+    contacted_ts = pw.DoubleField(null=True, index=True)  # the stats' "contacted today"
     contacted_by = pw.CharField(max_length=64, null=True)
     buyer_key = pw.CharField(max_length=320, null=True)
     product_key = pw.TextField(null=True)

@@ -24,7 +24,7 @@ pw: Any = peewee  # untyped, as in models.py
 
 log = logging.getLogger("leadtui.store")
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Indexes for the capture path's lookups that the models cannot declare (an expression, a
 # partial index on a column the models index otherwise), created with a new database and by
@@ -170,6 +170,17 @@ def _migrate_7_reminders(d: Database) -> None:
     d.db.create_tables([d.m.Alert], safe=True)
 
 
+def _migrate_8_contacted_index(d: Database) -> None:
+    """Schema 9: index ``contacted_ts``. The stats screen's "contacted today" read the whole
+    lead table (0.4 s on SQLite, 0.6-0.7 s on PostgreSQL at a million leads); with the index it
+    is a 1 ms range, and the stats fit their 1 s budget on both databases."""
+    d.db.execute_sql(CONTACTED_INDEX)
+
+
+CONTACTED_INDEX = (  # the models' index of schema 9, by the name Peewee gives it
+    "CREATE INDEX IF NOT EXISTS lead_contacted_ts ON lead (contacted_ts)"
+)
+
 FOLLOW_UP_INDEX = (  # the models' index of schema 8, by the name Peewee gives it
     "CREATE INDEX IF NOT EXISTS lead_follow_up_ts_status_owner ON lead (follow_up_ts, status, owner)"
 )
@@ -188,4 +199,5 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     5: _migrate_5_outbox,
     6: _migrate_6_unread,
     7: _migrate_7_reminders,
+    8: _migrate_8_contacted_index,
 }
