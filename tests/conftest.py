@@ -15,7 +15,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from aiosmtpd.controller import Controller
 from helpers import need
+from smtp_server import Inbox, serving
 
 # Fixture modules that belong to one area each (Dovecot, HTTP servers, …).
 pytest_plugins = ["dovecot_fixtures"]
@@ -84,3 +86,10 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Controller, Inbox]]:
+    """A real SMTP server on loopback (tests/smtp_server.py): (controller, inbox)."""
+    with serving() as pair:
+        yield pair

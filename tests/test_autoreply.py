@@ -11,9 +11,7 @@ Email goes to a real SMTP server (aiosmtpd).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,8 +24,9 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from helpers import wait_for
+from loopback import LoopbackServer
+from smtp_server import Inbox
 from test_outbox import Receivers, apply_json, lead_mail, targets
-from test_reply import Inbox, authenticator, free_port
 
 from leadtui import config
 from leadtui.capture import Pipeline, RawItem
@@ -48,8 +47,7 @@ class Meta:
     tries: list[int] = field(default_factory=list)  # every answer's status
     script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     port: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
+    _server: LoopbackServer = field(default_factory=lambda: LoopbackServer("whatsapp cloud"))
 
     @property
     def url(self) -> str:
@@ -101,33 +99,13 @@ class Meta:
         )
 
     def start(self) -> Meta:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
         app = web.Application()
         app.router.add_post("/v21.0/{phone_id}/messages", self.messages)
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        assert ready.wait(5)
+        self.port = self._server.start(app)
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+        self._server.stop()
 
 
 def _error(code: int, message: str, kind: str = "OAuthException") -> dict[str, Any]:
@@ -139,24 +117,6 @@ def meta() -> Iterator[Meta]:
     m = Meta().start()
     yield m
     m.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Controller, Inbox]]:
-    inbox = Inbox()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=authenticator,
-        auth_require_tls=False,
-        auth_exclude_mechanism=["DONT"],
-    )
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
 
 
 def all_day() -> tuple[int, int]:

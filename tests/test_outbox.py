@@ -28,6 +28,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 from helpers import wait_for
+from loopback import LoopbackServer
 from serve_process import Launcher
 
 from leadtui import cli, config, parser, synth
@@ -67,8 +68,7 @@ class Receivers:
     script: dict[str, list[tuple[int, Any, dict[str, str]]]] = field(default_factory=dict)
     hold: threading.Event = field(default_factory=threading.Event)
     port: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
+    _server: LoopbackServer = field(default_factory=lambda: LoopbackServer("receivers"))
 
     @property
     def url(self) -> str:
@@ -165,36 +165,16 @@ class Receivers:
             time.sleep(0.05)
 
     def start(self) -> Receivers:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
         app = web.Application()
         app.router.add_post("/ntfy/{topic}", self.ntfy)
         app.router.add_post("/tg/bot{token}/sendMessage", self.telegram)
         app.router.add_post("/hook", self.webhook)
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        assert ready.wait(5)
+        self.port = self._server.start(app)
         return self
 
     def stop(self) -> None:
         self.hold.clear()
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+        self._server.stop()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from helpers import static_text, wait_for
+from smtp_server import Inbox
 from test_outbox import (
     SECRETS,
     WEBHOOK_SECRET,
@@ -31,7 +32,6 @@ from test_outbox import (
     open_store,
     targets,
 )
-from test_reply import Inbox, authenticator, free_port
 
 from leadtui import config
 from leadtui.capture import Pipeline, RawItem
@@ -48,24 +48,6 @@ def receivers() -> Iterator[Receivers]:
     r = Receivers().start()
     yield r
     r.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Controller, Inbox]]:
-    inbox = Inbox()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=authenticator,
-        auth_require_tls=False,
-        auth_exclude_mechanism=["DONT"],
-    )
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
 
 
 class Running:

@@ -6,9 +6,6 @@ store; email replies go to a real SMTP server (aiosmtpd) on loopback, which the 
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,7 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from smtp_server import Inbox
 from test_app import NOW, Recorder, accept, lead_named, make_app, sample, select, started, until
 from textual.pilot import Pilot
 
@@ -297,51 +294,6 @@ async def test_d_wrong_number_offers_spam_and_call_back_takes_a_time(filled: str
 
 
 # --------------------------------------------------------------------------- R: email
-
-
-class Inbox:
-    """A handler for aiosmtpd that keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[Envelope, email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, _server: Any, _session: Session, envelope: Envelope) -> str:
-        body = envelope.original_content or b""
-        parsed = email.message_from_bytes(body, policy=email.policy.default)
-        assert isinstance(parsed, email.message.EmailMessage)
-        self.messages.append((envelope, parsed))
-        return "250 OK"
-
-
-def authenticator(
-    _server: Any, _session: Session, _envelope: Envelope, mechanism: str, data: Any
-) -> AuthResult:
-    good = isinstance(data, LoginPassword) and data.password == b"s3cret"
-    return AuthResult(success=good, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Controller, Inbox]]:
-    inbox = Inbox()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=authenticator,
-        auth_require_tls=False,
-        auth_exclude_mechanism=["DONT"],
-    )
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
 
 
 def smtp_settings(controller: Controller, password: str = "s3cret") -> dict[str, Any]:

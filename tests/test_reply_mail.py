@@ -17,9 +17,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 from dovecot_fixtures import make_certificates
 from helpers import need
+from smtp_server import Inbox, authenticator, free_port
 from test_app import Recorder, accept, lead_named, make_app, sample, started, until
 from test_imap_unit import TokenEndpoint
-from test_reply import SIZE, Inbox, authenticator, free_port, history, send_email_reply
+from test_reply import SIZE, history, send_email_reply
 
 from leadtui import config, mailer
 from leadtui.capture import Pipeline, RawItem
