@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,7 @@ from smtp_server import Inbox
 from test_outbox import Receivers, apply_json, lead_mail, targets
 
 from leadtui import config
+from leadtui.autoreply import WHATSAPP
 from leadtui.capture import Pipeline, RawItem
 from leadtui.config import Autoreply, Secret, Settings
 from leadtui.outbox import Sender, all_targets, make_target, routes
@@ -543,3 +545,37 @@ def test_the_request_body_follows_the_cloud_api_shape() -> None:
         },
     }
     assert TOKEN not in target.describe()
+
+
+def test_one_buyer_captured_at_the_same_moment_on_two_connections_is_acknowledged_once(
+    pg_url: str, meta: Meta
+) -> None:
+    """IndiaMART's push and the mail of one buyer's enquiries commit at the same moment from
+    two connections (PostgreSQL): both read "not acknowledged yet" unless the buyer is
+    locked first. Each buyer here sends two different enquiries at once: two leads, one
+    acknowledgement."""
+    settings = settings_for(meta)
+    buyers = distinct_leads(12, start=3000)
+    with opened(pg_url, settings) as by_mail, opened(pg_url, settings) as by_push:
+        for seed, (raw, lead) in enumerate(buyers):
+            together = threading.Barrier(2)
+            other = {**lead, "channel": "push", "message_id": None,
+                     "external_id": f"2793{seed:06d}", "product": f"Other product {seed}"}  # fmt: skip
+
+            def mail(raw: bytes = raw, together: threading.Barrier = together) -> None:
+                together.wait()
+                capture(by_mail, raw)
+
+            def push(other: dict[str, Any] = other, together: threading.Barrier = together) -> None:
+                together.wait()
+                apply_json(by_push, other)
+
+            threads = [threading.Thread(target=mail), threading.Thread(target=push)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+        assert by_mail.count_leads() == 24
+        acks = [i for i in by_mail.outbox_items(limit=1000) if i.target == WHATSAPP]
+        per_buyer = Counter(i.payload["lead"]["phone"] for i in acks)
+        assert sorted(per_buyer.values()) == [1] * 12

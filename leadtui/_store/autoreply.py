@@ -67,7 +67,14 @@ class AutoreplyState:
         return any(self._get(f"optout:{_hash(k)}") for k in buyer_keys(lead))
 
     def greeted_since(self, lead: Mapping[str, Any], since: float) -> bool:
-        """Whether this buyer (by any of their phones or emails) was acknowledged since."""
+        """Whether this buyer (by any of their phones or emails) was acknowledged since.
+
+        Inside the capture transaction, the buyer's keys are locked first (PostgreSQL), so the
+        same buyer captured at the same moment on another connection (IndiaMART's push and its
+        email) waits for this answer and sees its ``ack:`` row: one acknowledgement, not two.
+        """
+        for key in sorted(buyer_keys(lead)):  # one order everywhere: no deadlock
+            self._d.backend.lock_key(f"ack:{_hash(key)}")
         for key in buyer_keys(lead):
             row = self._get(f"ack:{_hash(key)}")
             if row and float(row.get("ts", 0)) >= since:

@@ -192,6 +192,12 @@ class Backend:
     def lock_schema(self) -> None:
         """Serialise schema creation between processes (inside the schema transaction)."""
 
+    def lock_key(self, key: str) -> None:
+        """Serialise this transaction with every other that locks ``key``, until it ends.
+
+        SQLite needs nothing: its write transactions begin IMMEDIATE, one at a time.
+        """
+
     def lost(self, exc: BaseException) -> bool:
         """Whether ``exc`` means this thread's connection is gone (reconnecting may help)."""
         return False
@@ -425,6 +431,10 @@ class PostgresBackend(Backend):
 
     def lock_schema(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(74201)")
+
+    def lock_key(self, key: str) -> None:
+        # Two captures of one buyer on two connections would both read "not greeted yet".
+        self.db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
     def lost(self, exc: BaseException) -> bool:
         """The connection is gone: the server ended it (a restart, a failover, a pooler's idle
