@@ -1026,11 +1026,15 @@ def outbox_group() -> None:
 
 
 def _outbox_line(item: OutboxItem) -> str:
+    """One row as text. The buyer's name and a receiver's error are untrusted: cleaned of
+    terminal control sequences, as on the TUI's review screen."""
     lead = item.payload.get("lead") or {}
-    who = lead.get("name") or lead.get("company") or lead.get("phone") or "?"
+    who = display.clean(str(lead.get("name") or lead.get("company") or lead.get("phone") or "?"))
     when = display.full_time(item.created_ts)
-    tail = f" [{item.last_error}]" if item.last_error and item.state != "sent" else ""
-    about = f"lead #{item.lead_id} {who}" if item.lead_id else str(item.payload.get("title") or "")
+    error = display.clean(item.last_error or "")
+    tail = f" [{error}]" if error and item.state != "sent" else ""
+    title = display.clean(str(item.payload.get("title") or ""))
+    about = f"lead #{item.lead_id} {who}" if item.lead_id else title
     return (
         f"{item.id:>6}  {item.state:<7} {item.target:<12} {item.kind:<13} {when}  "
         f"{about}  tries {item.attempts}{tail}"

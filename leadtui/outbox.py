@@ -220,6 +220,12 @@ class Sender:
                     log.warning("notify: %s", exc)
                     sent = 0
                     stop.wait(1.0)
+                except Exception as exc:  # a bug must not end every notification for good
+                    log.exception("notify: the sender's pass failed; trying again in 5 s")
+                    self._last_error = f"internal error: {type(exc).__name__} (see the log)"
+                    self._health()
+                    sent = 0
+                    stop.wait(5.0)
                 if not sent:
                     waiter.wait(self.poll, stop)
         finally:

@@ -118,6 +118,8 @@ class ReminderWatcher:
                 except StoreError as exc:
                     log.warning("reminders: %s", exc)
                     self.store.close()
+                except Exception:  # a bug must not silence every reminder until a restart
+                    log.exception("reminders: a look failed; looking again at the next tick")
                 waited = 0.0
                 while waited < TICK and not cancelled() and not self._nudge.wait(0.5):
                     waited += 0.5

@@ -720,3 +720,46 @@ def test_a_schema_5_database_gets_the_outbox(db_url: str) -> None:
         raw, _lead = lead_mail(13)
         Pipeline(s).accept(RawItem(raw, source="imap:test"))
         assert [i.target for i in s.outbox_items()] == ["phone"]
+
+
+def test_the_outbox_listing_shows_a_hostile_name_and_error_as_plain_text() -> None:
+    """A buyer's name and a receiver's answer are untrusted: ``leadtui outbox list`` must not
+    let them move the cursor, retitle the terminal or clear the screen."""
+    hostile = "Evil\x1b]0;pwned\x07 Buyer\x1b[2J"
+    item = OutboxItem(
+        7, "e1", "lead.created", "phone", 3, {"lead": {"name": hostile}}, time.time(),
+        time.time(), 2, "500 \x1b[31mreceiver says no\x9b", "dead", None,
+    )  # fmt: skip
+    line = cli._outbox_line(item)
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in line)
+    assert "Evil" in line
+    assert "Buyer" in line
+    assert "receiver says no" in line
+
+
+def test_a_bug_in_one_pass_does_not_stop_the_sender(
+    sqlite_url: str, receivers: Receivers, run_sender: Any
+) -> None:
+    """An unexpected error (here the watcher's, once) is logged and said in the health line;
+    the sender goes on, and the lead's notification still leaves."""
+
+    class Flaky:
+        ticks = 0
+
+        def tick(self, now: float | None = None) -> int:
+            Flaky.ticks += 1
+            if Flaky.ticks == 1:
+                raise ValueError("a bug in the watcher")
+            return 0
+
+    configs = targets(receivers)[2:]
+    with open_store(sqlite_url, configs) as store:
+        raw, _lead = lead_mail(21)
+        Pipeline(store).accept(RawItem(raw, source="imap:test"))
+        running = run_sender(store, configs, watcher=Flaky())
+        wait_for(lambda: {i.state for i in store.outbox_items()} == {"sent"}, timeout=30)
+        assert any(
+            h.state == "error" and "ValueError" in (h.last_error or "") for h in running.health
+        )
+        running.stop.set()
+        running.thread.join(5)

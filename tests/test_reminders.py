@@ -8,6 +8,7 @@ hears: the toast, the bell, the header and the snooze key.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from leadtui import config
 from leadtui.app import LeadApp
 from leadtui.cli import main
 from leadtui.config import Settings
-from leadtui.reminders import ReminderWatcher
+from leadtui.reminders import RemindersCounted, ReminderWatcher
 from leadtui.screens.prompts import parse_follow_up_at
 from leadtui.store import SCHEMA_VERSION, LeadQuery, Store
 
@@ -426,3 +427,39 @@ async def test_the_stats_screen_shows_first_contact_on_time_per_day_and_person(
     assert "asha" in text
     assert "unassigned" in text
     assert "4 min" in text  # asha's median first contact
+
+
+def test_a_bug_in_one_look_does_not_silence_the_reminders(sqlite_url: str) -> None:
+    """The watcher's look raising something unexpected once: it is logged, and the next look
+    still counts and rings (the header's counts would freeze otherwise)."""
+    posted: list[Any] = []
+    got_counts = threading.Event()
+
+    def post(message: Any) -> None:
+        posted.append(message)
+        if isinstance(message, RemindersCounted):
+            got_counts.set()
+
+    with Store.open(sqlite_url) as store:
+        watcher = ReminderWatcher(
+            store, recipient="asha", clock=time.time, sla_seconds=lambda: 0.0, post=post
+        )
+        watcher.start()
+        looks = 0
+        real_step = watcher.step
+
+        def step() -> Any:
+            nonlocal looks
+            looks += 1
+            if looks == 1:
+                raise ValueError("a bug in one look")
+            return real_step()
+
+        watcher.step = step  # type: ignore[method-assign]
+        thread = threading.Thread(target=watcher.run, args=(lambda: False,), daemon=True)
+        thread.start()
+        watcher.nudge()  # look again now rather than in 15 s
+        assert got_counts.wait(30)
+        watcher.stop()
+        thread.join(10)
+        assert not thread.is_alive()
