@@ -282,8 +282,11 @@ class FakeGoogle:
             if m.internal_ms >= since and (not label or label in m.labels)
         ]
         answer: dict[str, Any] = {"resultSizeEstimate": len(found)}
-        if found:
-            answer["messages"] = found
+        offset = int(request.query.get("pageToken") or 0)
+        if found[offset : offset + self.page_size]:
+            answer["messages"] = found[offset : offset + self.page_size]
+        if offset + self.page_size < len(found):
+            answer["nextPageToken"] = str(offset + self.page_size)
         return web.json_response(answer)
 
     def _get(self, request: web.Request, body: Any) -> web.Response:

@@ -202,6 +202,29 @@ def test_an_expired_history_id_falls_back_to_a_bounded_catch_up(
     store.close()
 
 
+def test_a_catch_up_cut_short_says_so_in_the_health_line(
+    google: FakeGoogle, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More mail than a catch-up reads: the newest is read, and the health line says the rest
+    was not (the cursor moves on, so silence would lose it for good)."""
+    monkeypatch.setattr(gmail, "MAX_CATCH_UP", 1)
+    google.page_size = 1
+    settings = settings_of(gmail_env(google, push=False, LEADTUI_GMAIL_POLL_SECONDS="1"))
+    store = Store.open(sqlite_url)
+    with gmail_running(settings, sqlite_url) as run:
+        wait_for(lambda: run.reached("polling"), what="the first sync")
+        google.add_message(enquiry(6))
+        google.add_message(enquiry(7))
+        google.expire_history()
+        wait_for(
+            lambda: any("only the newest 1 messages" in h.detail for h in run.health),
+            timeout=10,
+            what="the health line saying the catch-up was cut short",
+        )
+        assert leads(store) == 1
+    store.close()
+
+
 def test_a_malformed_message_goes_to_review_and_the_source_keeps_running(
     google: FakeGoogle, sqlite_url: str
 ) -> None:

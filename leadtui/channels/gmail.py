@@ -272,12 +272,18 @@ class GmailSource:
         except ApiError as exc:
             if exc.status != 404:
                 raise
-        days = math.ceil(max(0.0, self.clock() - cursor.synced_ts) / 86400) + 1
-        days = max(MIN_DAYS, min(MAX_DAYS, days))
+        wanted = math.ceil(max(0.0, self.clock() - cursor.synced_ts) / 86400) + 1
+        days = max(MIN_DAYS, min(MAX_DAYS, wanted))
         log.warning(
             "gmail: history %d is too old for Gmail; reading %d days", cursor.history_id, days
         )
-        return await self._catch_up(api, days, "Gmail's history had expired")
+        why = "Gmail's history had expired"
+        if wanted > days:  # said in the health line, not only the log: mail may be missing
+            why += (
+                f" after {wanted - 1} days without a sync; mail older than {days} days was "
+                "not read (export it from Gmail and run leadtui import)"
+            )
+        return await self._catch_up(api, days, why)
 
     async def _history(self, api: GmailApi, cursor: Cursor) -> Synced:
         synced, page, last = Synced(), None, cursor.history_id
@@ -327,7 +333,14 @@ class GmailSource:
             page = answer.get("nextPageToken")
             if not page:
                 break
-        synced = Synced(caught_up=f"{why}: read {days} days")
+        caught_up = f"{why}: read {days} days"
+        if page:  # stopped at MAX_CATCH_UP with more to list: say so, do not hide it
+            caught_up += (
+                f", only the newest {len(ids)} messages (export the rest from Gmail and run "
+                "leadtui import)"
+            )
+            log.warning("gmail: catch-up stopped at %d messages; older ones not read", len(ids))
+        synced = Synced(caught_up=caught_up)
         await self._deliver(api, ids[::-1], email, synced)  # the list is newest first
         Cursor(start, self.clock(), email).save(self.store)
         return synced
