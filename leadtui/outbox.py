@@ -258,15 +258,16 @@ class Sender:
                 answer = Answer(False, None, target.scrub(detail))
         now = time.time()
         if answer.ok:
-            self.store.outbox_sent(item.id)
             if (
                 answer.sent
                 and item.lead_id is not None
                 and isinstance(target, autoreply.Acknowledgement)
             ):
-                self.store.record_autoreply(
-                    item.lead_id, target.channel, answer.sent, self._today()
+                self.store.autoreply_sent(
+                    item.id, item.lead_id, target.channel, answer.sent, self._today()
                 )
+            else:
+                self.store.outbox_sent(item.id)
             self._last_success = now
             self._last_error = None
             log.info(

@@ -527,10 +527,17 @@ class Store:
     def autoreply_sent_on(self, day: str, channel: str) -> int:
         return self._d.reading(lambda: self._autoreply.sent_on(day, channel))
 
-    def record_autoreply(self, lead_id: int, channel: str, text: str, day: str) -> None:
-        """An acknowledgement went out: in the lead's history, and counted for the day's cap."""
+    def autoreply_sent(self, item_id: int, lead_id: int, channel: str, text: str, day: str) -> None:
+        """An acknowledgement went out: its row marked sent and counted for the day's cap in
+        one transaction (between two, a failure would send it to the buyer again, or let the
+        cap undercount), then written in the lead's history."""
+
+        def txn() -> None:
+            self._outbox.mark_sent_txn(item_id, time.time())
+            self._autoreply.count_sent_txn(day, channel)
+
+        self._d.retrying(txn, idempotent=False)
         self._triage.record_autoreply(lead_id, channel, text)
-        self._autoreply.count_sent(day, channel)
 
     # ------------------------------------------------------------------ alerts (outbox watcher)
 

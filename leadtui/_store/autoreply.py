@@ -98,12 +98,10 @@ class AutoreplyState:
         row = self._get(f"autoreply:{day}:{channel}")
         return int(row.get("sent", 0)) if row else 0
 
-    def count_sent(self, day: str, channel: str) -> None:
-        def txn() -> None:
-            sent = self.sent_on(day, channel)
-            self._state.set_state_txn(f"autoreply:{day}:{channel}", {"sent": sent + 1})
-
-        self._d.retrying(txn, idempotent=False)
+    def count_sent_txn(self, day: str, channel: str) -> None:
+        """One more acknowledgement on ``channel`` today, inside the caller's transaction."""
+        sent = self.sent_on(day, channel)
+        self._state.set_state_txn(f"autoreply:{day}:{channel}", {"sent": sent + 1})
 
 
 def received_ts(lead: Mapping[str, Any]) -> float | None:

@@ -229,14 +229,15 @@ class Outbox:
         return None if row is None or row[0] is None else float(row[0])
 
     def mark_sent(self, item_id: int, now: float) -> None:
-        def txn() -> None:
-            self._d.sql(
-                "UPDATE outbox SET state = 'sent', sent_ts = ?, attempts = attempts + 1,"
-                " last_error = NULL WHERE id = ? AND state = 'pending'",
-                (now, item_id),
-            )
+        self._d.retrying(lambda: self.mark_sent_txn(item_id, now), idempotent=True)
 
-        self._d.retrying(txn, idempotent=True)
+    def mark_sent_txn(self, item_id: int, now: float) -> None:
+        """The row delivered, inside the caller's transaction."""
+        self._d.sql(
+            "UPDATE outbox SET state = 'sent', sent_ts = ?, attempts = attempts + 1,"
+            " last_error = NULL WHERE id = ? AND state = 'pending'",
+            (now, item_id),
+        )
 
     def mark_failed(self, item_id: int, error: str, next_ts: float | None) -> None:
         """One failed attempt: due again at ``next_ts``, or a dead letter when it is None."""
