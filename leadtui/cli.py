@@ -183,8 +183,9 @@ def leave(code: int) -> NoReturn:
     worker threads) added 0.2-0.5 s to a quit that should feel instant; nothing is left for it
     to do: the stores are closed and the log is flushed here.
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe must not change the code
+            stream.flush()
     logging.shutdown()
     os._exit(code)
 
