@@ -14,7 +14,7 @@ import pytest
 def test_missing_server_skips_locally_and_fails_in_ci(
     tmp_path: Path, ci: str, outcome: str
 ) -> None:
-    for name in ("conftest.py", "helpers.py", "dovecot_fixtures.py"):
+    for name in ("conftest.py", "helpers.py", "dovecot_fixtures.py", "smtp_server.py"):
         (tmp_path / name).write_text(Path(__file__).with_name(name).read_text())
     (tmp_path / "test_x.py").write_text(
         textwrap.dedent(
