@@ -832,17 +832,36 @@ class PullReport:
         return out
 
 
-def stop_reason(answer: Answer, label: str, rejected: str, url_env: str) -> str | None:
-    """Why a manual pull stops at this failed answer, with what to do, in one line; None when
-    calling again may help (a rate limit, the vendor's server failing). ``rejected`` is the
-    line for a refused key (the CRM pull's and the vendor pulls' word it differently)."""
+def stop_reason(
+    answer: Answer, attempts: int, label: str, rejected: str, url_env: str
+) -> str | None:
+    """Why a manual pull stops at this failed answer (its ``attempts``-th for the window), with
+    what to do, in one line; None when calling again may help (a rate limit, the vendor's
+    server failing) and attempts are left. ``rejected`` is the line for a refused key (the
+    CRM pull's and the vendor pulls' word it differently)."""
     if answer.code == 401:
         return rejected
     if answer.code == 400:
         return f"{label} refused the request: {answer.describe()}"
     if answer.code == 0:  # no answer: waiting the API's pace would not fix the network
         return f"{answer.describe()}; check the network (and {url_env}), then run it again"
+    if attempts >= RUN_ONCE_ATTEMPTS:
+        return f"gave up after {attempts} failed calls: {answer.describe()}"
     return None
+
+
+class Tally(Protocol):
+    """What a manual pull's report counts of each committed answer."""
+
+    lead_ids: set[int]
+    new_ids: set[int]
+    review: int
+
+
+def tally(report: Tally, committed: Committed) -> None:
+    report.lead_ids.update(committed.lead_ids)
+    report.new_ids.update(committed.new_ids)
+    report.review += int(committed.failed)
 
 
 def _since_ts(since: datetime, now: float) -> float:
@@ -945,9 +964,7 @@ async def _run_once(
                     report.start = datetime.fromtimestamp(window.start, IST)
                 report.end = datetime.fromtimestamp(window.end, IST)
                 if committed is not None:
-                    report.lead_ids.update(committed.lead_ids)
-                    report.new_ids.update(committed.new_ids)
-                    report.review += int(committed.failed)
+                    tally(report, committed)
                     say(committed.describe())
                 else:
                     say("no leads")
@@ -955,14 +972,12 @@ async def _run_once(
                     break
                 start = window.end - OVERLAP
                 continue
-            rejected = f"{KEY_REJECTED} ({answer.message or 'CODE 401'})"
-            reason = stop_reason(answer, "IndiaMART", rejected, "LEADTUI_INDIAMART_URL")
-            if reason is not None:
-                report.error = reason
-                break
             attempts += 1
-            if attempts >= RUN_ONCE_ATTEMPTS:
-                report.error = f"gave up after {attempts} failed calls: {answer.describe()}"
+            rejected = f"{KEY_REJECTED} ({answer.message or 'CODE 401'})"
+            report.error = stop_reason(
+                answer, attempts, "IndiaMART", rejected, "LEADTUI_INDIAMART_URL"
+            )
+            if report.error is not None:
                 break
             say(f"{answer.describe()}; trying again")
     if stop.is_set() and report.error is None:

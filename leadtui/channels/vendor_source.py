@@ -33,7 +33,6 @@ from leadtui.config import Check
 from leadtui.pull import (
     MISSED_DAYS,
     REJECTED_RECHECK,
-    RUN_ONCE_ATTEMPTS,
     Answer,
     Calls,
     Clock,
@@ -48,6 +47,7 @@ from leadtui.pull import (
     one_line,
     settled_factory,
     stop_reason,
+    tally,
     until_stopped,
 )
 from leadtui.store import Health, Store, StoreError
@@ -321,20 +321,14 @@ async def _run_once(
                 report.first = report.first or window.first
                 report.last = window.last
                 if committed is not None:
-                    report.lead_ids.update(committed.lead_ids)
-                    report.new_ids.update(committed.new_ids)
-                    report.review += int(committed.failed)
+                    tally(report, committed)
                 say((committed or Committed()).describe())
                 start = window.last + timedelta(days=1)
                 continue
-            rejected = f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
-            reason = stop_reason(answer, vendor.label, rejected, vendor.url_env)
-            if reason is not None:
-                report.error = reason
-                break
             attempts += 1
-            if attempts >= RUN_ONCE_ATTEMPTS:
-                report.error = f"gave up after {attempts} failed calls: {answer.describe()}"
+            rejected = f"{vendor.rejected} ({answer.message or 'HTTP 401'}): {vendor.key_fix}"
+            report.error = stop_reason(answer, attempts, vendor.label, rejected, vendor.url_env)
+            if report.error is not None:
                 break
             say(f"{answer.describe()}; trying again")
     if stop.is_set() and report.error is None:
