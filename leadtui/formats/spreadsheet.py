@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from leadtui.formats.generic import parse_generic
-from leadtui.formats.results import SOURCES, NotUnderstood, Result
+from leadtui.formats.results import LEAD_FIELDS, SOURCES, NotUnderstood, Result
 from leadtui.formats.text import (
     IST,
     as_text,
@@ -37,29 +37,15 @@ from leadtui.formats.text import (
 ROW_KEY = "spreadsheet"  # a raw item of a sheet row is {"spreadsheet": {...}}
 SPEC = "spec"  # the --map target that keeps a column on the lead as it is
 
-# The fields a column can be read as (the targets --map accepts): the lead contract's, plus
-# the date's own time column and a first/last name pair.
+# The fields a column can be read as (the targets --map accepts): the lead contract's that a
+# person types (company through message), plus a first/last name pair, the source and id,
+# and the date and its own time column.
+_TYPED = LEAD_FIELDS[LEAD_FIELDS.index("company") : LEAD_FIELDS.index("message") + 1]
 FIELDS = (
     "name",
     "first_name",
     "last_name",
-    "company",
-    "phone",
-    "phone_alt",
-    "email",
-    "email_alt",
-    "address",
-    "city",
-    "state",
-    "pincode",
-    "country",
-    "product",
-    "category",
-    "quantity",
-    "unit",
-    "order_value",
-    "requirement_type",
-    "message",
+    *_TYPED,
     "source",
     "external_id",
     "date",
